@@ -143,17 +143,17 @@ def round_half(x, mode: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     nearest = np.rint(x)  # ties to even
     if mode == "PY3_ROUND":
-        return nearest
+        return nearest + 0.0
     with np.errstate(invalid="ignore"):
         whole = np.trunc(x)
         tie = np.abs(x - whole) == 0.5
     if not np.any(tie):
-        return nearest
+        return nearest + 0.0  # + 0.0 turns -0.0 into 0.0
     if mode == "DPU_ROUND":
         tie_value = x + 0.5  # exact: x = k + 0.5 with |x| < 2**52
     else:  # STD_ROUND
         tie_value = whole + np.sign(x)
-    return np.where(tie, tie_value, nearest)
+    return np.where(tie, tie_value, nearest) + 0.0
 
 
 def shift_left(n, k: int) -> np.ndarray:
