@@ -257,7 +257,7 @@ def test_conv_shift_checks():
     assert fx.check_conv_shifts(4, 7, None, 5) == []
     low = fx.check_conv_shifts(2, 3, 5, 6)
     assert len(low) == 1 and "shift_cut" in low[0] and "-1" in low[0]
-    high = fx.check_conv_shifts(10, 10, 4, 3)
+    high = fx.check_conv_shifts(10, 10, 3, 3)
     assert any("shift_cut" in p for p in high) and any("shift_bias" in p for p in high)
     # shift_cut 10 -> shift_bias lower bound -6: fp_b = i + w + 7 is too fine
     bias = fx.check_conv_shifts(6, 6, 19, 2)

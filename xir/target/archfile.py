@@ -14,7 +14,6 @@ The arch/ library is rendered by :func:`render_arch_json` so the files and the c
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 from xir.target.catalog import board_by_key, catalog_boards, target_by_fingerprint, target_by_name
@@ -25,9 +24,21 @@ from xir.target.model import ARCH_KEYS, Target
 ARCH_FILE = "arch.json"
 
 
+def _render(value: object, indent: int) -> str:
+    """JSON with objects spread over lines but scalar lists and list items kept on one line each."""
+    pad = "  " * (indent + 1)
+    if isinstance(value, dict):
+        items = [f"{pad}{json.dumps(k)}: {_render(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * indent + "}"
+    if isinstance(value, list) and any(isinstance(v, dict) for v in value):
+        items = [f"{pad}{json.dumps(v)}" for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + "  " * indent + "]"
+    return json.dumps(value)
+
+
 def render_arch_json(target: Target) -> str:
-    """The exact text scripts/gen_arch.py writes for a target: its extended form, 2-space indent."""
-    return json.dumps(target.to_dict(), indent=2) + "\n"
+    """The exact text scripts/gen_arch.py writes for a target: its extended form, one fact per line."""
+    return _render(target.to_dict(), 0) + "\n"
 
 
 def arch_library() -> dict[str, str]:
@@ -112,12 +123,4 @@ def target_from_arch_dict(data: dict, source: str = "<dict>") -> Target:
         else:
             merged[key] = value
     merged["target"] = base.name  # a case-insensitive name resolves to the catalog spelling
-    if "fingerprint" in data:
-        merged["fingerprint"] = base.fingerprint_hex
-    target = Target.from_dict(merged, source)
-    return target if target != base else base
-
-
-def with_board(target: Target, board: str | None) -> Target:
-    """A copy of ``target`` labelled with another board name (facts unchanged)."""
-    return replace(target, board=board)
+    return Target.from_dict(merged, source)

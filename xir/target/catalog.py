@@ -15,6 +15,7 @@ fingerprint of their target, as the original boards do.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from functools import cache
 
@@ -31,6 +32,11 @@ from xir.target.model import BankGroup, Limits, Overheads, Target
 
 #: The IPU overlay name users pass to the quantizer (``target=...``); quantization-only.
 IPU_TARGET = "AMD_AIE2_Nx4_Overlay_cfg0"
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders embedded numbers by value (B512 before B1024), ignoring case."""
+    return tuple(int(part) if part.isdigit() else part.upper() for part in re.split(r"(\d+)", text))
 
 
 def _banks(*groups: tuple[str, str, int, int, int]) -> tuple[BankGroup, ...]:
@@ -272,7 +278,7 @@ def catalog_boards() -> dict[str, Target]:
         _board("DPUCADX8G", "U250", 4, 350.0),  # fact: 4 kernels
         _board(IPU_TARGET, IPU_TARGET, 1, 1000.0),
     ]
-    return {b.key: b for b in sorted(boards, key=lambda b: b.key)}
+    return {b.key: b for b in sorted(boards, key=lambda b: natural_key(b.key))}
 
 
 def target_by_name(name: str) -> Target:

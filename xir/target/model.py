@@ -9,13 +9,12 @@ fingerprint, ...) never exists; the error names the offending key.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 
+from xir.target.checks import check_bool, check_int, check_names, check_number, check_text, fail, set_field
 from xir.target.errors import TargetError
 from xir.target.fingerprint import (
     FAMILIES,
-    PARALLEL_LAYOUT,
     ZDX8G_LAYOUT,
     ZDX8G_SIZES,
     decode_features,
@@ -62,59 +61,6 @@ def expected_isa(family: str) -> str:
     return "ISA1" if family == "DPUCZDX8G" else "ISA1X"
 
 
-# ---------------------------------------------------------------- value checks
-
-
-def _fail(key: str, expectation: str, value: object) -> TargetError:
-    return TargetError(f"key '{key}' must be {expectation}, got {value!r}")
-
-
-def _int(key: str, value: object, low: int = 0, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(key, "an integer", value)
-    if value < low or (high is not None and value > high):
-        span = f"in {low}..{high}" if high is not None else f"an integer >= {low}"
-        raise _fail(key, span, value)
-    return value
-
-
-def _number(key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(key, "a number", value)
-    if not math.isfinite(value) or value <= 0:
-        raise _fail(key, "a finite number > 0", value)
-    return float(value)
-
-
-def _bool(key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise _fail(key, "true or false", value)
-    return value
-
-
-def _text(key: str, value: object, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise _fail(key, "a non-empty string" + (" or null" if optional else ""), value)
-    return value
-
-
-def _names(key: str, value: object, allowed: tuple[str, ...]) -> tuple[str, ...]:
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise _fail(key, "a list of strings", value)
-    bad = [v for v in value if v not in allowed]
-    if bad:
-        raise _fail(key, f"a list drawn from {', '.join(allowed)}", bad[0])
-    if len(set(value)) != len(value):
-        raise _fail(key, "a list without repeats", list(value))
-    return tuple(value)
-
-
-def _set(obj: object, name: str, value: object) -> None:
-    object.__setattr__(obj, name, value)
-
-
 # ---------------------------------------------------------------- parts
 
 
@@ -130,14 +76,14 @@ class BankGroup:
     depth: int
 
     def __post_init__(self) -> None:
-        where = f"banks '{self.name}'"
-        _text("banks.name", self.name)
+        where = f"banks[{self.name}]"
+        check_text("banks.name", self.name)
         if self.kind not in BANK_KINDS:
-            raise _fail(f"{where}.kind", f"one of {', '.join(BANK_KINDS)}", self.kind)
-        _int(f"{where}.first_id", self.first_id)
-        _int(f"{where}.count", self.count, 1)
-        _int(f"{where}.width", self.width, 1)
-        _int(f"{where}.depth", self.depth, 1)
+            raise fail(f"{where}.kind", f"one of {', '.join(BANK_KINDS)}", self.kind)
+        check_int(f"{where}.first_id", self.first_id)
+        check_int(f"{where}.count", self.count, 1)
+        check_int(f"{where}.width", self.width, 1)
+        check_int(f"{where}.depth", self.depth, 1)
 
     @property
     def ids(self) -> range:
@@ -187,43 +133,43 @@ class Limits:
 
     def __post_init__(self) -> None:
         k = "limits."
-        _int(k + "conv_kernel_min", self.conv_kernel_min, 1)
-        _int(k + "conv_kernel_max", self.conv_kernel_max, self.conv_kernel_min)
-        _int(k + "conv_stride_max", self.conv_stride_max, 1)
-        _int(k + "conv_pad_max", self.conv_pad_max, 0)
-        _int(k + "conv_out_channels_max", self.conv_out_channels_max, 1)
-        _set(self, "conv_nonlinears", _names(k + "conv_nonlinears", self.conv_nonlinears, NONLINEARS))
+        check_int(k + "conv_kernel_min", self.conv_kernel_min, 1)
+        check_int(k + "conv_kernel_max", self.conv_kernel_max, self.conv_kernel_min)
+        check_int(k + "conv_stride_max", self.conv_stride_max, 1)
+        check_int(k + "conv_pad_max", self.conv_pad_max, 0)
+        check_int(k + "conv_out_channels_max", self.conv_out_channels_max, 1)
+        set_field(self, "conv_nonlinears", check_names(k + "conv_nonlinears", self.conv_nonlinears, NONLINEARS))
         if "NONE" not in self.conv_nonlinears:
-            raise _fail(k + "conv_nonlinears", "a list that contains NONE", list(self.conv_nonlinears))
+            raise fail(k + "conv_nonlinears", "a list that contains NONE", list(self.conv_nonlinears))
         for flag in ("depthwise", "transposed_conv", "alu", "save_argmax"):
-            _bool(k + flag, getattr(self, flag))
+            check_bool(k + flag, getattr(self, flag))
         self._optional_engine("depthwise", ("dw_kernel_max", "dw_stride_max"), "dw_nonlinears")
         self._optional_engine("alu", ("alu_kernel_max", "alu_stride_max"), "alu_nonlinears")
-        _int(k + "alu_pad_max", self.alu_pad_max, 0, None if self.alu else 0)
-        _set(self, "pool_types", _names(k + "pool_types", self.pool_types, POOL_TYPES))
+        check_int(k + "alu_pad_max", self.alu_pad_max, 0, None if self.alu else 0)
+        set_field(self, "pool_types", check_names(k + "pool_types", self.pool_types, POOL_TYPES))
         low = 1 if self.pool_types else 0
-        _int(k + "pool_kernel_max", self.pool_kernel_max, low, None if self.pool_types else 0)
-        _int(k + "pool_stride_max", self.pool_stride_max, low, None if self.pool_types else 0)
-        _set(self, "eltwise_types", _names(k + "eltwise_types", self.eltwise_types, ELTWISE_TYPES))
-        _set(
+        check_int(k + "pool_kernel_max", self.pool_kernel_max, low, None if self.pool_types else 0)
+        check_int(k + "pool_stride_max", self.pool_stride_max, low, None if self.pool_types else 0)
+        set_field(self, "eltwise_types", check_names(k + "eltwise_types", self.eltwise_types, ELTWISE_TYPES))
+        set_field(
             self,
             "eltwise_nonlinears",
-            _names(k + "eltwise_nonlinears", self.eltwise_nonlinears, NONLINEARS),
+            check_names(k + "eltwise_nonlinears", self.eltwise_nonlinears, NONLINEARS),
         )
 
     def _optional_engine(self, flag: str, ranges: tuple[str, ...], nonlinears: str) -> None:
         present = getattr(self, flag)
         for name in ranges:
             if present:
-                _int(f"limits.{name}", getattr(self, name), 1)
+                check_int(f"limits.{name}", getattr(self, name), 1)
             else:
-                _int(f"limits.{name}", getattr(self, name), 0, 0)
-        acts = _names(f"limits.{nonlinears}", getattr(self, nonlinears), NONLINEARS)
+                check_int(f"limits.{name}", getattr(self, name), 0, 0)
+        acts = check_names(f"limits.{nonlinears}", getattr(self, nonlinears), NONLINEARS)
         if present and "NONE" not in acts:
-            raise _fail(f"limits.{nonlinears}", "a list that contains NONE", list(acts))
+            raise fail(f"limits.{nonlinears}", "a list that contains NONE", list(acts))
         if not present and acts:
-            raise _fail(f"limits.{nonlinears}", f"empty while limits.{flag} is false", list(acts))
-        _set(self, nonlinears, acts)
+            raise fail(f"limits.{nonlinears}", f"empty while limits.{flag} is false", list(acts))
+        set_field(self, nonlinears, acts)
 
 
 @dataclass(frozen=True)
@@ -238,7 +184,7 @@ class Overheads:
 
     def __post_init__(self) -> None:
         for f in fields(self):
-            _int(f"overheads.{f.name}", getattr(self, f.name))
+            check_int(f"overheads.{f.name}", getattr(self, f.name))
 
 
 # ---------------------------------------------------------------- the target
@@ -301,29 +247,29 @@ class Target:
     overheads: Overheads
 
     def __post_init__(self) -> None:
-        _text("target", self.name)
-        _set(self, "fingerprint", parse_fingerprint(self.fingerprint))
+        check_text("target", self.name)
+        set_field(self, "fingerprint", parse_fingerprint(self.fingerprint))
         if self.fingerprint >> 56 not in FAMILIES:
-            raise _fail("fingerprint", "a fingerprint of a known DPU type", format_fingerprint(self.fingerprint))
-        _text("board", self.board, optional=True)
+            raise fail("fingerprint", "a fingerprint of a known DPU type", format_fingerprint(self.fingerprint))
+        check_text("board", self.board, optional=True)
         if self.board is not None and "/" in self.board:
-            raise _fail("board", "a board name without '/'", self.board)
-        _bool("compilable", self.compilable)
-        _set(self, "clock_mhz", _number("clock_mhz", self.clock_mhz))
-        _int("cores", self.cores, 1)
-        _int("batch", self.batch, 1)
+            raise fail("board", "a board name without '/'", self.board)
+        check_bool("compilable", self.compilable)
+        set_field(self, "clock_mhz", check_number("clock_mhz", self.clock_mhz))
+        check_int("cores", self.cores, 1)
+        check_int("batch", self.batch, 1)
         self._check_core_batches()
         for key in ("pp", "icp", "ocp", "alu_pp"):
-            _int(key, getattr(self, key), 1)
-        _set(self, "ddr_bytes_per_cycle", _number("ddr_bytes_per_cycle", self.ddr_bytes_per_cycle))
+            check_int(key, getattr(self, key), 1)
+        set_field(self, "ddr_bytes_per_cycle", check_number("ddr_bytes_per_cycle", self.ddr_bytes_per_cycle))
         if not isinstance(self.limits, Limits):
-            raise _fail("limits", "a Limits", self.limits)
+            raise fail("limits", "a Limits", self.limits)
         if not isinstance(self.overheads, Overheads):
-            raise _fail("overheads", "an Overheads", self.overheads)
+            raise fail("overheads", "an Overheads", self.overheads)
         if self.limits.depthwise:
-            _int("dw_pp", self.dw_pp, 1)
+            check_int("dw_pp", self.dw_pp, 1)
         else:
-            _int("dw_pp", self.dw_pp, 0, 0)
+            check_int("dw_pp", self.dw_pp, 0, 0)
         self._check_isa()
         self._check_banks()
         self._check_against_fingerprint()
@@ -333,62 +279,62 @@ class Target:
     def _check_core_batches(self) -> None:
         value = self.core_batches
         if not isinstance(value, (list, tuple)):
-            raise _fail("core_batches", "a list of integers, one per core", value)
-        value = tuple(_int("core_batches", v, 1, self.batch) for v in value)
+            raise fail("core_batches", "a list of integers, one per core", value)
+        value = tuple(check_int("core_batches", v, 1, self.batch) for v in value)
         if len(value) != self.cores:
-            raise _fail("core_batches", f"a list of {self.cores} integers (one per core)", list(value))
+            raise fail("core_batches", f"a list of {self.cores} integers (one per core)", list(value))
         if max(value) != self.batch:
-            raise _fail("core_batches", f"a list whose largest entry equals batch ({self.batch})", list(value))
-        _set(self, "core_batches", value)
+            raise fail("core_batches", f"a list whose largest entry equals batch ({self.batch})", list(value))
+        set_field(self, "core_batches", value)
 
     def _check_isa(self) -> None:
         if not self.compilable:
             if self.isa is not None:
-                raise _fail("isa", "null for a target that is not compilable", self.isa)
+                raise fail("isa", "null for a target that is not compilable", self.isa)
             return
         want = expected_isa(self.family)
         if self.isa != want:
-            raise _fail("isa", f"{want!r} for {self.family} targets", self.isa)
+            raise fail("isa", f"{want!r} for {self.family} targets", self.isa)
 
     def _check_banks(self) -> None:
         if not isinstance(self.banks, (list, tuple)) or not all(isinstance(b, BankGroup) for b in self.banks):
-            raise _fail("banks", "a list of bank groups", self.banks)
-        _set(self, "banks", tuple(self.banks))
+            raise fail("banks", "a list of bank groups", self.banks)
+        set_field(self, "banks", tuple(self.banks))
         if not self.compilable:
             if self.banks:
-                raise _fail("banks", "empty for a target that is not compilable", len(self.banks))
+                raise fail("banks", "empty for a target that is not compilable", len(self.banks))
             return
         layout = ISA_LAYOUTS[self.isa]
         names = [b.name for b in self.banks]
         if len(set(names)) != len(names):
-            raise _fail("banks", "a list of groups with distinct names", names)
+            raise fail("banks", "a list of groups with distinct names", names)
         taken: dict[int, str] = {}
         for b in self.banks:
             if b.last_id > layout.max_bank_id:
-                raise _fail(f"banks '{b.name}'.first_id", f"such that ids fit {layout.name}'s 0..{layout.max_bank_id}", b.first_id)
+                raise fail(f"banks[{b.name}].first_id", f"such that ids fit {layout.name}'s 0..{layout.max_bank_id}", b.first_id)
             if b.depth > layout.max_depth:
-                raise _fail(f"banks '{b.name}'.depth", f"<= {layout.max_depth} ({layout.name} bank addresses)", b.depth)
+                raise fail(f"banks[{b.name}].depth", f"<= {layout.max_depth} ({layout.name} bank addresses)", b.depth)
             for i in b.ids:
                 if i in taken:
-                    raise _fail(f"banks '{b.name}'.first_id", f"such that ids do not overlap group '{taken[i]}'", b.first_id)
+                    raise fail(f"banks[{b.name}].first_id", f"such that ids do not overlap group '{taken[i]}'", b.first_id)
                 taken[i] = b.name
         kinds = [b.kind for b in self.banks]
         if kinds.count("image") < 1:
-            raise _fail("banks", "a list with at least one image group", kinds)
+            raise fail("banks", "a list with at least one image group", kinds)
         if kinds.count("weights") != 1:
-            raise _fail("banks", "a list with exactly one weights group", kinds)
+            raise fail("banks", "a list with exactly one weights group", kinds)
         for kind in ("bias", "dwweights"):
             if kinds.count(kind) > 1:
-                raise _fail("banks", f"a list with at most one {kind} group", kinds)
+                raise fail("banks", f"a list with at most one {kind} group", kinds)
         if ("dwweights" in kinds) != self.limits.depthwise:
             need = "a dwweights group" if self.limits.depthwise else "no dwweights group"
-            raise _fail("banks", f"a list with {need} (limits.depthwise is {str(self.limits.depthwise).lower()})", kinds)
+            raise fail("banks", f"a list with {need} (limits.depthwise is {str(self.limits.depthwise).lower()})", kinds)
         for b in self.image_groups:
             if b.count % self.pp or b.width != self.icp:
-                raise _fail(f"banks '{b.name}'", f"a multiple of pp={self.pp} banks of icp={self.icp} bytes", (b.count, b.width))
+                raise fail(f"banks[{b.name}]", f"a multiple of pp={self.pp} banks of icp={self.icp} bytes", (b.count, b.width))
         w = self.weights_group
         if w.count != self.ocp or w.width != self.icp:
-            raise _fail(f"banks '{w.name}'", f"ocp={self.ocp} banks of icp={self.icp} bytes", (w.count, w.width))
+            raise fail(f"banks[{w.name}]", f"ocp={self.ocp} banks of icp={self.icp} bytes", (w.count, w.width))
 
     def _check_against_fingerprint(self) -> None:
         feats = self.features
@@ -402,7 +348,7 @@ class Target:
                 expect["batch"] = feats["batch"]
         for key, want in expect.items():
             if getattr(self, key) != want:
-                raise _fail(key, f"{want} as fingerprint {fp} says", getattr(self, key))
+                raise fail(key, f"{want} as fingerprint {fp} says", getattr(self, key))
         if feature_layout(self.family) != ZDX8G_LAYOUT:
             return
         checks = (
@@ -414,9 +360,9 @@ class Target:
             if have != want:
                 what = "LEAKYRELU" if "nonlinears" in key else "true"
                 verb = "include" if want else "exclude"
-                raise _fail(key, f"set to {verb} {what} as fingerprint {fp} says", have)
+                raise fail(key, f"set to {verb} {what} as fingerprint {fp} says", have)
         if self.compilable and len(self.image_groups) != feats["bank_groups"]:
-            raise _fail("banks", f"a list with {feats['bank_groups']} image groups as fingerprint {fp} says", len(self.image_groups))
+            raise fail("banks", f"a list with {feats['bank_groups']} image groups as fingerprint {fp} says", len(self.image_groups))
 
     # ------------------------------------------------------------ identity
 
@@ -574,25 +520,25 @@ class Target:
     @classmethod
     def _from_dict(cls, data: dict) -> Target:
         if not isinstance(data, dict):
-            raise _fail("<top level>", "a JSON object", type(data).__name__)
+            raise fail("<top level>", "a JSON object", type(data).__name__)
         _exact_keys("", data, _TOP_KEYS)
         limits = data["limits"]
         overheads = data["overheads"]
         banks = data["banks"]
         if not isinstance(limits, dict):
-            raise _fail("limits", "an object", limits)
+            raise fail("limits", "an object", limits)
         if not isinstance(overheads, dict):
-            raise _fail("overheads", "an object", overheads)
+            raise fail("overheads", "an object", overheads)
         if not isinstance(banks, list) or not all(isinstance(b, dict) for b in banks):
-            raise _fail("banks", "a list of objects", banks)
+            raise fail("banks", "a list of objects", banks)
         _exact_keys("limits.", limits, LIMIT_KEYS)
         _exact_keys("overheads.", overheads, OVERHEAD_KEYS)
         for i, b in enumerate(banks):
             _exact_keys(f"banks[{i}].", b, BANK_KEYS)
         fingerprint = data["fingerprint"]
         if isinstance(fingerprint, bool) or not isinstance(fingerprint, (str, int)):
-            raise _fail("fingerprint", "a hex string like '0x101000056010407'", fingerprint)
-        _text("isa", data["isa"], optional=True)
+            raise fail("fingerprint", "a hex string like '0x101000056010407'", fingerprint)
+        check_text("isa", data["isa"], optional=True)
         return cls(
             name=data["target"],
             fingerprint=fingerprint,
@@ -638,7 +584,6 @@ __all__ = [
     "Limits",
     "NONLINEARS",
     "Overheads",
-    "PARALLEL_LAYOUT",
     "POOL_TYPES",
     "Target",
     "expected_isa",
