@@ -157,7 +157,7 @@ def round_half(x, mode: str) -> np.ndarray:
 
 
 def shift_left(n, k: int) -> np.ndarray:
-    """Exact ``n * 2**k`` for integer ``n`` and ``k >= 0`` in int64; OverflowError if it overflows."""
+    """Exact ``n * 2**k`` for integers ``n`` and ``k >= 0`` in int64; OverflowError on overflow."""
     k = _as_int(k, "shift")
     if k < 0:
         raise ValueError(f"shift_left needs a shift >= 0, got {k}")
@@ -299,7 +299,8 @@ def saturate(n, bit_width: int = 8, signed: bool = True) -> np.ndarray:
 
 def requantize(n, scale_exp: int, fix_pos_out: int, bit_width: int = 8,
                round_mode: str = "DPU_ROUND", signed: bool = True) -> np.ndarray:
-    """Exact value ``n * 2**-scale_exp`` -> integer at ``fix_pos_out``: one rounding, then saturation.
+    """Exact value ``n * 2**-scale_exp`` -> integer at ``fix_pos_out``: one rounding, then
+    saturation.
 
     ``saturate(round_shift(n, scale_exp - fix_pos_out, round_mode))``.
     """

@@ -1,4 +1,4 @@
-"""Golden tests of the conv family (conv2d, depthwise, transposed, dense) against exact rationals."""
+"""Golden tests of the conv family (conv2d, depthwise, transposed, dense) against rationals."""
 
 from fractions import Fraction
 
@@ -123,7 +123,8 @@ def ref_transposed(x, w, b, *, fp_in, fp_w, fp_b, fp_out, stride, pad, dilation,
 # ---- conv2d ------------------------------------------------------------------------------------
 
 CONV_CASES = [
-    # (x shape, (out_c, kh, kw), stride, pad, dilation, group, fps (in, w, b, out), bit_width, small)
+    # (x shape, (out_c, kh, kw), stride, pad, dilation, group, fps (in, w, b, out), bit_width,
+    #  small data)
     ((2, 5, 4, 3), (5, 1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, (3, 5, 6, 4), 8, True),
     ((1, 6, 7, 5), (7, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, (4, 6, 3, 1), 8, False),
     ((1, 9, 7, 3), (4, 5, 5), (2, 2), (2, 1, 2, 2), (1, 1), 1, (2, 6, 12, -1), 8, False),

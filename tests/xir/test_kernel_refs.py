@@ -39,7 +39,10 @@ def ref_round(v: Fraction, mode: str) -> int:
 
 
 def ref_clamp(q: int, bit_width: int, signed: bool = True) -> int:
-    lo, hi = (-(2 ** (bit_width - 1)), 2 ** (bit_width - 1) - 1) if signed else (0, 2**bit_width - 1)
+    if signed:
+        lo, hi = -(2 ** (bit_width - 1)), 2 ** (bit_width - 1) - 1
+    else:
+        lo, hi = 0, 2**bit_width - 1
     return min(max(q, lo), hi)
 
 

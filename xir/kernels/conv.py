@@ -40,6 +40,7 @@ __all__ = [
     "dense_fix",
     "conv2d_accumulate",
     "transposed_conv2d_accumulate",
+    "transposed_conv_out_size",
 ]
 
 
@@ -147,10 +148,6 @@ def _finish(acc: np.ndarray, acc_exp: int, b: np.ndarray | None, fp_b: int | Non
                       round_mode=round_mode)
 
 
-def _exact_cast(a: np.ndarray, dtype) -> np.ndarray:
-    return a.astype(dtype, copy=False)
-
-
 # ---------------------------------------------------------------------------------------------
 # kernels
 # ---------------------------------------------------------------------------------------------
@@ -187,8 +184,8 @@ def conv2d_fix(x, w, b, *, fp_in: int, fp_w: int, fp_b: int | None = None, fp_ou
     oh = out_size(h, kh, sh, dh, p[2], p[3], "conv2d height")
     ow = out_size(wd, kw, sw, dw, p[0], p[1], "conv2d width")
     dtype = sum_dtype(max_abs(xi), max_abs(wi), kh * kw * cig, "conv2d")
-    xp = pad_nhwc(_exact_cast(xi, dtype), p)
-    acc = conv2d_accumulate(xp, _exact_cast(wi, dtype), stride=(sw, sh), dilation=(dw, dh),
+    xp = pad_nhwc(xi.astype(dtype, copy=False), p)
+    acc = conv2d_accumulate(xp, wi.astype(dtype, copy=False), stride=(sw, sh), dilation=(dw, dh),
                             group=g, out_hw=(oh, ow)).astype(np.int64)
     return _finish(acc, i + fw, bi, fb, fp_out=o, nonlinear=nonlinear, bit_width=bit_width,
                    round_mode=round_mode)
@@ -285,7 +282,7 @@ def transposed_conv2d_fix(x, w, b, *, fp_in: int, fp_w: int, fp_b: int | None = 
     ow = transposed_conv_out_size(wd, kw, sw, dw, p[0], p[1], opw, "transposed_conv2d width")
     dtype = sum_dtype(max_abs(xi), max_abs(wi), kh * kw * cig, "transposed_conv2d")
     acc = transposed_conv2d_accumulate(
-        _exact_cast(xi, dtype), _exact_cast(wi, dtype), stride=(sw, sh), pad=p,
+        xi.astype(dtype, copy=False), wi.astype(dtype, copy=False), stride=(sw, sh), pad=p,
         dilation=(dw, dh), group=g, out_hw=(oh, ow),
     ).astype(np.int64)
     return _finish(acc, i + fw, bi, fb, fp_out=o, nonlinear=nonlinear, bit_width=bit_width,

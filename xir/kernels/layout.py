@@ -7,7 +7,8 @@ Nearest resize index rule (exact integer arithmetic, per spatial axis, ``i`` = o
 ``n_in``/``n_out`` = input/output lengths, result clamped to ``n_in - 1``):
 
 * default:              ``src = floor(i * n_in / n_out)``       = ``(i * n_in) // n_out``
-* half_pixel_centers:   ``src = floor((i + 1/2) * n_in / n_out)`` = ``((2i + 1) * n_in) // (2 n_out)``
+* half_pixel_centers:   ``src = floor((i + 1/2) * n_in / n_out)``
+                        = ``((2i + 1) * n_in) // (2 n_out)``
 * align_corners:        ``src = round_half_up(i * (n_in - 1) / (n_out - 1))``
                         = ``(2 i (n_in - 1) + (n_out - 1)) // (2 (n_out - 1))``; 0 when n_out == 1
 """
