@@ -28,7 +28,7 @@ ALUINIT = KindDef(
         f("act_type", E, "activation: any of the seven codes", ActType),
         f("jump_read_endl", U, "lines between input rows that share a bank slot"),
         f("shift_bias", S, "DWCONV: left shift aligning the bias to the accumulator"),
-        f("alu_type", E, "MAXPOOL 0, AVGPOOL 1, DWCONV 2", AluType),
+        f("alu_type", E, "what the ALU computes over each window", AluType),
         f("stride_out", M1, "output rows per bank slot (write placement group)"),
         f("multi_factor", U, "AVGPOOL: the window sum is multiplied by this (the avg-pool factor)"),
         f("jump_write", U, "lines between consecutive output pixels of a row"),

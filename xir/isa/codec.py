@@ -32,7 +32,7 @@ class _Compiled:
     opcode: int
     nwords: int
     dep_allowed: int
-    slots: tuple[Slot, ...]  # payload fields, layout order
+    slots: tuple[Slot, ...]  # payload fields, canonical order
     names: tuple[str, ...]
     rsv_masks: tuple[int, ...]  # per word: bits that must be zero
     struct_fmt: str
@@ -43,7 +43,8 @@ class _Compiled:
 def _compiled(kind: str, isa: str) -> _Compiled:
     kd = kind_def(kind)
     words = kd.slots[check_isa(isa)]
-    slots = tuple(s for word in words for s in word if s.coding not in (Coding.RESERVED, Coding.HEADER))
+    by_name = {s.name: s for word in words for s in word if s.coding not in (Coding.RESERVED, Coding.HEADER)}
+    slots = tuple(by_name[name] for name in kd.field_names)  # canonical (ISA1) order in both variants
     rsv = tuple(sum(s.mask << s.lsb for s in word if s.coding is Coding.RESERVED) for word in words)
     plan = tuple((s.name, s.word, s.lsb, s.lo, s.hi, None if s.choices is None else frozenset(s.choices),
                   1 if s.coding is Coding.MINUS_ONE else 0, s.mask) for s in slots)
@@ -54,7 +55,7 @@ def _compiled(kind: str, isa: str) -> _Compiled:
 def _allowed_deps(c: _Compiled) -> str:
     if c.dep_allowed == 0:
         return "{0} (END carries no dependency bits)"
-    return f"masks of the engines {format_mask(c.dep_allowed)} (an instruction never names its own engine)"
+    return f"(4-bit masks of {format_mask(c.dep_allowed)}; an instruction never names its own engine)"
 
 
 def encode_one(instr: Instruction, isa: str = "ISA1") -> bytes:
@@ -67,7 +68,7 @@ def encode_one(instr: Instruction, isa: str = "ISA1") -> bytes:
             raise IsaError(f"{c.kind} has no field {extra[0]!r}; its fields are {', '.join(c.names) or '(none)'}")
     for name, value in (("dpdon", instr.dpdon), ("dpdby", instr.dpdby)):
         if not isinstance(value, Integral) or isinstance(value, bool) or value < 0 or value & ~c.dep_allowed:
-            raise FieldRangeError(c.kind, name, value, _allowed_deps(c))
+            raise FieldRangeError(c.kind, name, value, _allowed_deps(c), "drop the bits it may not set")
     words = [0] * c.nwords
     words[0] = c.opcode << 28 | int(instr.dpdon) << 24 | int(instr.dpdby) << 20
     for name, word, lsb, lo, hi, choices, offset, mask in c.plan:
@@ -84,8 +85,10 @@ def _checked(c: _Compiled, name: str, value: object, isa: str) -> int:
     slot = next(s for s in c.slots if s.name == name)
     if isinstance(value, Integral) and not isinstance(value, bool) and slot.accepts(int(value)):
         return int(value)
+    hint = ("use a smaller block and split the work into more instructions" if slot.coding is Coding.MINUS_ONE
+            else "choose a value inside them")
     raise FieldRangeError(c.kind, name, value,
-                          f"{slot.allowed_text()} ({slot.width}-bit {slot.coding.value} field in {isa})")
+                          f"{slot.allowed_text()} ({slot.width}-bit {slot.coding.value} field in {isa})", hint)
 
 
 def encode(instrs: Iterable[Instruction], isa: str = "ISA1") -> bytes:

@@ -49,12 +49,3 @@ class PadMode(IntEnum):
     CONST = 0  # every padding pixel holds const_value in each channel
     EDGE = 1  # a padding pixel copies the nearest pixel read from DDR
 
-
-#: Every enum type by the field name that uses it.
-CODES_BY_FIELD: dict[str, type[IntEnum]] = {
-    "act_type": ActType,
-    "pool_type": PoolType,
-    "elew_type": ElewType,
-    "alu_type": AluType,
-    "mode_avg": PadMode,
-}

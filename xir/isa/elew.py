@@ -46,7 +46,7 @@ ELEW = KindDef(
     fields=(
         f("bank_addr_out", U, "base line of output sweep 0"),
         f("act_type", E, "activation: NONE, RELU, LEAKYRELU or RELU6", ActType, CONV_ACTS),
-        f("elew_type", E, "ADD 0, MUL 1", ElewType),
+        f("elew_type", E, "element-wise operation", ElewType),
         f("length", M1, "columns of the block"),
         f("channel_group", M1, "channel groups (lines) per pixel"),
         f("bank_id_out", U, "bank of output row 0"),

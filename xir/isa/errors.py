@@ -12,12 +12,9 @@ class IsaError(XirError):
 class FieldRangeError(IsaError):
     """A field value that its slot cannot hold; raised on encode, never silently truncated."""
 
-    def __init__(self, kind: str, field: str, value: object, allowed: str):
+    def __init__(self, kind: str, field: str, value: object, allowed: str, hint: str = "choose a value inside it"):
         self.kind, self.field, self.value, self.allowed = kind, field, value, allowed
-        super().__init__(
-            f"{kind} field {field!r} = {value!r} is outside its allowed range {allowed}; "
-            f"choose a value inside it (split the work into more instructions if it is a size)"
-        )
+        super().__init__(f"{kind} field {field!r} = {value!r} is outside its allowed values {allowed}; {hint}")
 
 
 class DecodeError(IsaError):

@@ -31,6 +31,8 @@ class Instruction:
 
     def __post_init__(self) -> None:
         kd = kind_def(self.kind)
+        if not isinstance(self.fields, dict):
+            raise IsaError(f"{self.kind} fields must be a dict of name -> int, got {type(self.fields).__name__}")
         names = kd.field_names
         unknown = [n for n in self.fields if n not in names]
         if unknown:

@@ -26,8 +26,8 @@ LOAD = KindDef(
         f("const_value", S, "int8 value of CONST padding pixels and of appended channels"),
         f("broadcast", U, "extra banks that receive a copy: the row goes to banks "
                           "bank_id .. bank_id+broadcast at the same lines"),
-        f("mode_avg", E, "what padding pixels hold: CONST 0 = const_value, EDGE 1 = copy of the "
-                         "nearest pixel read from DDR", PadMode),
+        f("mode_avg", E, "what padding pixels hold: const_value, or a copy of the nearest pixel "
+                         "read from DDR", PadMode),
         f("pad_end", U, "padding pixels at the end of the row (not read from DDR)"),
         f("pad_start", U, "padding pixels at the start of the row (not read from DDR)"),
         f("ddr_addr", U, "byte offset of DDR pixel 0 inside register reg_id"),

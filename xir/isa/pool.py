@@ -19,7 +19,7 @@ POOLINIT = KindDef(
         f("kernel_h", M1, "window height"),
         f("kernel_w", M1, "window width"),
         f("shift_cut", U, "right shift of the pooled value (AVG: the factor's shift)"),
-        f("pool_type", E, "MAX 0, AVG 1", PoolType),
+        f("pool_type", E, "pooling operation", PoolType),
         f("stride_h", M1, "vertical stride; also the read placement group"),
         f("stride_w", M1, "horizontal stride"),
         f("stride_offset_in", U, "slot position of input tile row 0 (0 .. stride_h-1)"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .engines import Engine, engine_of, format_mask, mask_engines
+from .engines import Engine, engine_of, format_mask
 from .errors import DependencyError
 from .instruction import Instruction
 
@@ -52,39 +52,38 @@ def run_tokens(instrs: Sequence[Instruction], *, require_end: bool = True, stric
         queues[engine].append(i)
     if require_end and end_index is None:
         raise DependencyError(len(instrs), "the stream has no END; append one")
-    tokens = {(a, b): 0 for a in Engine for b in Engine}
-    heads = {e: 0 for e in Engine}
+    bits = [tuple(b for b in range(4) if m >> b & 1) for m in range(16)]
+    waits = [bits[x.dpdon & 0xF] for x in instrs]
+    signals = [bits[x.dpdby & 0xF] for x in instrs]
+    tokens = [[0] * 4 for _ in range(4)]  # tokens[producer][consumer]
+    lists = [queues[e] for e in Engine]
+    heads = [0, 0, 0, 0]
     order: list[int] = []
-
-    def runnable(e: Engine) -> bool:
-        q = queues[e]
-        if heads[e] >= len(q):
-            return False
-        instr = instrs[q[heads[e]]]
-        return all(tokens[(src, e)] > 0 for src in mask_engines(instr.dpdon))
-
-    total = sum(len(q) for q in queues.values())
+    total = sum(len(q) for q in lists)
     while len(order) < total:
-        ready = [e for e in Engine if runnable(e)]
-        if not ready:
-            blocked = min((queues[e][heads[e]], e) for e in Engine if heads[e] < len(queues[e]))
-            i, e = blocked
-            missing = [src.name for src in mask_engines(instrs[i].dpdon) if tokens[(src, e)] == 0]
+        best, best_e = -1, -1
+        for e in range(4):
+            q, h = lists[e], heads[e]
+            if h < len(q):
+                i = q[h]
+                if (best < 0 or i < best) and all(tokens[src][e] for src in waits[i]):
+                    best, best_e = i, e
+        if best < 0:
+            i, e = min((lists[e][heads[e]], e) for e in range(4) if heads[e] < len(lists[e]))
+            missing = [Engine(src).name for src in waits[i] if tokens[src][e] == 0]
             raise DependencyError(i, f"{instrs[i].kind} waits on dpdon={format_mask(instrs[i].dpdon)} but no "
-                                     f"instruction can ever signal {', '.join(m + '->' + e.name for m in missing)}; "
+                                     f"instruction can ever signal "
+                                     f"{', '.join(m + '->' + Engine(e).name for m in missing)}; "
                                      f"the stream deadlocks (add the matching dpdby or drop the wait)")
-        e = min(ready, key=lambda eng: queues[eng][heads[eng]])
-        i = queues[e][heads[e]]
-        instr = instrs[i]
-        for src in mask_engines(instr.dpdon):
-            tokens[(src, e)] -= 1
-        for dst in mask_engines(instr.dpdby):
-            tokens[(e, dst)] += 1
-        heads[e] += 1
-        order.append(i)
+        for src in waits[best]:
+            tokens[src][best_e] -= 1
+        for dst in signals[best]:
+            tokens[best_e][dst] += 1
+        heads[best_e] += 1
+        order.append(best)
     if end_index is not None:
         order.append(end_index)
-    leftover = {k: v for k, v in tokens.items() if v}
+    leftover = {(Engine(a), Engine(b)): tokens[a][b] for a in range(4) for b in range(4) if tokens[a][b]}
     if strict and leftover:
         (src, dst), n = next(iter(leftover.items()))
         raise DependencyError(len(instrs) - 1, f"{n} token(s) on channel {src.name}->{dst.name} are never "

@@ -106,3 +106,27 @@ def fixed_dtype(op) -> str:
         signed = t.get_attr("if_signed") if t.has_attr("if_signed") else True
         return f"{'xint' if signed else 'xuint'}{t.get_attr('bit_width')}"
     return "xint8"
+
+
+def explicit_pads(op, h: int, w: int, kw: int, kh: int, dilation=True) -> list[int]:
+    """[left, right, top, bottom] that reproduce the op's pad_mode with plain zero padding: SAME
+    splits the total (extra on the right/bottom), CEIL adds what the last window overhangs."""
+    sw, sh = attr(op, "stride")
+    dw, dh = attr(op, "dilation") if dilation else (1, 1)
+    pl, pr, pt, pb = attr(op, "pad")
+    mode = attr(op, "pad_mode")
+    out_h, out_w = spatial_out(op, h, w, kw, kh, dilation)
+
+    def one_axis(size, k, s, d, p0, p1, out):
+        eff = d * (k - 1) + 1
+        if mode == "SAME":
+            total = max((out - 1) * s + eff - size, 0)
+            return total // 2, total - total // 2
+        if mode == "VALID":
+            return 0, 0
+        need = (out - 1) * s + eff - (size + p0 + p1)
+        return p0, p1 + max(need, 0)
+
+    l, r = one_axis(w, kw, sw, dw, pl, pr, out_w)
+    t, b = one_axis(h, kh, sh, dh, pt, pb, out_h)
+    return [l, r, t, b]

@@ -1,0 +1,113 @@
+"""Model zoo: plain torch models written from published architectures, plus small coverage nets.
+
+Every model takes `num_classes` and `seed` (identical parameters for the same seed) and exports with
+`torch.export.export(model, (x,))`. `get_model(name)` also fills BatchNorm running statistics from
+seeded random batches (`calibrate_bn_stats`) and returns the model in eval mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from .common import calibrate_bn_stats, init_params
+from .digits import DigitsCNN, digits_cnn, evaluate, load_digits_split, train_digits_cnn
+from .ffn import FFN
+from .inception import InceptionV3, TinyInception, inception_v3, tiny_inception
+from .leaky import LeakyNet, leaky_net
+from .mobilenet import MobileNetV2, mobilenet_v2, tiny_mobilenet
+from .partial import PartialNet, partial_net
+from .resnet import ResNet, resnet18, resnet50, tiny_resnet
+from .squeezenet import SqueezeNet, squeezenet, tiny_squeezenet
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry: name, factory(num_classes=..., seed=...), batch-1 input shape, description."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    input_shape: tuple[int, ...]
+    description: str
+
+
+def _ffn(num_classes: int = 1, seed: int = 0) -> FFN:
+    return FFN(num_classes=num_classes, seed=seed)
+
+
+_SPECS = [
+    ModelSpec("ffn", _ffn, (1, 2), "tutorial toy FFN: Linear 2->6->4->1 with ReLU"),
+    ModelSpec("digits_cnn", digits_cnn, (1, 1, 8, 8), "small CNN for the 8x8 scikit-learn digits"),
+    ModelSpec("resnet18", resnet18, (1, 3, 224, 224), "ResNet-18 (BasicBlock)"),
+    ModelSpec("resnet50", resnet50, (1, 3, 224, 224), "ResNet-50 (Bottleneck)"),
+    ModelSpec("mobilenet_v2", mobilenet_v2, (1, 3, 224, 224), "MobileNetV2 (depthwise, ReLU6)"),
+    ModelSpec("inception_v3", inception_v3, (1, 3, 299, 299), "Inception v3 without aux head"),
+    ModelSpec("squeezenet", squeezenet, (1, 3, 224, 224), "SqueezeNet 1.1 (fire modules)"),
+    ModelSpec("partial_net", partial_net, (1, 3, 32, 32), "CNN with sigmoid gate and softmax (DPU+CPU)"),
+    ModelSpec("tiny_resnet", tiny_resnet, (1, 3, 32, 32), "two BasicBlocks"),
+    ModelSpec("tiny_mobilenet", tiny_mobilenet, (1, 3, 32, 32), "two inverted residuals, hard-swish head"),
+    ModelSpec("tiny_inception", tiny_inception, (1, 3, 32, 32), "one inception block with avg-pool branch"),
+    ModelSpec("tiny_squeezenet", tiny_squeezenet, (1, 3, 32, 32), "two fire modules, ceil-mode pools"),
+    ModelSpec("leaky_net", leaky_net, (1, 3, 32, 32), "LeakyReLU, hard-sigmoid, upsample, deconv, concat"),
+]
+
+MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, in registry order."""
+    return list(MODELS)
+
+
+def get_model(
+    name: str,
+    *,
+    seed: int = 0,
+    input_shape: tuple[int, ...] | None = None,
+    bn_batches: int = 4,
+    **kwargs,
+) -> nn.Module:
+    """Build model `name` with `seed` (and factory kwargs such as num_classes), fill its BatchNorm
+    statistics from `bn_batches` random batches of `input_shape` (default: the spec's), return it in
+    eval mode. Unknown names raise ValueError listing the known ones."""
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
+    model = spec.factory(seed=seed, **kwargs)
+    return calibrate_bn_stats(model, input_shape or spec.input_shape, batches=bn_batches, seed=seed)
+
+
+__all__ = [
+    "MODELS",
+    "ModelSpec",
+    "get_model",
+    "list_models",
+    "calibrate_bn_stats",
+    "init_params",
+    "FFN",
+    "DigitsCNN",
+    "ResNet",
+    "MobileNetV2",
+    "InceptionV3",
+    "TinyInception",
+    "SqueezeNet",
+    "PartialNet",
+    "LeakyNet",
+    "digits_cnn",
+    "resnet18",
+    "resnet50",
+    "tiny_resnet",
+    "mobilenet_v2",
+    "tiny_mobilenet",
+    "inception_v3",
+    "tiny_inception",
+    "squeezenet",
+    "tiny_squeezenet",
+    "partial_net",
+    "leaky_net",
+    "load_digits_split",
+    "train_digits_cnn",
+    "evaluate",
+]
