@@ -61,11 +61,11 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 
 
 def train_digits_cnn(
-    epochs: int = 15, seed: int = 0, batch_size: int = 32, lr: float = 3e-3
+    epochs: int = 10, seed: int = 0, batch_size: int = 32, lr: float = 3e-3
 ) -> tuple[DigitsCNN, float]:
     """Train a `DigitsCNN` with Adam and cross-entropy on the seeded split; returns (model, test accuracy).
 
-    Deterministic for a seed on a given machine and thread count; a few seconds on one CPU core.
+    Deterministic for a seed on a given machine and thread count; about a second on one CPU core.
     """
     x_train, y_train, x_test, y_test = load_digits_split(seed)
     model = DigitsCNN(seed=seed)

@@ -2,9 +2,9 @@
 
 One ELEWINIT per input (``input_id`` 0 .. num_inputs-1) gives where that input's block starts and its
 ``shift_read``; ELEW then computes ``valid_pixel_parallel`` rows x ``length`` columns x
-``channel_group`` lines. ADD: sum of q_i * 2**shift_read_i; MUL: product of the q_i. The result is
-multiplied by 2**-(shift_write + S), S = the largest shift_read of the inputs for ADD and 0 for MUL,
-after the activation, and rounded once.
+``channel_group`` lines. ADD: v = (sum of q_i * 2**shift_read_i) * 2**-(shift_write + S), S = the
+largest shift_read of the inputs; MUL: v = (product of the q_i) * 2**-shift_write, every shift_read 0.
+Then the activation and one rounding.
 """
 
 from __future__ import annotations
