@@ -101,7 +101,7 @@ def capture(model: torch.nn.Module, args: tuple, kwargs: dict | None = None,
                 if not isinstance(o, torch.fx.Node):
                     raise CaptureError("the model returns a non-tensor value; return tensors only")
                 g.outputs.append(alias[o.name])
-            g.output_structure = type(outs).__name__ if isinstance(outs, (tuple, list)) else "tensor"
+            g.output_structure = ep.call_spec.out_spec
             continue
         if fx_node.op != "call_function":
             raise CaptureError(f"unexpected node '{fx_node.name}' ({fx_node.op}) in the exported graph")
@@ -130,6 +130,7 @@ def capture(model: torch.nn.Module, args: tuple, kwargs: dict | None = None,
             continue
         node.name = fx_node.name
         node.scope = _scope(fx_node)
+        node.module_type = _module_type(fx_node)
         node.shape = shape
         node.source = _target_name(fx_node.target)
         g.nodes.append(node)
@@ -137,6 +138,14 @@ def capture(model: torch.nn.Module, args: tuple, kwargs: dict | None = None,
     if not g.inputs:
         raise CaptureError(f"{g.name} has no tensor inputs to quantize")
     return g
+
+
+def _module_type(fx_node: torch.fx.Node) -> str:
+    stack = fx_node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return ""
+    t = list(stack.values())[-1][1]
+    return getattr(t, "__name__", str(t).rsplit(".", 1)[-1].strip("'>"))
 
 
 def _target_name(t) -> str:

@@ -36,6 +36,7 @@ class Node:
     act: str | None = None                      # fused activation kind (an ACTIVATIONS key)
     act_attrs: dict[str, Any] = field(default_factory=dict)
     scope: str = ""                             # module path, e.g. "layer1.0.conv1"
+    module_type: str = ""                       # the module class, e.g. "Conv2d"
     param_names: dict[str, str] = field(default_factory=dict)  # "weight" -> "layer1.0.conv1.weight"
     quant: str = "float"                        # "own" | "shared" | "float"
     reason: str = ""                            # why a node stays float

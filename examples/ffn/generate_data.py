@@ -3,7 +3,7 @@
     python generate_data.py --n_samples 10000 --output_dir data --seed 42
 
 x1, x2 are uniform in [-2, 2]; y = sin(1.5 x1) + 0.25 x2^2 + 0.3 x1 x2 + N(0, 0.05^2).
-The first 80% of the shuffled samples go to train.npz, the rest to test.npz (arrays `x`, `y`, float32).
+The first 80% of the (independent) samples go to train.npz, the rest to test.npz (arrays `x`, `y`, float32).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def make_data(n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def write_split(x: np.ndarray, y: np.ndarray, output_dir: Path, train_fraction: float = 0.8) -> int:
-    """Save the first `train_fraction` of the rows as train.npz, the rest as test.npz; return the train count."""
+    """Save the first `train_fraction` of the rows as train.npz, the rest as test.npz; return #train."""
     output_dir.mkdir(parents=True, exist_ok=True)
     n_train = int(round(len(x) * train_fraction))
     np.savez(output_dir / "train.npz", x=x[:n_train], y=y[:n_train])

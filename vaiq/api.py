@@ -1,0 +1,217 @@
+"""``torch_quantizer``: pytorch_nndct's quantizer API on vaiq (scripts port by changing one import).
+
+The usual two runs:
+  run 1: ``torch_quantizer("calib", model, (x,))``, forward passes over calibration data through
+         ``quant_model``, then ``export_quant_config()`` (writes ``<output_dir>/quant_info.json``);
+  run 2: ``torch_quantizer("test", model, (x,))`` loads it; ``quant_model`` computes the exact
+         fixed-point result; ``export_xmodel()``, ``export_onnx_model()``, ``export_torch_script()``.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from .calib import param_pos
+from .capture import capture
+from .config import QuantConfig, load_config
+from .errors import VaiqError
+from .fixtable import FixTable
+from .ir import QGraph
+from .prepare import assign_roles, prepare
+from .qmodule import QuantModule
+from . import quant_info
+
+log = logging.getLogger("vaiq")
+
+_MODES = {0: "float", 1: "calib", 2: "test", "float": "float", "calib": "calib", "test": "test"}
+_LAST: list["torch_quantizer"] = []
+
+
+def _as_args(input_args) -> tuple:
+    if input_args is None:
+        raise VaiqError("torch_quantizer needs input_args: an example input tensor (or a tuple of them)")
+    if isinstance(input_args, torch.Tensor):
+        return (input_args,)
+    if isinstance(input_args, (list, tuple)) and all(isinstance(a, torch.Tensor) for a in input_args):
+        return tuple(input_args)
+    raise VaiqError("input_args must be a tensor or a tuple of tensors")
+
+
+class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
+    """Quantize ``module`` for a DPU: ``quant_mode`` 'float' | 'calib' | 'test' (or 0 | 1 | 2)."""
+
+    def __init__(self, quant_mode, module: torch.nn.Module, input_args=None, input_kwargs=None,
+                 state_dict_file=None, output_dir: str = "quantize_result", bitwidth: int | None = None,
+                 mix_bit: bool = False, device=None, lstm: bool = False, app_deploy: str = "CV",
+                 qat_proc: bool = False, custom_quant_ops=None, quant_config_file=None, target=None,
+                 dynamo: bool = False, bitwidth_w: int | None = None, bitwidth_a: int | None = None):
+        if quant_mode not in _MODES:
+            raise VaiqError(f"quant_mode {quant_mode!r} is not one of 'float', 'calib', 'test' (or 0, 1, 2)")
+        if not isinstance(module, torch.nn.Module):
+            raise VaiqError(f"module must be a torch.nn.Module, got {type(module).__name__}")
+        if lstm:
+            raise VaiqError("lstm=True (RNN quantization) is not supported by vaiq")
+        if custom_quant_ops:
+            raise VaiqError("custom_quant_ops are not supported by vaiq")
+        self.quant_mode = _MODES[quant_mode]
+        self.output_dir = Path(output_dir)
+        self.device = self._device(device)
+        self.dynamo = dynamo
+        self.target = self._target(target)
+        if state_dict_file is not None:
+            p = Path(state_dict_file)
+            if not p.exists():
+                raise VaiqError(f"{p}: no such state_dict file")
+            try:
+                sd = torch.load(p, map_location="cpu", weights_only=True)
+            except Exception as e:
+                raise VaiqError(f"{p}: cannot load the state dict ({type(e).__name__}: {e})") from None
+            try:
+                module.load_state_dict(sd)
+            except RuntimeError as e:
+                raise VaiqError(f"{p}: does not match the model: {str(e).splitlines()[0]}") from None
+        bits = bitwidth if bitwidth is not None else None
+        self.config: QuantConfig = load_config(quant_config_file, bitwidth_w if bitwidth_w is not None else bits,
+                                               bitwidth_a if bitwidth_a is not None else bits)
+        module = module.to("cpu").eval()
+        self._float_module = module
+        args = tuple(a.to("cpu") for a in _as_args(input_args))
+        self.graph: QGraph = capture(module, args, input_kwargs)
+        self._apply_layer_rules()
+        prepare(self.graph)
+        self._apply_layer_rules(after=True)
+        self.quant_model = QuantModule(self.graph, self.quant_mode, self.config.bits_w, self.config.bits_a,
+                                       self.config.method, self._layer_bits(), self.config.round_a,
+                                       self.config.bits_in)
+        self.table: FixTable | None = None
+        self.warnings: list[str] = []
+        if self.quant_mode == "test":
+            self.load_quant_config()
+        _LAST[:] = [self]
+
+    # -- setup helpers -----------------------------------------------------------------------
+    @staticmethod
+    def _device(device):
+        if device is None:
+            return torch.device("cpu")
+        d = torch.device(device)
+        if d.type == "cuda" and not torch.cuda.is_available():
+            log.info("CUDA is not available; vaiq runs on the CPU")
+            return torch.device("cpu")
+        return d
+
+    @staticmethod
+    def _target(target):
+        if target is None:
+            return None
+        from xir.target import TargetError, load_target
+        try:
+            return load_target(target)
+        except TargetError as e:
+            raise VaiqError(str(e)) from None
+
+    def _apply_layer_rules(self, after: bool = False) -> None:
+        if not self.config.layers:
+            return
+        for n in self.graph.nodes:
+            rules = self.config.layer_rules(n)
+            if rules.get("quantizable") is False and n.kind != "input":
+                n.quant, n.reason = "float", "excluded by layer_quantize_config"
+        if after:
+            assign_roles(self.graph)
+
+    def _layer_bits(self) -> dict:
+        out = {}
+        for n in self.graph.nodes:
+            rules = self.config.layer_rules(n) if self.config.layers else {}
+            if "bit_width" in rules:
+                out[n.name] = {"a": rules["bit_width"], "w": rules["bit_width"]}
+        return out
+
+    # -- calibration result ---------------------------------------------------------------------
+    def _param_table(self) -> FixTable:
+        table = FixTable(self.graph)
+        for n in self.graph.nodes:
+            if n.quant == "own" and n.kind in ("conv2d", "transposed-conv2d", "inner-product"):
+                for k, v in self.quant_model.params_of(n.name).items():
+                    bw = self.quant_model.bits_for(n.name, "w") if k == "weight" else \
+                        self.quant_model.layer_bits.get(n.name, {}).get("w", self.config.bits_b)
+                    table.param_bits[f"{n.name}.{k}"] = bw
+                    table.param_pos[f"{n.name}.{k}"] = param_pos(v, bw, self.config.method)
+        return table
+
+    def export_quant_config(self) -> Path:
+        """Finish calibration: positions (mode over batches), DPU refinement, quant_info.json."""
+        if self.quant_mode != "calib":
+            raise VaiqError("export_quant_config() belongs to quant_mode 'calib'")
+        qm = self.quant_model
+        if qm.batches_seen == 0:
+            raise VaiqError("no calibration data was seen: run forward passes through quant_model "
+                            "before export_quant_config()")
+        table = self._param_table()
+        calibrated = {name: obs.result() for name, obs in qm.observers.items()}
+        bits = {name: obs.bw for name, obs in qm.observers.items()}
+        table.settle_groups(calibrated, bits)
+        self.refine_log = table.refine()
+        bad = table.violations()
+        if bad:
+            raise VaiqError(f"fix positions break DPU constraints after refinement: {bad[0]}")
+        self.table = table
+        qm.set_table(table)
+        path = self.output_dir / "quant_info.json"
+        quant_info.write(path, quant_info.to_dict(self.graph, table))
+        log.info("wrote %s", path)
+        return path
+
+    def load_quant_config(self, path=None) -> None:
+        path = Path(path) if path else self.output_dir / "quant_info.json"
+        data = quant_info.read(path)
+        table = FixTable(self.graph)
+        self.warnings = quant_info.load_into(self.graph, table, data, path)
+        for w in self.warnings:
+            warnings.warn(w, stacklevel=3)
+        table.refine()
+        self.table = table
+        self.quant_model.set_table(table)
+
+    # -- exports ------------------------------------------------------------------------------
+    def _need_test(self, what: str) -> None:
+        if self.quant_mode != "test" or self.table is None:
+            raise VaiqError(f"{what} needs quant_mode 'test' (with the quant_info.json of a calib run)")
+
+    def export_xmodel(self, output_dir=None, deploy_check: bool = False, dynamic_batch: bool = False) -> Path:
+        """Write ``<Net>_int.xmodel`` (the deploy graph); with ``deploy_check`` also per-layer dumps."""
+        self._need_test("export_xmodel()")
+        from .export_xmodel import export_deploy_graph
+        out = Path(output_dir) if output_dir else self.output_dir
+        return export_deploy_graph(self, out, deploy_check=deploy_check)
+
+    def export_onnx_model(self, output_dir=None, verbose: bool = False, dynamic_batch: bool = False,
+                          opset_version: int | None = None, native_onnx: bool = True,
+                          dump_layers: bool = False, check_model: bool = False, opt_graph: bool = False) -> Path:
+        """Write ``<Net>_int.onnx`` with QuantizeLinear/DequantizeLinear (power-of-two scales)."""
+        self._need_test("export_onnx_model()")
+        from .export_onnx import export_onnx
+        out = Path(output_dir) if output_dir else self.output_dir
+        return export_onnx(self, out, dynamic_batch=dynamic_batch, opset_version=opset_version)
+
+    def export_torch_script(self, output_dir=None, verbose: bool = False) -> Path:
+        """Write ``<Net>_int.pt``: a TorchScript module computing the quantized model."""
+        self._need_test("export_torch_script()")
+        from .export_torchscript import export_torch_script
+        out = Path(output_dir) if output_dir else self.output_dir
+        return export_torch_script(self, out)
+
+    @property
+    def example_inputs(self) -> tuple:
+        return tuple(torch.zeros(self.graph.input_shapes[i]) for i in self.graph.inputs)
+
+
+def dump_xmodel(output_dir: str = "quantize_result", deploy_check: bool = False):
+    """Module-level form of ``export_xmodel`` for the last quantizer created (pytorch_nndct's name)."""
+    if not _LAST:
+        raise VaiqError("dump_xmodel() needs a torch_quantizer in quant_mode 'test' created first")
+    return _LAST[0].export_xmodel(output_dir, deploy_check=deploy_check)

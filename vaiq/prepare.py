@@ -1,0 +1,128 @@
+"""Graph preparation before calibration.
+
+Rules (DPU_FACTS §2):
+- a BatchNorm after a conv / transposed conv / dense that only feeds it is folded into that layer's
+  weights and bias; any other BatchNorm becomes a 1x1 depthwise conv (scale and shift), so it is
+  quantized like one;
+- ReLU, ReLU6 and LeakyReLU after a conv / transposed conv / dense that only feeds them are fused into
+  its quantization group (one fix position after the activation); ReLU after an add likewise;
+  hard-sigmoid and hard-swish stay separate quantized nodes (the DPU runs them on its ALU);
+- a LeakyReLU slope near 0.1 becomes the DPU's 26/256; another slope stays a float (CPU) op;
+- layout ops (reshape, flatten, permute, slice) and max-pool / pad / nearest upsample share their
+  input's fix position; a node whose input is float is float too;
+- a float node gets an output fix position when a quantized node reads it, so the DPU part always
+  receives int8 data.
+"""
+from __future__ import annotations
+
+import torch
+
+from xir import fixpoint
+
+from .ir import ACTIVATIONS, Node, QGraph
+
+DPU_LEAKY_SLOPE = fixpoint.LEAKY_RELU_NUM / 2 ** fixpoint.LEAKY_RELU_SHIFT
+CONV_LIKE = ("conv2d", "transposed-conv2d", "inner-product")
+FUSE_INTO_CONV = ("relu", "relu6", "leaky-relu")
+
+
+def _replace_uses(g: QGraph, old: str, new: str) -> None:
+    for n in g.nodes:
+        n.inputs = [new if i == old else i for i in n.inputs]
+    g.outputs = [new if o == old else o for o in g.outputs]
+
+
+def _remove(g: QGraph, node: Node) -> None:
+    g.nodes = [n for n in g.nodes if n is not node]
+
+
+def fold_batchnorm(g: QGraph) -> None:
+    users = g.users()
+    for bn in [n for n in g.nodes if n.kind == "batchnorm"]:
+        p = bn.params
+        gamma = p.get("weight", torch.ones_like(p["running_mean"]))
+        beta = p.get("bias", torch.zeros_like(p["running_mean"]))
+        scale = gamma / torch.sqrt(p["running_var"] + bn.attrs["eps"])
+        shift = beta - p["running_mean"] * scale
+        prod = g.node(bn.inputs[0])
+        if prod.kind in CONV_LIKE and prod.act is None and len(users[prod.name]) == 1 \
+                and prod.name not in g.outputs:
+            w = prod.params["weight"]
+            if prod.kind == "transposed-conv2d":   # [in, out/g, kh, kw]: out channels on dim 1
+                groups = prod.attrs["groups"]
+                wg = w.reshape(groups, w.shape[0] // groups, w.shape[1], *w.shape[2:])
+                wg = wg * scale.reshape(groups, 1, -1, 1, 1)
+                prod.params["weight"] = wg.reshape(w.shape)
+            else:
+                prod.params["weight"] = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
+            b = prod.params.get("bias", torch.zeros_like(scale))
+            prod.params["bias"] = b * scale + shift
+            prod.param_names.setdefault("bias", (prod.param_names["weight"].rsplit(".", 1)[0] + ".bias"))
+            prod.attrs["folded_bn"] = bn.scope or bn.name
+            _replace_uses(g, bn.name, prod.name)
+            _remove(g, bn)
+        else:
+            c = scale.numel()
+            bn.kind = "conv2d"
+            bn.attrs = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": c, "from_bn": True}
+            bn.params = {"weight": scale.reshape(c, 1, 1, 1).clone(), "bias": shift.clone()}
+            bn.param_names = {"weight": f"{bn.scope or bn.name}.weight", "bias": f"{bn.scope or bn.name}.bias"}
+        users = g.users()
+
+
+def fuse_activations(g: QGraph) -> None:
+    users = g.users()
+    for act in [n for n in g.nodes if n.kind in ACTIVATIONS]:
+        if act.kind == "leaky-relu":
+            if abs(act.attrs["alpha"] - DPU_LEAKY_SLOPE) > 0.01:
+                act.quant, act.reason = "float", f"LeakyReLU slope {act.attrs['alpha']} is not the DPU's 26/256"
+                continue
+            act.attrs["alpha"] = DPU_LEAKY_SLOPE
+        prod = g.node(act.inputs[0])
+        ok = len(users[prod.name]) == 1 and prod.act is None and prod.name not in g.outputs
+        if ok and ((prod.kind in CONV_LIKE and act.kind in FUSE_INTO_CONV) or
+                   (prod.kind == "add" and act.kind == "relu")):
+            prod.act, prod.act_attrs = act.kind, dict(act.attrs)
+            _replace_uses(g, act.name, prod.name)
+            _remove(g, act)
+            users = g.users()
+
+
+def assign_roles(g: QGraph) -> None:
+    """Settle each node's quant role and whether its output carries a fix position (``fixed``)."""
+    fixed: dict[str, bool] = {}
+    for n in g.nodes:
+        if n.kind == "input":
+            n.quant = "own"
+        elif n.kind == "torch" or n.quant == "float":
+            n.quant = "float"
+        elif n.quant == "shared":
+            if not all(fixed[i] for i in n.inputs):
+                n.quant, n.reason = "float", "its input is a float tensor"
+        elif n.quant == "own":
+            pass
+        fixed[n.name] = n.quant in ("own", "shared")
+        n.attrs.pop("fixed_out", None)
+    users = g.users()
+    for n in g.nodes:
+        if n.quant == "float" and any(u.quant in ("own", "shared") for u in users[n.name]):
+            n.attrs["fixed_out"] = True
+    # a quantized node reading a float tensor that has no fix must not exist
+    for n in g.nodes:
+        if n.quant in ("own", "shared"):
+            for i in n.inputs:
+                src = g.node(i)
+                if src.quant == "float" and not src.attrs.get("fixed_out"):
+                    src.attrs["fixed_out"] = True
+
+
+def has_fix(n: Node) -> bool:
+    """Whether the node's output tensor carries a fix position."""
+    return n.quant in ("own", "shared") or bool(n.attrs.get("fixed_out"))
+
+
+def prepare(g: QGraph) -> QGraph:
+    fold_batchnorm(g)
+    fuse_activations(g)
+    assign_roles(g)
+    return g

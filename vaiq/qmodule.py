@@ -1,0 +1,129 @@
+"""The quantized model (``quantizer.quant_model``): runs the prepared graph in one of three modes.
+
+- ``float``: the float model (BatchNorm folded), as the user's model computes it;
+- ``calib``: float forward with the hardware approximations, every quantized tensor observed;
+- ``test``:  the exact fixed-point semantics (vaiq.run_exact), outputs on their fix grids.
+Inputs keep the model's own layout and batch size is free.
+"""
+from __future__ import annotations
+
+import torch
+from torch.utils._pytree import tree_unflatten
+
+from .calib import Observer, fake_quant
+from .errors import VaiqError
+from .fixtable import FixTable
+from .ir import QGraph
+from .prepare import has_fix
+from . import run_exact, run_float
+
+
+class QuantModule(torch.nn.Module):
+    def __init__(self, graph: QGraph, mode: str, bits_w: int = 8, bits_a: int = 8, method: str = "diffs",
+                 layer_bits: dict | None = None, round_a: str = "DPU_ROUND", bits_in: int | None = None):
+        super().__init__()
+        self.graph = graph
+        self.mode = mode
+        self.bits_w, self.bits_a, self.method, self.round_a = bits_w, bits_a, method, round_a
+        self.bits_in = bits_in or bits_a
+        self.layer_bits = layer_bits or {}
+        self._nodes = list(graph.nodes)
+        for n in self._nodes:
+            for k, v in n.params.items():
+                self.register_buffer(_buf(n.name, k), v.detach().float().clone(), persistent=False)
+        self.table: FixTable | None = None
+        self.observers: dict[str, Observer] = {}
+        self.batches_seen = 0
+        self.last_inputs = None
+        self._qparams: dict[str, dict[str, torch.Tensor]] | None = None
+        self._batch = next(iter(graph.input_shapes.values()))[0] if graph.input_shapes else 1
+        self._last_use = {}
+        for idx, n in enumerate(self._nodes):
+            for i in n.inputs:
+                self._last_use[i] = idx
+        self._keep = set(graph.outputs)
+
+    # -- parameters ---------------------------------------------------------------------------
+    def params_of(self, name: str) -> dict[str, torch.Tensor]:
+        n = self.graph.node(name)
+        return {k: getattr(self, _buf(name, k)) for k in n.params}
+
+    def bits_for(self, node_name: str, what: str) -> int:
+        """Bit width of a node's activation ("a") or parameters ("w"), config overrides first."""
+        over = self.layer_bits.get(node_name, {})
+        if what == "a" and node_name in self.graph.inputs:
+            return int(over.get(what, self.bits_in))
+        return int(over.get(what, self.bits_a if what == "a" else self.bits_w))
+
+    def quantized_params(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Weights and biases on their fix grids (STD_ROUND), float64; cached."""
+        if self._qparams is None:
+            if self.table is None:
+                raise VaiqError("no fix positions loaded: test mode needs quant_info.json")
+            out = {}
+            for n in self._nodes:
+                if n.quant == "own" and n.params and n.kind in ("conv2d", "transposed-conv2d", "inner-product"):
+                    out[n.name] = {k: fake_quant(v.double(), self.table.param_pos[f"{n.name}.{k}"],
+                                                 self.table.param_bits[f"{n.name}.{k}"], "STD_ROUND")
+                                   for k, v in self.params_of(n.name).items()}
+            self._qparams = out
+        return self._qparams
+
+    def set_table(self, table: FixTable) -> None:
+        self.table = table
+        self._qparams = None
+
+    # -- running ----------------------------------------------------------------------------------
+    def forward(self, *args):
+        g = self.graph
+        if len(args) != len(g.inputs):
+            raise VaiqError(f"{g.name} takes {len(g.inputs)} input tensor(s), got {len(args)}")
+        vals: dict[str, torch.Tensor] = {}
+        exact = self.mode == "test"
+        if exact and self.table is None:
+            raise VaiqError("test mode has no fix positions: load quant_info.json first")
+        qparams = self.quantized_params() if exact else None
+        if exact:
+            self.last_inputs = tuple(a.detach() for a in args)
+        for name, x in zip(g.inputs, args):
+            if not isinstance(x, torch.Tensor):
+                raise VaiqError(f"input '{name}' must be a tensor, got {type(x).__name__}")
+            want = g.input_shapes[name]
+            if tuple(x.shape[1:]) != tuple(want[1:]):
+                raise VaiqError(f"input '{name}' has shape {tuple(x.shape)}; the model was captured with "
+                                f"{tuple(want)} (any batch size, the other dims must match)")
+        for idx, n in enumerate(self._nodes):
+            if n.kind == "input":
+                x = args[g.inputs.index(n.name)]
+                y = x.double() if exact else x.float()
+            else:
+                xs = [vals[i] for i in n.inputs]
+                if n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
+                    n_attrs_shape = (xs[0].shape[0],) + tuple(n.attrs["shape"][1:])
+                    y = xs[0].reshape(n_attrs_shape)
+                elif exact:
+                    y = run_exact.run_node(n, xs, qparams.get(n.name, {}))
+                else:
+                    y = run_float.run_node(n, xs, self.params_of(n.name), dpu_approx=self.mode == "calib")
+            if exact and has_fix(n) and n.quant != "shared":
+                y = run_exact.quantize_out(y, self.table.get(n.name), self.table.bw(n.name), self.round_a)
+            if self.mode == "calib" and has_fix(n) and n.quant != "shared":
+                obs = self.observers.get(n.name)
+                if obs is None:
+                    obs = self.observers[n.name] = Observer(self.bits_for(n.name, "a"), self.method,
+                                                            inputs_only_safe=n.kind == "input")
+                obs.update(y)
+            vals[n.name] = y
+            for i in n.inputs:
+                if self._last_use.get(i) == idx and i not in self._keep:
+                    vals.pop(i, None)
+        if self.mode == "calib":
+            self.batches_seen += 1
+        outs = [vals[o].float() if exact else vals[o] for o in g.outputs]
+        if g.output_structure is None:
+            return outs[0] if len(outs) == 1 else tuple(outs)
+        return tree_unflatten(outs, g.output_structure)
+
+
+def _buf(node: str, key: str) -> str:
+    return f"p__{node}__{key}".replace(".", "_")

@@ -1,0 +1,118 @@
+"""quant_info.json: pytorch_nndct's calibration result format (DPU_FACTS §1).
+
+Rule: top-level keys ``param``, ``output``, ``input``, ``fast_finetuned``, ``bias_corrected``,
+``version``, ``graph_md5``; every entry a list of ``[bit_width, fix_pos]`` pairs (one per tensor);
+names ``<Graph>::<param path>`` for parameters and ``<Graph>::<node>`` for node outputs and inputs.
+Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import QuantInfoError
+from .fixtable import FixTable
+from .ir import QGraph
+
+VERSION = "vaiq 0.1.0 (pytorch_nndct 3.5 quant_info format)"
+KEYS = ("param", "output", "input", "fast_finetuned", "bias_corrected", "version", "graph_md5")
+
+
+def param_key(g: QGraph, node, what: str) -> str:
+    return f"{g.name}::{node.param_names.get(what) or f'{node.scope or node.name}.{what}'}"
+
+
+def node_key(g: QGraph, name: str) -> str:
+    return f"{g.name}::{name}"
+
+
+def to_dict(g: QGraph, table: FixTable) -> dict:
+    param, output, inputs = {}, {}, {}
+    for n in g.nodes:
+        for k in n.params:
+            key = f"{n.name}.{k}"
+            if key in table.param_pos:
+                param[param_key(g, n, k)] = [[table.param_bits[key], table.param_pos[key]]]
+    for name in table.owners():
+        entry = [[table.bw(name), table.get(name)]]
+        if name in g.inputs:
+            inputs[node_key(g, name)] = entry
+        else:
+            output[node_key(g, name)] = entry
+    return {"param": param, "output": output, "input": inputs, "fast_finetuned": False,
+            "bias_corrected": False, "version": VERSION, "graph_md5": g.md5()}
+
+
+def write(path: Path, data: dict) -> None:
+    """Atomic write (temporary file + rename) of a quant_info.json."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".quant_info.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _entry(path, key, v) -> tuple[int, int]:
+    if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) or x is None for x in v):
+        v = [v]  # v2.5 flat form
+    if not (isinstance(v, list) and v and isinstance(v[0], list) and len(v[0]) == 2):
+        raise QuantInfoError(f"{path}: entry '{key}' is not [[bit_width, fix_pos]]")
+    bw, fp = v[0]
+    if fp is None:
+        raise QuantInfoError(f"{path}: '{key}' has no fix position (calibration did not reach it); "
+                             "re-run calibration")
+    if not isinstance(bw, int) or not isinstance(fp, int) or not 2 <= bw <= 16:
+        raise QuantInfoError(f"{path}: entry '{key}' = {v} is not [[bit_width 2..16, integer fix_pos]]")
+    return bw, fp
+
+
+def read(path: Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise QuantInfoError(f"{path}: no such file; run the quantizer with quant_mode='calib' and "
+                             "export_quant_config() first")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise QuantInfoError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(data, dict) or not {"param", "output"} <= set(data):
+        raise QuantInfoError(f"{path}: not a quant_info.json (needs 'param' and 'output')")
+    return data
+
+
+def load_into(g: QGraph, table: FixTable, data: dict, path) -> list[str]:
+    """Fill ``table`` from a quant_info dict; returns warnings (e.g. graph changed since calibration)."""
+    warnings = []
+    if data.get("graph_md5") and data["graph_md5"] != g.md5():
+        warnings.append(f"{path}: the model changed since calibration (graph_md5 differs); "
+                        "re-calibrate if the results look wrong")
+    params = data.get("param", {})
+    outputs = {**data.get("output", {}), **data.get("input", {})}
+    for n in g.nodes:
+        for k in n.params:
+            key = param_key(g, n, k)
+            if n.quant != "own" or n.kind not in ("conv2d", "transposed-conv2d", "inner-product"):
+                continue
+            if key not in params:
+                raise QuantInfoError(f"{path}: no entry for parameter '{key}'; the file belongs to "
+                                     "another model or calibration did not finish")
+            bw, fp = _entry(path, key, params[key])
+            table.param_bits[f"{n.name}.{k}"], table.param_pos[f"{n.name}.{k}"] = bw, fp
+    calibrated, bits = {}, {}
+    for name in table.owners():
+        key = node_key(g, name)
+        if key not in outputs:
+            raise QuantInfoError(f"{path}: no entry for tensor '{key}'; the file belongs to another "
+                                 "model or calibration did not finish")
+        bits[name], calibrated[name] = _entry(path, key, outputs[key])
+    table.settle_groups(calibrated, bits)
+    return warnings

@@ -1,0 +1,117 @@
+"""Float execution of quantizer nodes (float mode and calibration).
+
+Rule: each node computes what the original torch model computed (BatchNorm already folded), except
+that with ``dpu_approx`` the hardware approximations replace the float formulas the DPU cannot run:
+LeakyReLU slope 26/256, avg-pool sum * factor / 2^shift, hard-sigmoid relu6(x + 3) * 2731 / 2^14.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from xir import fixpoint
+
+HSIG_SCALE = fixpoint.HSIGMOID_NUM / 2 ** fixpoint.HSIGMOID_SHIFT
+
+
+def apply_act(y: torch.Tensor, kind: str | None, attrs: dict, dpu_approx: bool) -> torch.Tensor:
+    if kind is None:
+        return y
+    if kind == "relu":
+        return F.relu(y)
+    if kind == "relu6":
+        return torch.clamp(y, 0.0, 6.0)
+    if kind == "leaky-relu":
+        return F.leaky_relu(y, attrs.get("alpha", 0.01))
+    if kind == "hard-sigmoid":
+        return torch.clamp(y + 3.0, 0.0, 6.0) * HSIG_SCALE if dpu_approx else F.hardsigmoid(y)
+    if kind == "hard-swish":
+        return y * torch.clamp(y + 3.0, 0.0, 6.0) * HSIG_SCALE if dpu_approx else F.hardswish(y)
+    if kind == "sigmoid":
+        return torch.sigmoid(y)
+    if kind == "tanh":
+        return torch.tanh(y)
+    raise ValueError(f"unknown activation {kind}")
+
+
+def avgpool(x: torch.Tensor, a: dict, dpu_approx: bool) -> torch.Tensor:
+    kh, kw = a["kernel"]
+    if dpu_approx and a.get("count_include_pad", True):
+        factor, shift = fixpoint.avgpool_factor_shift(kh, kw)
+        y = F.avg_pool2d(x, a["kernel"], a["stride"], a["padding"], a["ceil_mode"], True, divisor_override=1)
+        y = y * (factor / 2 ** shift)
+    else:
+        y = F.avg_pool2d(x, a["kernel"], a["stride"], a["padding"], a["ceil_mode"], a["count_include_pad"])
+    return y.flatten(2).squeeze(-1) if a.get("squeeze") else y
+
+
+def call_torch(node, xs: list[torch.Tensor]):
+    """Replay an unmapped aten call recorded at capture."""
+    def build(t):
+        tag = t[0]
+        if tag == "input":
+            return xs[t[1]]
+        if tag == "param":
+            return t[1]
+        if tag == "seq":
+            seq = [build(x) for x in t[2]]
+            return tuple(seq) if t[1] == "tuple" else seq
+        return t[1]
+    args = [build(t) for t in node.attrs["args"]]
+    kw = {k: build(v) for k, v in node.attrs["kwargs"].items()}
+    out = node.attrs["target"](*args, **kw)
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def run_node(n, xs: list[torch.Tensor], params: dict[str, torch.Tensor], dpu_approx: bool) -> torch.Tensor:
+    """Float value of node ``n`` from its input values ``xs``."""
+    a = n.attrs
+    k = n.kind
+    if k == "conv2d":
+        y = F.conv2d(xs[0], params["weight"], params.get("bias"), a["stride"], a["padding"], a["dilation"], a["groups"])
+    elif k == "transposed-conv2d":
+        y = F.conv_transpose2d(xs[0], params["weight"], params.get("bias"), a["stride"], a["padding"],
+                               a["output_padding"], a["groups"], a["dilation"])
+    elif k == "inner-product":
+        y = F.linear(xs[0], params["weight"], params.get("bias"))
+    elif k == "add":
+        y = xs[0] + xs[1]
+    elif k == "mul":
+        y = xs[0] * xs[1]
+    elif k == "sub":
+        y = xs[0] - xs[1]
+    elif k == "div":
+        y = xs[0] / xs[1]
+    elif k == "concat":
+        y = torch.cat(xs, a["dim"])
+    elif k == "maxpool2d":
+        y = F.max_pool2d(xs[0], a["kernel"], a["stride"], a["padding"], 1, a["ceil_mode"])
+    elif k == "avgpool2d":
+        y = avgpool(xs[0], a, dpu_approx)
+    elif k in ("relu", "relu6", "leaky-relu", "hard-sigmoid", "hard-swish", "sigmoid", "tanh"):
+        y = apply_act(xs[0], k, a, dpu_approx)
+    elif k == "softmax":
+        y = torch.softmax(xs[0], a["dim"])
+    elif k == "flatten":
+        y = torch.flatten(xs[0], a["start_dim"], a["end_dim"])
+    elif k == "reshape":
+        y = xs[0].reshape(a["shape"])
+    elif k == "transpose":
+        y = xs[0].permute(a["dims"])
+    elif k == "strided_slice":
+        y = xs[0][(slice(None),) * a["dim"] + (slice(a["start"], a["end"], a["step"]),)]
+    elif k == "pad":
+        y = F.pad(xs[0], a["pad"], value=a["value"])
+    elif k == "upsample":
+        y = xs[0].repeat_interleave(a["scale"][0], 2).repeat_interleave(a["scale"][1], 3)
+    elif k == "resize":
+        y = F.interpolate(xs[0], size=a["size"], mode="bilinear", align_corners=a["align_corners"])
+    elif k == "reduction_mean":
+        y = xs[0].mean(dim=a["dims"], keepdim=a["keepdim"])
+    elif k == "matmul":
+        y = torch.matmul(xs[0], xs[1])
+    elif k == "torch":
+        y = call_torch(n, xs)
+    else:
+        raise ValueError(f"node '{n.name}': no float implementation for kind {k}")
+    return apply_act(y, n.act, n.act_attrs, dpu_approx) if n.act else y
