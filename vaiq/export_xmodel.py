@@ -45,6 +45,13 @@ class _Builder:
     def op(self, name, kind, attrs=None, inputs=None):
         return self.x.create_op(name, kind, attrs or {}, inputs or {})
 
+    def mark(self, n, op: xir.Op) -> xir.Op:
+        """A node the quantizer keeps float although the DPU could run it carries ``keep_float``."""
+        if n.quant == "float":
+            op.set_attr("keep_float", True)
+            op.set_attr("float_reason", n.reason or "kept float by the quantizer")
+        return op
+
     def fix(self, src: xir.Op, name: str, fp: int, bw: int, mode: str) -> xir.Op:
         return self.op(name, "fix", {"fix_point": int(fp), "bit_width": int(bw), "round_mode": mode,
                                      "if_signed": True}, {"input": [src]})
@@ -106,9 +113,13 @@ class _Builder:
         return {"kernel": [kw, kh], "stride": [a["stride"][1], a["stride"][0]],
                 "dilation": [a["dilation"][1], a["dilation"][0]], "pad": [pw, pw, ph, ph], "pad_mode": "FLOOR"}
 
+    def param(self, n, name: str, value: torch.Tensor, key: str) -> xir.Op:
+        """A layer's weights or bias: quantized const + fix, or a float const for a float layer."""
+        if n.quant == "float":
+            return self.x.create_const_op(name, np.ascontiguousarray(value.detach().float().numpy()))
+        return self.const_fix(name, value, key)
+
     def n_conv2d(self, n):
-        if n.quant != "own":
-            raise VaiqError(f"node '{n.name}': a float convolution cannot be exported yet; keep convolutions quantized")
         p = self.q.quant_model.params_of(n.name)
         w = p["weight"]
         cout, cin_g, kh, kw = w.shape
@@ -123,10 +134,10 @@ class _Builder:
             kind = "conv2d"
             attrs["group"] = groups
             wx = w.permute(0, 2, 3, 1)
-        ins = {"input": [x], "weights": [self.const_fix(f"{n.name}_weights", wx, f"{n.name}.weight")]}
+        ins = {"input": [x], "weights": [self.param(n, f"{n.name}_weights", wx, f"{n.name}.weight")]}
         if "bias" in p:
-            ins["bias"] = [self.const_fix(f"{n.name}_bias", p["bias"], f"{n.name}.bias")]
-        op = self.op(n.name, kind, attrs, ins)
+            ins["bias"] = [self.param(n, f"{n.name}_bias", p["bias"], f"{n.name}.bias")]
+        op = self.mark(n, self.op(n.name, kind, attrs, ins))
         self.set(n, self.out_fix(n, self.act(n, op)), True)
 
     def n_transposed_conv2d(self, n):
@@ -149,16 +160,17 @@ class _Builder:
         if len(x.get_output_tensor().dims) != 2:
             raise VaiqError(f"node '{n.name}': a linear layer on a {len(x.get_output_tensor().dims)}-D "
                             "tensor cannot be exported; flatten its input to 2-D first")
-        ins = {"input": [x], "weights": [self.const_fix(f"{n.name}_weights", p["weight"], f"{n.name}.weight")]}
+        ins = {"input": [x], "weights": [self.param(n, f"{n.name}_weights", p["weight"], f"{n.name}.weight")]}
         if "bias" in p:
-            ins["bias"] = [self.const_fix(f"{n.name}_bias", p["bias"], f"{n.name}.bias")]
-        self.set(n, self.out_fix(n, self.act(n, self.op(n.name, "inner-product", {"axis": 1}, ins))), False)
+            ins["bias"] = [self.param(n, f"{n.name}_bias", p["bias"], f"{n.name}.bias")]
+        op = self.mark(n, self.op(n.name, "inner-product", {"axis": 1}, ins))
+        self.set(n, self.out_fix(n, self.act(n, op)), False)
 
     def _binary(self, n, kind):
         layouts = [self.nhwc.get(i, False) for i in n.inputs]
         want = True if any(layouts) else None
         ins = [self.get(i, want) for i in n.inputs]
-        op = self.op(n.name, kind, {}, {"input": ins})
+        op = self.mark(n, self.op(n.name, kind, {}, {"input": ins}))
         self.set(n, self.out_fix(n, self.act(n, op)), want is True)
 
     def n_add(self, n):
@@ -181,7 +193,7 @@ class _Builder:
         axis = n.attrs["dim"] % rank
         if nhwc:
             axis = NCHW_TO_NHWC_AXIS[axis]
-        self.set(n, self.out_fix(n, self.op(n.name, "concat", {"axis": axis}, {"input": ins})), nhwc)
+        self.set(n, self.out_fix(n, self.mark(n, self.op(n.name, "concat", {"axis": axis}, {"input": ins}))), nhwc)
 
     def _pool(self, n, kind):
         a = n.attrs
@@ -191,7 +203,7 @@ class _Builder:
                  "pad_mode": "CEIL" if a["ceil_mode"] else "FLOOR"}
         if kind == "avgpool2d":
             attrs["count_include_pad"] = bool(a["count_include_pad"])
-        op = self.op(n.name, kind, attrs, {"input": [self.get(n.inputs[0], True)]})
+        op = self.mark(n, self.op(n.name, kind, attrs, {"input": [self.get(n.inputs[0], True)]}))
         op = self.out_fix(n, op)
         if a.get("squeeze"):
             d = op.get_output_tensor().dims
@@ -208,7 +220,7 @@ class _Builder:
 
     def _unary(self, n, kind, attrs=None):
         src = self.nhwc.get(n.inputs[0], False)
-        op = self.op(n.name, kind, attrs or {}, {"input": [self.get(n.inputs[0], None)]})
+        op = self.mark(n, self.op(n.name, kind, attrs or {}, {"input": [self.get(n.inputs[0], None)]}))
         self.set(n, self.out_fix(n, op), src)
 
     def n_relu(self, n):

@@ -95,7 +95,7 @@ class FixTable:
                 raise VaiqError(f"no calibration data reached tensor '{r}'; run forward passes over "
                                 "calibration data before export_quant_config()")
             self.pos[r] = min(vals)
-            self.bits[r] = max(bit_of.get(m, 8) for m in mem)
+            self.bits[r] = max(bit_of[m] for m in mem if m in bit_of)
 
     # -- refinement ----------------------------------------------------------------------------
     def refine(self, max_rounds: int = 64) -> list[str]:

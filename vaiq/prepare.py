@@ -79,7 +79,8 @@ def fuse_activations(g: QGraph) -> None:
                 continue
             act.attrs["alpha"] = DPU_LEAKY_SLOPE
         prod = g.node(act.inputs[0])
-        ok = len(users[prod.name]) == 1 and prod.act is None and prod.name not in g.outputs
+        ok = (len(users[prod.name]) == 1 and prod.act is None and prod.name not in g.outputs
+              and prod.quant == "own")
         if ok and ((prod.kind in CONV_LIKE and act.kind in FUSE_INTO_CONV) or
                    (prod.kind == "add" and act.kind == "relu")):
             prod.act, prod.act_attrs = act.kind, dict(act.attrs)

@@ -102,7 +102,7 @@ class QuantModule(torch.nn.Module):
                     n_attrs_shape = (xs[0].shape[0],) + tuple(n.attrs["shape"][1:])
                     y = xs[0].reshape(n_attrs_shape)
                 elif exact:
-                    y = run_exact.run_node(n, xs, qparams.get(n.name, {}))
+                    y = run_exact.run_node(n, xs, qparams.get(n.name, {}), self.params_of(n.name))
                 else:
                     y = run_float.run_node(n, xs, self.params_of(n.name), dpu_approx=self.mode == "calib")
             if exact and has_fix(n) and n.quant != "shared":

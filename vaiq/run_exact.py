@@ -49,9 +49,28 @@ def _np_float(fn, x: torch.Tensor, **kw) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(fn(x.detach().cpu().numpy().astype(np.float32), **kw))).double()
 
 
-def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor]) -> torch.Tensor:
+def float_layer(n, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+    """A conv or dense layer kept float: the xir float kernels (NHWC), as the CPU runner computes it."""
+    a = n.attrs
+    xn = x.detach().float().numpy()
+    w = params["weight"].detach().float()
+    b = params["bias"].detach().float().numpy() if "bias" in params else None
+    if n.kind == "conv2d":
+        (sh, sw), (ph, pw), (dh, dw) = a["stride"], a["padding"], a["dilation"]
+        y = float_ops.conv2d_float(np.transpose(xn, (0, 2, 3, 1)), w.permute(0, 2, 3, 1).numpy(), b,
+                                   stride=(sw, sh), pad=(pw, pw, ph, ph), dilation=(dw, dh), group=a["groups"])
+        return torch.from_numpy(np.ascontiguousarray(np.transpose(y, (0, 3, 1, 2)))).double()
+    y = float_ops.matmul(xn.reshape(xn.shape[0], -1), w.numpy(), transpose_b=True)
+    if b is not None:
+        y = float_ops.add(y, b)
+    return torch.from_numpy(y).double()
+
+
+def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparams=None) -> torch.Tensor:
     """Exact (pre-rounding) value of a quantized node, or the float value of a CPU node."""
     a, k = n.attrs, n.kind
+    if k in ("conv2d", "inner-product") and n.quant == "float":
+        return float_layer(n, xs[0], fparams)
     if k == "conv2d":
         y = F.conv2d(xs[0], qparams["weight"], None, a["stride"], a["padding"], a["dilation"], a["groups"])
     elif k == "transposed-conv2d":

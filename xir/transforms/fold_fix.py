@@ -18,6 +18,8 @@ computes (exact value, activation, one rounding):
   keep its fix position;
 - float ops that read a fixed tensor get a ``fix2float`` in front; a ``fix`` after a float op becomes
   ``float2fix``.
+An op with the attribute ``keep_float`` (set by the quantizer on layers it was told not to quantize)
+is never folded: it stays a float op, with ``fix2float``/``float2fix`` around it.
 A fixed op is named after the ``fix`` op it absorbs (so output tensor names survive the fold);
 ``data-fix``/``const-fix`` keep the data/const op's name.
 """
@@ -102,6 +104,8 @@ class _Folder:
 
     def _decide(self, fix: Op) -> tuple:
         p = fix.get_input_op("input")
+        if p.has_attr("keep_float") and p.get_attr("keep_float"):
+            return ("float2fix", p, None)
         if p.get_type() in ("data", "const") and _only_user(p) is fix:
             self.absorbed.add(p.name)
             return (p.get_type(), p, None)
@@ -110,6 +114,7 @@ class _Folder:
             if t in ACTIVATIONS:
                 q = p.get_input_op("input")
                 if (q.get_type() in COMPUTE and q.get_type() != "maxpool2d" and _only_user(q) is p
+                        and not (q.has_attr("keep_float") and q.get_attr("keep_float"))
                         and self.all_fixed(q) and q.name not in self.absorbed):
                     self.absorbed.update((p.name, q.name))
                     return ("fixed", q, p)
