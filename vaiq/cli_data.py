@@ -152,14 +152,14 @@ def open_data(path: Path, sample: tuple[int, ...], limit: int | None = None) -> 
         raise VaiqError(f"{path}: data must be a .npy file, a .npz file or a folder of images")
     a, y, what = _load_array(path)
     nhwc = _check_array(a, path, sample, what)
+    if y is not None and (y.ndim == 0 or y.shape[0] != a.shape[0]):
+        raise VaiqError(f"{path}: labels 'y' have shape {_shape(y.shape)}: one label per sample is "
+                        f"needed ({a.shape[0]} samples)")
     if limit:
         a = a[:limit]
     _check_finite(a, path, what)
     labels = None
     if y is not None:
-        if y.ndim == 0 or y.shape[0] < a.shape[0]:
-            raise VaiqError(f"{path}: labels 'y' have shape {_shape(y.shape)}: one label per sample is "
-                            f"needed ({a.shape[0]} samples)")
         labels = np.asarray(y[:a.shape[0]])
         if labels.dtype.kind not in "biuf":
             raise VaiqError(f"{path}: labels 'y' have dtype {labels.dtype}; numeric labels are needed")

@@ -8,9 +8,9 @@ Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
+
+from xir.xmodel import write_atomic
 
 from .errors import QuantInfoError
 from .fixtable import FixTable
@@ -49,16 +49,7 @@ def write(path: Path, data: dict) -> None:
     """Atomic write (temporary file + rename) of a quant_info.json."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".quant_info.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def _entry(path, key, v) -> tuple[int, int]:

@@ -75,8 +75,15 @@ def graph_to_bytes(g: Graph) -> bytes:
     return graph_to_proto(g).SerializeToString(deterministic=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename; the
+    file gets the permissions a plain ``open(path, "w")`` would give (0666 less the umask)."""
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
     if not directory.is_dir():
@@ -87,6 +94,7 @@ def write_atomic(path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except OSError as e:
         if os.path.exists(tmp):

@@ -92,6 +92,11 @@ class TwoScales(torch.nn.Module):
 
 
 def test_refinement_satisfies_every_dpu_constraint(tmp_path):
+    from vaiq import torch_quantizer
+    c = torch_quantizer("calib", TwoScales().eval(), (torch.randn(1, 3, 6, 6),), output_dir=str(tmp_path / "c"))
+    c.quant_model(torch.randn(4, 3, 6, 6))
+    c.export_quant_config()
+    assert any("shift_read" in line for line in c.refine_log)  # the model really needed refinement
     q = quantize_roundtrip(TwoScales().eval(), (1, 3, 6, 6), tmp_path)
     t = q.table
     assert t.violations() == []

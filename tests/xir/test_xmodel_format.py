@@ -289,3 +289,13 @@ def test_inconsistent_models_name_the_problem(tmp_path, mutate, message):
     p.write_bytes(_mutated(mutate))
     with pytest.raises(XModelError, match=message):
         xir.Graph.deserialize(p)
+
+
+def test_written_files_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        p = tmp_path / "m.xmodel"
+        build_graph().serialize(p)
+    finally:
+        os.umask(old)
+    assert oct(p.stat().st_mode & 0o777) == oct(0o644)

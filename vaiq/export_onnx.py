@@ -1,0 +1,390 @@
+"""Export the quantized model as ``<Net>_int.onnx`` (QDQ format, NCHW, torch semantics).
+
+Rules:
+- the ONNX graph is built from ``q.graph`` with ``onnx.helper`` (no torch.onnx); one ONNX op (or a
+  short fixed chain of them) per quantizer node, inputs and outputs named after the graph's input and
+  output nodes;
+- every tensor that carries a fix position gets QuantizeLinear -> DequantizeLinear with
+  scale = 2^-fix_pos and zero point 0 (shared-position nodes such as max-pool repeat their input's
+  pair, which is exact); the carrier type is int8 for bit widths up to 8 and int16 for 9..16 (opset
+  >= 21); a bit width below the carrier's adds a Clip to [-2^(bw-1), 2^(bw-1)-1] * scale after the
+  DequantizeLinear;
+- weights are stored as int8 (int16 above 8 bits) initializers followed by DequantizeLinear; biases
+  as int32 initializers at their own fix position followed by DequantizeLinear;
+- the DPU approximations are written as plain ops: LeakyRelu(alpha=26/256), hard-sigmoid
+  Add(3) -> Clip(0, 6) -> Mul(2731/2^14), hard-swish x * Q7(hard-sigmoid(x)) with the gate through a
+  Q/DQ pair at fix 7, avg-pool AveragePool (count_include_pad) times kh*kw*factor/2^shift; float (CPU)
+  nodes use the float formulas;
+- ``torch`` nodes (replayed aten calls) have no ONNX form: VaiqError naming the node.
+
+QuantizeLinear rounds half to even where the DPU rounds half up (and float32 ops may move a value
+that sits on a rounding tie), so a value can land one quantization step away from ``quant_model``.
+The file is written atomically (temporary file, then rename).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from xir import fixpoint
+from xir.xmodel import write_atomic
+
+from .errors import VaiqError
+from .prepare import has_fix
+
+DEFAULT_OPSET = 17          # widely supported (onnxruntime >= 1.11, TensorRT >= 8.6)
+INT16_OPSET = 21            # first opset whose QuantizeLinear/DequantizeLinear take int16
+MIN_OPSET = 13              # Softmax on one axis, Resize with sizes, Pad/Clip/Slice with inputs
+BATCH_DIM = "batch"
+LEAKY_ALPHA = fixpoint.LEAKY_RELU_NUM / 2.0 ** fixpoint.LEAKY_RELU_SHIFT
+HSIG_SCALE = fixpoint.HSIGMOID_NUM / 2.0 ** fixpoint.HSIGMOID_SHIFT
+CARRIERS = {8: (TensorProto.INT8, np.int8), 16: (TensorProto.INT16, np.int16)}
+
+
+def _carrier_bits(bw: int, what: str) -> int:
+    if 1 < bw <= 8:
+        return 8
+    if bw <= 16:
+        return 16
+    raise VaiqError(f"{what} has bit width {bw}; the ONNX export supports 2 to 16 bits")
+
+
+def _fp_tag(fp: int) -> str:
+    return f"m{-fp}" if fp < 0 else str(fp)
+
+
+class _Builder:
+    """Accumulates ONNX nodes and initializers while walking the quantizer graph in order."""
+
+    def __init__(self, q, opset: int):
+        self.q, self.g, self.t = q, q.graph, q.table
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.inits: list[onnx.TensorProto] = []
+        self._init_names: set[str] = set()
+        self.val: dict[str, str] = {}            # quantizer node -> ONNX tensor holding its value
+        self.rank: dict[str, int] = {n.name: len(n.shape) for n in self.g.nodes}
+        self.shape = {n.name: tuple(n.shape) for n in self.g.nodes}
+        self.batch = next(iter(self.g.input_shapes.values()))[0] if self.g.input_shapes else 1
+        self.qparams = q.quant_model.quantized_params()
+
+    # -- primitives ----------------------------------------------------------------------------
+    def init(self, name: str, array: np.ndarray) -> str:
+        if name not in self._init_names:
+            self._init_names.add(name)
+            self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def scalar(self, value: float) -> str:
+        v = np.float32(value)
+        if float(v) != float(value):
+            raise AssertionError(f"constant {value!r} is not exact in float32")
+        return self.init(f"const/{float(value)!r}", np.array(v, dtype=np.float32))
+
+    def ints(self, values) -> str:
+        vals = [int(v) for v in values]
+        return self.init("ints/" + "_".join(str(v) for v in vals), np.array(vals, dtype=np.int64))
+
+    def op(self, op_type: str, inputs: list[str], out: str, **attrs) -> str:
+        self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        return out
+
+    def qdq(self, x: str, fp: int, bw: int, out: str, what: str) -> str:
+        """QuantizeLinear -> DequantizeLinear at ``fp`` (plus a Clip when ``bw`` is narrower than
+        the carrier); the result is named ``out``."""
+        cbits = _carrier_bits(bw, what)
+        if cbits == 16 and self.opset < INT16_OPSET:
+            raise VaiqError(f"{what} has bit width {bw}, which needs int16 QuantizeLinear: "
+                            f"use opset_version >= {INT16_OPSET}")
+        ptype, ntype = CARRIERS[cbits]
+        scale = self.init(f"fix/{_fp_tag(fp)}/scale", np.array(2.0 ** -fp, dtype=np.float32))
+        zero = self.init(f"fix/zero_int{cbits}", np.array(0, dtype=ntype))
+        qv = self.op("QuantizeLinear", [x, scale, zero], f"{out}/q")
+        if bw == cbits:
+            return self.op("DequantizeLinear", [qv, scale, zero], out)
+        dq = self.op("DequantizeLinear", [qv, scale, zero], f"{out}/dq")
+        lo, hi = -(2 ** (bw - 1)), 2 ** (bw - 1) - 1
+        return self.op("Clip", [dq, self.scalar(lo * 2.0 ** -fp), self.scalar(hi * 2.0 ** -fp)], out)
+
+    def param(self, n, key: str, value=None) -> str:
+        """A weight (int8/int16) or bias (int32) initializer on its fix grid, dequantized."""
+        pk = f"{n.name}.{key}"
+        fp, bw = self.t.param_pos[pk], self.t.param_bits[pk]
+        v = self.qparams[n.name][key] if value is None else value
+        ints = np.rint(v.double().numpy() * 2.0 ** fp)
+        if key == "bias":
+            if bw > 32:
+                raise VaiqError(f"bias of node '{n.name}' has bit width {bw}; the ONNX export supports up to 32")
+            ptype_np, zero_np = np.int32, np.array(0, dtype=np.int32)
+        else:
+            cbits = _carrier_bits(bw, f"weight of node '{n.name}'")
+            if cbits == 16 and self.opset < INT16_OPSET:
+                raise VaiqError(f"weight of node '{n.name}' has bit width {bw}, which needs int16 "
+                                f"DequantizeLinear: use opset_version >= {INT16_OPSET}")
+            ptype_np = CARRIERS[cbits][1]
+            zero_np = np.array(0, dtype=ptype_np)
+        q = self.init(f"{n.name}/{key}_quantized", ints.astype(ptype_np))
+        scale = self.init(f"fix/{_fp_tag(fp)}/scale", np.array(2.0 ** -fp, dtype=np.float32))
+        zero = self.init(f"fix/zero_{np.dtype(ptype_np).name}", zero_np)
+        return self.op("DequantizeLinear", [q, scale, zero], f"{n.name}/{key}")
+
+    def _rename_last(self, y: str, final: str) -> str:
+        """Give the tensor ``y`` that the last op just produced its node's name."""
+        last = self.nodes[-1]
+        if list(last.output) == [y]:
+            last.output[0] = final
+            return final
+        return self.op("Identity", [y], final)
+
+    # -- activations -----------------------------------------------------------------------------
+    def act(self, kind: str, x: str, base: str, float_attrs: dict | None = None) -> str:
+        """``kind`` applied to ``x``; ``float_attrs`` selects the float (CPU) formulas."""
+        out = f"{base}/{kind}"
+        if kind == "relu":
+            return self.op("Relu", [x], out)
+        if kind == "relu6":
+            return self.op("Clip", [x, self.scalar(0.0), self.scalar(6.0)], out)
+        if kind == "leaky-relu":
+            alpha = float(np.float32(float_attrs["alpha"])) if float_attrs is not None else LEAKY_ALPHA
+            return self.op("LeakyRelu", [x], out, alpha=alpha)
+        r6 = self.op("Clip", [self.op("Add", [x, self.scalar(3.0)], f"{out}/add3"),
+                              self.scalar(0.0), self.scalar(6.0)], f"{out}/relu6")
+        if float_attrs is not None:          # xir float kernels: clip(x + 3, 0, 6) / 6
+            if kind == "hard-sigmoid":
+                return self.op("Div", [r6, self.scalar(6.0)], out)
+            return self.op("Div", [self.op("Mul", [x, r6], f"{out}/mul"), self.scalar(6.0)], out)
+        hsig = self.op("Mul", [r6, self.scalar(HSIG_SCALE)], f"{out}/hsigmoid" if kind == "hard-swish" else out)
+        if kind == "hard-sigmoid":
+            return hsig
+        gate = self.qdq(hsig, fixpoint.HSWISH_GATE_FIX_POS, fixpoint.HSWISH_GATE_BIT_WIDTH, f"{out}/gate",
+                        f"hard-swish gate of '{base}'")
+        return self.op("Mul", [x, gate], out)
+
+    # -- graph walk ------------------------------------------------------------------------------
+    def build(self) -> None:
+        for n in self.g.nodes:
+            if n.kind == "input":
+                y = n.name
+                final = f"{n.name}/fix"
+            else:
+                fn = getattr(self, "k_" + n.kind.replace("-", "_"), None)
+                if fn is None:
+                    what = f"a replayed torch call ({n.source})" if n.kind == "torch" else f"kind '{n.kind}'"
+                    raise VaiqError(f"node '{n.name}' is {what}, which has no ONNX form; exclude the op "
+                                    "from the model or export the xmodel / TorchScript instead")
+                y = fn(n, [self.val[i] for i in n.inputs])
+                if n.act:
+                    y = self.act(n.act, y, n.name)
+                final = n.name
+            if has_fix(n):
+                y = self.qdq(y, self.t.get(n.name), self.t.bw(n.name), final, f"tensor '{n.name}'")
+            elif y != final:
+                y = self._rename_last(y, final)
+            self.val[n.name] = y
+
+    # -- kinds: quantized (DPU) ops ------------------------------------------------------------------
+    def _pads(self, n, x_name: str) -> list[int]:
+        """Begin/end pads that reproduce torch's floor/ceil output size without ceil_mode."""
+        a = n.attrs
+        (kh, kw), (sh, sw), (ph, pw) = a["kernel"], a["stride"], a["padding"]
+        h, w = self.shape[x_name][2:]
+        ends = []
+        for size, k, s, p in ((h, kh, sh, ph), (w, kw, sw, pw)):
+            num = size + 2 * p - k
+            out = (num + (s - 1 if a["ceil_mode"] else 0)) // s + 1
+            if a["ceil_mode"] and (out - 1) * s >= size + p:
+                out -= 1
+            ends.append(p + max(0, (out - 1) * s + k - (size + 2 * p)))
+        return [ph, pw, ends[0], ends[1]]
+
+    def k_conv2d(self, n, xs):
+        a = n.attrs
+        if n.quant != "own":
+            raise VaiqError(f"node '{n.name}': a float convolution cannot be exported; keep convolutions quantized")
+        w = self.param(n, "weight")
+        ins = [xs[0], w] + ([self.param(n, "bias")] if "bias" in self.qparams[n.name] else [])
+        kh, kw = self.qparams[n.name]["weight"].shape[2:]
+        return self.op("Conv", ins, f"{n.name}/conv", kernel_shape=[kh, kw], strides=list(a["stride"]),
+                       pads=[a["padding"][0], a["padding"][1]] * 2, dilations=list(a["dilation"]),
+                       group=int(a["groups"]))
+
+    def k_transposed_conv2d(self, n, xs):
+        a = n.attrs
+        w = self.param(n, "weight")
+        ins = [xs[0], w] + ([self.param(n, "bias")] if "bias" in self.qparams[n.name] else [])
+        kh, kw = self.qparams[n.name]["weight"].shape[2:]
+        return self.op("ConvTranspose", ins, f"{n.name}/conv_transpose", kernel_shape=[kh, kw],
+                       strides=list(a["stride"]), pads=[a["padding"][0], a["padding"][1]] * 2,
+                       dilations=list(a["dilation"]), group=int(a["groups"]),
+                       output_padding=list(a["output_padding"]))
+
+    def k_inner_product(self, n, xs):
+        has_b = "bias" in self.qparams[n.name]
+        if self.rank[n.inputs[0]] == 2:
+            ins = [xs[0], self.param(n, "weight")] + ([self.param(n, "bias")] if has_b else [])
+            return self.op("Gemm", ins, f"{n.name}/gemm", transB=1)
+        wt = self.param(n, "weight", self.qparams[n.name]["weight"].t().contiguous())
+        y = self.op("MatMul", [xs[0], wt], f"{n.name}/matmul")
+        return self.op("Add", [y, self.param(n, "bias")], f"{n.name}/add_bias") if has_b else y
+
+    def k_add(self, n, xs):
+        return self.op("Add", xs, f"{n.name}/add")
+
+    def k_mul(self, n, xs):
+        return self.op("Mul", xs, f"{n.name}/mul")
+
+    def k_concat(self, n, xs):
+        return self.op("Concat", xs, f"{n.name}/concat", axis=n.attrs["dim"] % self.rank[n.name])
+
+    def k_maxpool2d(self, n, xs):
+        a = n.attrs
+        return self.op("MaxPool", xs[:1], f"{n.name}/maxpool", kernel_shape=list(a["kernel"]),
+                       strides=list(a["stride"]), pads=self._pads(n, n.inputs[0]))
+
+    def k_avgpool2d(self, n, xs):
+        a = n.attrs
+        kh, kw = a["kernel"]
+        factor, shift = fixpoint.avgpool_factor_shift(kh, kw)
+        y = self.op("AveragePool", xs[:1], f"{n.name}/avgpool", kernel_shape=[kh, kw],
+                    strides=list(a["stride"]), pads=self._pads(n, n.inputs[0]), count_include_pad=1)
+        y = self.op("Mul", [y, self.scalar(kh * kw * factor / 2.0 ** shift)], f"{n.name}/dpu_factor")
+        if a.get("squeeze"):
+            y = self.op("Flatten", [y], f"{n.name}/squeeze", axis=1)
+        return y
+
+    def _unary_act(self, n, xs):
+        return self.act(n.kind, xs[0], n.name, dict(n.attrs) if n.quant == "float" else None)
+
+    k_relu = k_relu6 = k_leaky_relu = k_hard_sigmoid = k_hard_swish = _unary_act
+
+    # -- kinds: layout ---------------------------------------------------------------------------
+    def k_flatten(self, n, xs):
+        r = self.rank[n.inputs[0]]
+        s, e = n.attrs["start_dim"] % r, n.attrs["end_dim"] % r
+        if s == 1 and e == r - 1:
+            return self.op("Flatten", xs, f"{n.name}/flatten", axis=1)
+        shape = [0] * s + [-1] + list(self.shape[n.inputs[0]][e + 1:])
+        return self.op("Reshape", [xs[0], self.ints(shape)], f"{n.name}/reshape")
+
+    def k_reshape(self, n, xs):
+        want = list(n.attrs["shape"])
+        if want and want[0] == self.batch:
+            want = [0] + list(n.shape[1:])      # keep the batch dimension, as quant_model does
+        return self.op("Reshape", [xs[0], self.ints(want)], f"{n.name}/reshape")
+
+    def k_transpose(self, n, xs):
+        return self.op("Transpose", xs, f"{n.name}/transpose", perm=list(n.attrs["dims"]))
+
+    def k_strided_slice(self, n, xs):
+        a = n.attrs
+        return self.op("Slice", [xs[0], self.ints([a["start"]]), self.ints([a["end"]]), self.ints([a["dim"]]),
+                                 self.ints([a["step"]])], f"{n.name}/slice")
+
+    def k_pad(self, n, xs):
+        left, right, top, bottom = n.attrs["pad"]
+        r = self.rank[n.inputs[0]]
+        begin, end = [0] * (r - 2) + [top, left], [0] * (r - 2) + [bottom, right]
+        return self.op("Pad", [xs[0], self.ints(begin + end), self.scalar(float(n.attrs["value"]))],
+                       f"{n.name}/pad", mode="constant")
+
+    def k_upsample(self, n, xs):
+        sh, sw = n.attrs["scale"]
+        scales = self.init(f"scales/{sh}x{sw}", np.array([1, 1, sh, sw], dtype=np.float32))
+        return self.op("Resize", [xs[0], "", scales], f"{n.name}/resize", mode="nearest",
+                       coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+    def k_identity(self, n, xs):
+        return self.op("Identity", xs, f"{n.name}/identity")
+
+    # -- kinds: float (CPU) ops ----------------------------------------------------------------------
+    def k_resize(self, n, xs):
+        h, w = n.attrs["size"]
+        shape = self.op("Shape", xs[:1], f"{n.name}/shape")
+        nc = self.op("Slice", [shape, self.ints([0]), self.ints([2])], f"{n.name}/batch_channels")
+        sizes = self.op("Concat", [nc, self.ints([h, w])], f"{n.name}/sizes", axis=0)
+        ac = bool(n.attrs["align_corners"])
+        return self.op("Resize", [xs[0], "", "", sizes], f"{n.name}/resize", mode="linear",
+                       coordinate_transformation_mode="align_corners" if ac else "pytorch_half_pixel")
+
+    def k_sigmoid(self, n, xs):
+        return self.op("Sigmoid", xs, f"{n.name}/sigmoid")
+
+    def k_tanh(self, n, xs):
+        return self.op("Tanh", xs, f"{n.name}/tanh")
+
+    def k_softmax(self, n, xs):
+        return self.op("Softmax", xs, f"{n.name}/softmax", axis=n.attrs["dim"] % self.rank[n.name])
+
+    def k_sub(self, n, xs):
+        return self.op("Sub", xs, f"{n.name}/sub")
+
+    def k_div(self, n, xs):
+        return self.op("Div", xs, f"{n.name}/div")
+
+    def k_matmul(self, n, xs):
+        return self.op("MatMul", xs, f"{n.name}/matmul")
+
+    def k_reduction_mean(self, n, xs):
+        axes, keep = [int(d) for d in n.attrs["dims"]], int(bool(n.attrs["keepdim"]))
+        if self.opset >= 18:
+            return self.op("ReduceMean", [xs[0], self.ints(axes)], f"{n.name}/mean", keepdims=keep)
+        return self.op("ReduceMean", xs, f"{n.name}/mean", axes=axes, keepdims=keep)
+
+
+def _value_info(name: str, shape: tuple[int, ...], dynamic_batch: bool) -> onnx.ValueInfoProto:
+    dims = list(shape)
+    if dynamic_batch and dims:
+        dims[0] = BATCH_DIM
+    return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
+
+
+def _opset(opset_version: int | None, q) -> int:
+    top = onnx.defs.onnx_opset_version()
+    if opset_version is None:
+        wide = any(q.table.bw(n.name) > 8 for n in q.graph.nodes if has_fix(n)) or \
+            any(b > 8 for k, b in q.table.param_bits.items() if not k.endswith(".bias"))
+        return INT16_OPSET if wide else DEFAULT_OPSET
+    v = int(opset_version)
+    if not MIN_OPSET <= v <= top:
+        raise VaiqError(f"opset_version {v} is outside the supported range {MIN_OPSET}..{top}")
+    return v
+
+
+def build_onnx(q, dynamic_batch: bool = False, opset_version: int | None = None) -> onnx.ModelProto:
+    """The ONNX model of a quantizer in test mode (checked with onnx.checker)."""
+    opset = _opset(opset_version, q)
+    b = _Builder(q, opset)
+    b.build()
+    g = q.graph
+    outputs = []
+    for name in g.outputs:
+        if name in g.inputs or b.val[name] != name:    # an output that is an input: rename its copy
+            b.op("Identity", [b.val[name]], f"{name}_out")
+            name = f"{name}_out"
+        outputs.append(name)
+    inputs = [_value_info(i, tuple(g.input_shapes[i]), dynamic_batch) for i in g.inputs]
+    outs = [_value_info(o, tuple(g.node(src).shape), dynamic_batch) for o, src in zip(outputs, g.outputs)]
+    graph = helper.make_graph(b.nodes, g.name, inputs, outs, b.inits)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="vaiq",
+                              ir_version=helper.find_min_ir_version_for(opsets),
+                              doc_string="vaiq QDQ export: power-of-two scales, zero point 0; the DPU rounds "
+                                         "half up where QuantizeLinear rounds half to even")
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise VaiqError(f"the ONNX model of {g.name} does not validate: {str(e).splitlines()[0]}") from None
+    return model
+
+
+def export_onnx(q, out_dir: Path, dynamic_batch: bool = False, opset_version: int | None = None) -> Path:
+    """Write ``<out_dir>/<Net>_int.onnx``; ``dynamic_batch`` makes dimension 0 symbolic."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = build_onnx(q, dynamic_batch=dynamic_batch, opset_version=opset_version)
+    path = out_dir / f"{q.graph.name}_int.onnx"
+    write_atomic(path, model.SerializeToString(deterministic=True))
+    return path
