@@ -112,7 +112,8 @@ def _build(obj, label: str, path: Path) -> nn.Module:
     if inspect.isclass(obj) and not issubclass(obj, nn.Module):
         raise VaiqError(f"{path}: {label} is a class but not a torch.nn.Module")
     if not callable(obj):
-        raise VaiqError(f"{path}: {label} is a {type(obj).__name__}, not an nn.Module class or a factory function")
+        raise VaiqError(f"{path}: {label} is a value of type {type(obj).__name__}, not an nn.Module class, "
+                        "instance or factory function")
     try:
         model = obj()
     except TypeError as e:
@@ -121,7 +122,7 @@ def _build(obj, label: str, path: Path) -> nn.Module:
     except Exception as e:
         raise VaiqError(f"{path}: building {label}() failed: {_first_line(e)}") from None
     if not isinstance(model, nn.Module):
-        raise VaiqError(f"{path}: {label}() returned a {type(model).__name__}, not a torch.nn.Module")
+        raise VaiqError(f"{path}: {label}() returned a value of type {type(model).__name__}, not a torch.nn.Module")
     return model
 
 

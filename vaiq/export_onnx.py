@@ -75,7 +75,7 @@ class _Builder:
     def init(self, name: str, array: np.ndarray) -> str:
         if name not in self._init_names:
             self._init_names.add(name)
-            self.inits.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+            self.inits.append(numpy_helper.from_array(np.array(array, order="C"), name))
         return name
 
     def scalar(self, value: float) -> str:

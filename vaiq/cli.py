@@ -1,0 +1,583 @@
+"""``vaiq``: the quantizer's command line (quantize, test, inspect).
+
+    vaiq quantize --model model.py:Net --input-shape 1,3,224,224 --calib-data calib/ --output quantize_result
+    vaiq test     --model model.py:Net --input-shape 1,3,224,224 --data val.npz --output quantize_result
+    vaiq inspect  --model zoo:tiny_resnet --target DPUCZDX8G/KV260 --json nodes.json
+
+Exit codes (DESIGN §7): 0 success, 1 the job failed (an internal error), 2 bad usage or bad input.
+Errors are one line on stderr; ``--debug`` adds the traceback. Results are written to a temporary
+folder beside ``--output`` and moved into it only when every step succeeded, so a failed run leaves
+the output folder as it was.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import traceback
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from torch.utils._pytree import tree_flatten
+
+from . import __version__
+from .api import torch_quantizer
+from .cli_data import DataSet, open_data
+from .cli_model import LoadedModel, load_model, parse_shape, shape_text
+from .config import load_config
+from .errors import VaiqError
+from .ir import ACTIVATIONS
+
+# ---------------------------------------------------------------------------------------- plumbing
+
+
+class _Group(click.Group):
+    """A click group whose usage errors are one line on stderr with exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)
+        except click.UsageError as e:
+            where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+            click.echo(f"Error: {_one_line(e.format_message())}{where}", err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(1)
+        except click.ClickException as e:
+            click.echo(f"Error: {_one_line(e.format_message())}", err=True)
+            sys.exit(e.exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", str(text).strip())
+
+
+def _guarded(name: str):
+    """Run a command: user errors -> one line + exit 2, anything else -> one line + exit 1;
+    ``--debug`` prints the traceback first. Warnings raised by vaiq become one-line notes."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            debug = kwargs.get("debug", False)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    fn(*args, **kwargs)
+                except (VaiqError, _target_error()) as e:
+                    _fail(name, str(e), 2, debug)
+                except (KeyboardInterrupt, click.Abort):
+                    _fail(name, "interrupted", 1, debug)
+                except Exception as e:
+                    _fail(name, f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+                          1, debug)
+            _show_warnings(name, caught, debug)
+        return run
+    return wrap
+
+
+def _target_error():
+    from xir.target import TargetError
+    return TargetError
+
+
+def _fail(name: str, message: str, code: int, debug: bool):
+    if debug:
+        traceback.print_exc()
+    click.echo(f"vaiq {name}: error: {_one_line(message)}", err=True)
+    sys.exit(code)
+
+
+def _show_warnings(name: str, caught, debug: bool) -> None:
+    seen = set()
+    package = str(Path(__file__).resolve().parent)
+    for w in caught:
+        text = _one_line(str(w.message))
+        if text in seen or not (debug or str(Path(w.filename).resolve()).startswith(package)):
+            continue
+        seen.add(text)
+        click.echo(f"vaiq {name}: warning: {text}", err=True)
+
+
+@contextmanager
+def _progress(quiet: bool, total: int, label: str):
+    """A rich progress bar over ``total`` steps on a terminal; silent otherwise. Yields advance()."""
+    console = Console()
+    if quiet or not console.is_terminal:
+        yield lambda: None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)
+
+
+class _Staging:
+    """A temporary folder beside ``out``; ``commit()`` moves its entries into ``out``."""
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        if self.out.exists() and not self.out.is_dir():
+            raise VaiqError(f"--output {self.out} exists and is not a folder")
+
+    def __enter__(self) -> "_Staging":
+        parent = self.out.absolute().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.vaiq-", dir=parent))
+        return self
+
+    def commit(self) -> list[Path]:
+        self.out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for entry in sorted(self.tmp.iterdir()):
+            dest = self.out / entry.name
+            if dest.is_dir() and not dest.is_symlink():
+                shutil.rmtree(dest)
+            elif dest.exists() and entry.is_dir():
+                dest.unlink()
+            os.replace(entry, dest)
+            written.append(dest)
+        return written
+
+    def __exit__(self, *exc) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _say(quiet: bool, text: str = "") -> None:
+    if not quiet:
+        click.echo(text)
+
+
+# ---------------------------------------------------------------------------------------- options
+
+def _model_options(fn):
+    opts = [
+        click.option("--model", "model_spec", required=True, metavar="FILE.py:NAME|zoo:NAME",
+                     help="The float model: an nn.Module class or factory in a Python file, or a zoo model."),
+        click.option("--weights", type=click.Path(path_type=Path), default=None,
+                     help="State dict to load (torch.load weights_only=True; 'state_dict'/'model' unwrapped)."),
+        click.option("--input-shape", "input_shape", default=None, metavar="N,C,H,W",
+                     help="Shape of the example input, batch first (zoo models default to theirs)."),
+        click.option("--config", "config", type=click.Path(path_type=Path), default=None,
+                     help="Quant config JSON (pytorch_nndct's quant_config_file)."),
+        click.option("--target", default=None, help="Target: FAMILY/BOARD, target name, fingerprint or arch.json."),
+        click.option("--dynamo", is_flag=True, help="pytorch_nndct's dynamo=True (capture is torch.export either way)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (errors only)."),
+        click.option("--debug", is_flag=True, help="Show the traceback of an error."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _export_options(fn):
+    fn = click.option("--torchscript/--no-torchscript", "torchscript", default=True,
+                      help="Write <Net>_int.pt (TorchScript).")(fn)
+    return click.option("--onnx/--no-onnx", "onnx", default=True, help="Write <Net>_int.onnx.")(fn)
+
+
+def _load(model_spec: str, weights, input_shape) -> LoadedModel:
+    shape = parse_shape(input_shape) if input_shape else None
+    return load_model(model_spec, weights, shape)
+
+
+def _config_file(config: Path | None, method: str | None, folder: Path) -> Path | None:
+    """The quant config to pass on: the user's, or a copy of it with ``method`` set everywhere."""
+    if config is not None:
+        load_config(config)   # report problems against the user's own file
+    if method is None:
+        return config
+    data = json.loads(config.read_text()) if config is not None else {}
+    data.setdefault("overall_quantize_config", {})["method"] = method
+    for entry in data.get("tensor_quantize_config", {}).values():
+        if "method" in entry:
+            entry["method"] = method
+    path = folder / "quant_config.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _leaves(out) -> list[torch.Tensor]:
+    return [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+
+
+def _counts(graph) -> dict:
+    ops = [n for n in graph.nodes if n.kind != "input"]
+    return {"ops": len(ops), "own": sum(n.quant == "own" for n in ops),
+            "shared": sum(n.quant == "shared" for n in ops), "float": [n for n in ops if n.quant == "float"]}
+
+
+def _summary_ops(graph) -> str:
+    c = _counts(graph)
+    text = (f"ops: {c['own'] + c['shared']} of {c['ops']} quantized ({c['own']} own fix position, "
+            f"{c['shared']} sharing their input's), {len(c['float'])} float")
+    if c["float"]:
+        names = ", ".join(f"{n.name} ({n.kind})" for n in c["float"][:6])
+        text += f": {names}" + (f" and {len(c['float']) - 6} more" if len(c["float"]) > 6 else "")
+    return text
+
+
+class _Compare:
+    """Float vs quantized outputs: max/mean absolute difference, and accuracy or MSE against labels."""
+
+    def __init__(self, label_mode: str | None = None):
+        self.mode = label_mode
+        self.max_abs, self.sum_abs, self.count = 0.0, 0.0, 0
+        self.score = {"float": 0.0, "quantized": 0.0}
+        self.samples = 0
+
+    def update(self, f_out, q_out, y: np.ndarray | None = None) -> None:
+        fs, qs = _leaves(f_out), _leaves(q_out)
+        for f, q in zip(fs, qs):
+            d = (f.double() - q.double()).abs()
+            self.max_abs = max(self.max_abs, float(d.max()) if d.numel() else 0.0)
+            self.sum_abs += float(d.sum())
+            self.count += d.numel()
+        if self.mode is None or y is None:
+            return
+        self.samples += len(y)
+        for key, out in (("float", fs[0]), ("quantized", qs[0])):
+            out = out.detach().double()
+            if self.mode == "mse":
+                t = torch.as_tensor(np.asarray(y, dtype=np.float64)).reshape(out.shape)
+                self.score[key] += float(((out - t) ** 2).sum() / out[0].numel())
+            else:
+                want = np.asarray(y).reshape(len(y), -1)
+                want = want.argmax(axis=1) if self.mode == "onehot" else want[:, 0]
+                self.score[key] += float((out.argmax(dim=1).numpy() == want).sum())
+
+    def lines(self) -> list[str]:
+        mean = self.sum_abs / self.count if self.count else 0.0
+        out = [f"float vs quantized output: max |diff| {self.max_abs:.6g}, mean |diff| {mean:.6g}"]
+        if self.mode and self.samples:
+            f, q = (self.score[k] / self.samples for k in ("float", "quantized"))
+            if self.mode == "mse":
+                out.append(f"MSE against labels y: float {f:.6g}, quantized {q:.6g}")
+            else:
+                out.append(f"accuracy on {self.samples} samples: float {100 * f:.2f}%, quantized {100 * q:.2f}%")
+        return out
+
+
+def _label_mode(data: DataSet, float_output) -> str | None:
+    """How labels compare with the (first) model output: 'index' | 'onehot' | 'mse' (None: no labels)."""
+    y = data.labels
+    if y is None:
+        return None
+    out = _leaves(float_output)[0]
+    per, yper = tuple(out.shape[1:]), tuple(y.shape[1:])
+    classes = per[0] if len(per) == 1 and per[0] >= 2 else None
+    if classes and y.dtype.kind in "biu" and yper in ((), (1,)):
+        if y.min() < 0 or y.max() >= classes:
+            raise VaiqError(f"{data.path}: labels 'y' range over {y.min()}..{y.max()}, but the model has "
+                            f"{classes} outputs (class indices 0..{classes - 1})")
+        return "index"
+    if classes and yper == per and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+        return "onehot"
+    if int(np.prod(yper)) == int(np.prod(per)):
+        return "mse"
+    raise VaiqError(f"{data.path}: labels 'y' of shape {shape_text(y.shape)} are neither class indices nor "
+                    f"targets of the model's output shape {shape_text(per)} per sample")
+
+
+# ---------------------------------------------------------------------------------------- commands
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="vaiq", message="%(prog)s %(version)s")
+def cli():
+    """Quantize PyTorch models to int8 for DPU targets (pytorch_nndct's flow on the command line)."""
+
+
+@cli.command("quantize")
+@_model_options
+@click.option("--calib-data", "calib_data", required=True, type=click.Path(path_type=Path),
+              help="Calibration samples: a folder of images, a .npy or a .npz (key x).")
+@click.option("--calib-size", type=click.IntRange(min=1), default=None, help="Use the first N samples.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--output", "output", type=click.Path(path_type=Path), default=Path("quantize_result"),
+              show_default=True, help="Folder for quant_info.json and the exported models.")
+@click.option("--bitwidth", type=click.IntRange(4, 16), default=None, help="Bit width of weights and activations [8].")
+@click.option("--method", type=click.Choice(["diffs", "maxmin"]), default=None,
+              help="Calibration method [diffs, or the config file's].")
+@_export_options
+@_guarded("quantize")
+def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, debug, calib_data, calib_size,
+             batch_size, output, bitwidth, method, onnx, torchscript):
+    """Calibrate, write quant_info.json, then export the quantized model (test mode on one batch)."""
+    lm = _load(model_spec, weights, input_shape)
+    data = open_data(calib_data, lm.input_shape[1:], calib_size)
+    example = (torch.zeros(lm.input_shape),)
+    with tempfile.TemporaryDirectory(prefix="vaiq-cfg-") as cfg_dir, _Staging(output) as stage:
+        tmp = stage.tmp
+        cfg = _config_file(config, method, Path(cfg_dir))
+        q = torch_quantizer("calib", lm.model, example, output_dir=tmp, bitwidth=bitwidth,
+                            quant_config_file=cfg, target=target, dynamo=dynamo)
+        first = None
+        with torch.no_grad(), _progress(quiet, data.num_batches(batch_size), "calibrating") as advance:
+            for x, _ in data.batches(batch_size):
+                first = x if first is None else first
+                q.quant_model(x)
+                advance()
+        q.export_quant_config()
+        qt = torch_quantizer("test", lm.model, example, output_dir=tmp, bitwidth=bitwidth,
+                             quant_config_file=cfg, target=target, dynamo=dynamo)
+        cmp = _Compare()
+        with torch.no_grad():
+            cmp.update(lm.model(first), qt.quant_model(first))
+        _export(qt, tmp, onnx, torchscript, deploy_check=False)
+        written = stage.commit()
+    _say(quiet, f"{qt.graph.name} ({lm.spec}), input {shape_text(lm.input_shape)}, "
+                f"{q.config.bits_a}-bit, method {q.config.method}")
+    _say(quiet, f"calibrated on {data.n} sample(s) from {data.path} in {data.num_batches(batch_size)} batch(es)")
+    _say(quiet, _summary_ops(qt.graph))
+    _say(quiet, cmp.lines()[0].replace("output:", "output on the first batch:"))
+    for p in written:
+        _say(quiet, f"wrote {p}")
+
+
+def _export(qt, folder: Path, onnx: bool, torchscript: bool, deploy_check: bool) -> None:
+    qt.export_xmodel(output_dir=folder, deploy_check=deploy_check)
+    if onnx:
+        qt.export_onnx_model(output_dir=folder)
+    if torchscript:
+        qt.export_torch_script(output_dir=folder)
+
+
+@cli.command("test")
+@_model_options
+@click.option("--output", "output", type=click.Path(path_type=Path), default=Path("quantize_result"),
+              show_default=True, help="Folder holding quant_info.json; the exports are written there.")
+@click.option("--data", "data_path", type=click.Path(path_type=Path), default=None,
+              help="Evaluation samples (folder of images, .npy, .npz with optional labels y).")
+@click.option("--data-size", type=click.IntRange(min=1), default=None, help="Use the first N samples.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--deploy-check", is_flag=True, help="Also dump per-layer int8 data (deploy_check_data_int/).")
+@_export_options
+@_guarded("test")
+def test_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, debug, output, data_path, data_size,
+         batch_size, deploy_check, onnx, torchscript):
+    """Test mode from an existing quant_info.json: evaluate (optional) and export."""
+    lm = _load(model_spec, weights, input_shape)
+    data = open_data(data_path, lm.input_shape[1:], data_size) if data_path is not None else None
+    mode = _label_mode(data, lm.float_output) if data is not None else None
+    info = Path(output) / "quant_info.json"
+    if not info.is_file():
+        raise VaiqError(f"{info}: no such file; run 'vaiq quantize' with --output {output} first")
+    if config is not None:
+        load_config(config)
+    example = (torch.zeros(lm.input_shape),)
+    with _Staging(output) as stage:
+        qt = torch_quantizer("test", lm.model, example, output_dir=output, quant_config_file=config,
+                             target=target, dynamo=dynamo)
+        cmp = _Compare(mode)
+        with torch.no_grad():
+            if data is not None:
+                with _progress(quiet, data.num_batches(batch_size), "evaluating") as advance:
+                    for x, y in data.batches(batch_size):
+                        cmp.update(lm.model(x), qt.quant_model(x), y)
+                        advance()
+            else:
+                x = torch.rand(lm.input_shape, generator=torch.Generator().manual_seed(0))
+                cmp.update(lm.model(x), qt.quant_model(x))
+        _export(qt, stage.tmp, onnx, torchscript, deploy_check)
+        written = stage.commit()
+    _say(quiet, f"{qt.graph.name} ({lm.spec}), input {shape_text(lm.input_shape)}, fix positions from {info}")
+    _say(quiet, _summary_ops(qt.graph))
+    if data is not None:
+        _say(quiet, f"evaluated {data.n} sample(s) from {data.path}")
+    else:
+        _say(quiet, "no --data: compared on one seeded random input in [0, 1)")
+    for line in cmp.lines():
+        _say(quiet, line)
+    for p in written:
+        _say(quiet, f"wrote {p}")
+
+
+# ---------------------------------------------------------------------------------------- inspect
+
+def quant_reason(n) -> str:
+    """Why a node is quantized the way it is (one short phrase)."""
+    if n.kind == "input":
+        return "network input"
+    if n.quant == "own":
+        notes = []
+        if n.attrs.get("folded_bn"):
+            notes.append(f"BatchNorm {n.attrs['folded_bn']} folded in")
+        if n.attrs.get("from_bn"):
+            notes.append("BatchNorm as a depthwise 1x1 conv")
+        if n.act:
+            notes.append(f"{n.act} fused")
+        return "own fix position" + (f" ({', '.join(notes)})" if notes else "")
+    if n.quant == "shared":
+        return "keeps its input's fix position"
+    why = n.reason or f"{n.kind} has no DPU equivalent"
+    return why + ("; its output is quantized for the ops that read it" if n.attrs.get("fixed_out") else "")
+
+
+def placement(n, target) -> tuple[str, str]:
+    """Whether ``target``'s limits put node ``n`` on the DPU: ("DPU" | "CPU" | "-", why).
+
+    A simple per-node check of the arch limits, not the compiler's decision:
+    float nodes are CPU; convs check kernel, stride, padding, output channels, fused activation and
+    whether the weights fit the weights bank (depthwise convs use the depthwise limits, transposed
+    convs need ``transposed_conv``); dense layers are 1x1 convs; pools fit the pool engine or the ALU;
+    add/mul need the eltwise type and activation; a separate activation needs some engine that lists
+    it; layout ops (concat, reshape, flatten, transpose, slice, pad, upsample) are taken as DPU data
+    movement.
+    """
+    if n.kind == "input":
+        return "-", "network input"
+    if not target.compilable:
+        return "CPU", f"{target.name} is not a compilable DPU target"
+    if n.quant == "float":
+        return "CPU", n.reason or f"{n.kind} has no DPU equivalent"
+    lim = target.limits
+    act = ACTIVATIONS[n.act] if n.act else "NONE"
+    problems: list[str] = []
+
+    def need(ok: bool, why: str) -> None:
+        if not ok:
+            problems.append(why)
+
+    a = n.attrs
+    if n.kind in ("conv2d", "transposed-conv2d"):
+        w = n.params["weight"]
+        kh, kw = int(w.shape[2]), int(w.shape[3])
+        groups = int(a.get("groups", 1))
+        if n.kind == "transposed-conv2d":
+            cin, cout = int(w.shape[0]), int(w.shape[1]) * groups
+        else:
+            cout, cin = int(w.shape[0]), int(w.shape[1]) * groups
+        stride, pad = max(a.get("stride", (1, 1))), max(a.get("padding", (0, 0)))
+        depthwise = n.kind == "conv2d" and groups > 1 and groups == cin == cout
+        if depthwise:
+            need(lim.depthwise, "no depthwise engine")
+            need(max(kh, kw) <= lim.dw_kernel_max, f"kernel {kh}x{kw} > dw_kernel_max {lim.dw_kernel_max}")
+            need(stride <= lim.dw_stride_max, f"stride {stride} > dw_stride_max {lim.dw_stride_max}")
+            need(act in lim.dw_nonlinears, f"{act} not in dw_nonlinears")
+        else:
+            if n.kind == "transposed-conv2d":
+                need(lim.transposed_conv, "no transposed convolution")
+            need(lim.conv_kernel_min <= min(kh, kw) and max(kh, kw) <= lim.conv_kernel_max,
+                 f"kernel {kh}x{kw} outside {lim.conv_kernel_min}..{lim.conv_kernel_max}")
+            need(stride <= lim.conv_stride_max, f"stride {stride} > conv_stride_max {lim.conv_stride_max}")
+            need(pad <= lim.conv_pad_max, f"padding {pad} > conv_pad_max {lim.conv_pad_max}")
+            need(cout <= lim.conv_out_channels_max, f"{cout} output channels > {lim.conv_out_channels_max}")
+            need(act in lim.conv_nonlinears, f"{act} not in conv_nonlinears")
+            need(target.conv_weights_fit(kh, kw, cin // groups), "weights do not fit the weights bank")
+    elif n.kind == "inner-product":
+        cout, cin = (int(d) for d in n.params["weight"].shape)
+        need(cout <= lim.conv_out_channels_max, f"{cout} outputs > {lim.conv_out_channels_max}")
+        need(act in lim.conv_nonlinears, f"{act} not in conv_nonlinears")
+        need(target.conv_weights_fit(1, 1, cin), "weights do not fit the weights bank")
+    elif n.kind in ("maxpool2d", "avgpool2d"):
+        k, s, p = max(a["kernel"]), max(a["stride"]), max(a.get("padding", (0, 0)))
+        ptype = "MAX" if n.kind == "maxpool2d" else "AVG"
+        pool_ok = ptype in lim.pool_types and k <= lim.pool_kernel_max and s <= lim.pool_stride_max
+        alu_ok = lim.alu and k <= lim.alu_kernel_max and s <= lim.alu_stride_max and p <= lim.alu_pad_max
+        need(pool_ok or alu_ok, f"{ptype} pool kernel {k} stride {s} exceeds the pool engine and the ALU")
+    elif n.kind in ("add", "mul"):
+        need(n.kind.upper() in lim.eltwise_types, f"no eltwise {n.kind.upper()}")
+        need(act in lim.eltwise_nonlinears, f"{act} not in eltwise_nonlinears")
+    elif n.kind in ACTIVATIONS:
+        engines = (*lim.conv_nonlinears, *lim.alu_nonlinears, *lim.dw_nonlinears, *lim.eltwise_nonlinears)
+        need(ACTIVATIONS[n.kind] in engines, f"no engine runs {ACTIVATIONS[n.kind]}")
+    else:
+        return "DPU", "data movement"
+    if problems:
+        return "CPU", "; ".join(problems)
+    return "DPU", "within the target's limits"
+
+
+def inspect_rows(graph, target=None) -> list[dict]:
+    rows = []
+    for n in graph.nodes:
+        row = {"name": n.name, "kind": n.kind, "scope": n.scope, "module_type": n.module_type,
+               "source": n.source, "inputs": list(n.inputs), "shape": list(n.shape), "quant": n.quant,
+               "reason": quant_reason(n), "act": n.act}
+        if target is not None:
+            row["device"], row["device_reason"] = placement(n, target)
+        rows.append(row)
+    return rows
+
+
+def _write_json(path: Path, data) -> None:
+    path = Path(path)
+    path.absolute().parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.absolute().parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@cli.command("inspect")
+@_model_options
+@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
+              help="Also write the table as JSON to this file.")
+@_guarded("inspect")
+def inspect_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, debug, json_path):
+    """Every node of the captured graph: op, scope, quantized/shared/float and why, fused activation;
+    with --target also whether the target's limits put it on the DPU."""
+    lm = _load(model_spec, weights, input_shape)
+    q = torch_quantizer("float", lm.model, (torch.zeros(lm.input_shape),), quant_config_file=config,
+                        target=target, dynamo=dynamo)
+    t = q.target
+    rows = inspect_rows(q.graph, t)
+    ops = [r for r in rows if r["kind"] != "input"]
+    summary = {"ops": len(ops), "own": sum(r["quant"] == "own" for r in ops),
+               "shared": sum(r["quant"] == "shared" for r in ops), "float": sum(r["quant"] == "float" for r in ops)}
+    if t is not None:
+        summary["dpu"] = sum(r["device"] == "DPU" for r in ops)
+        summary["cpu"] = sum(r["device"] == "CPU" for r in ops)
+    report = {"model": q.graph.name, "spec": lm.spec, "input_shape": list(lm.input_shape),
+              "target": None if t is None else (t.key or t.name),
+              "fingerprint": None if t is None else t.fingerprint_hex, "summary": summary, "nodes": rows}
+    if json_path is not None:
+        _write_json(json_path, report)
+    if quiet:
+        return
+    console = Console(width=None if Console().is_terminal else 200)
+    table = Table(title=f"{q.graph.name} ({lm.spec}), input {shape_text(lm.input_shape)}"
+                        + (f", target {report['target']}" if t is not None else ""))
+    for col in ("#", "node", "op", "scope", "quant", "act", "why") + (("device", "device: why") if t else ()):
+        table.add_column(col, overflow="fold")
+    for i, r in enumerate(rows):
+        cells = [str(i), r["name"], r["kind"], r["scope"], r["quant"], r["act"] or "", r["reason"]]
+        if t is not None:
+            cells += [r["device"], r["device_reason"]]
+        table.add_row(*cells)
+    console.print(table)
+    line = (f"{summary['ops']} ops: {summary['own']} own fix position, {summary['shared']} shared, "
+            f"{summary['float']} float")
+    if t is not None:
+        line += f"; on {report['target']}: {summary['dpu']} DPU, {summary['cpu']} CPU (estimate; vaic decides)"
+    console.print(line)
+    if json_path is not None:
+        console.print(f"wrote {json_path}")
+
+
+def main(argv=None):
+    """Console-script entry point (``vaiq = "vaiq.cli:main"``)."""
+    cli.main(args=argv, prog_name="vaiq")
+
+
+if __name__ == "__main__":
+    main()
