@@ -38,11 +38,8 @@ class LoadedModel:
 
 def parse_shape(text: str) -> tuple[int, ...]:
     """``"1,3,224,224"`` (or ``1x3x224x224``) -> ``(1, 3, 224, 224)``; every dim a positive integer."""
-    parts = [p for p in re.split(r"[,x\s]+", text.strip()) if p]
-    try:
-        dims = tuple(int(p) for p in parts)
-    except ValueError:
-        dims = ()
+    compact = re.sub(r"\s+", "", text)
+    dims = tuple(int(p) for p in re.split(r"[,x]", compact)) if re.fullmatch(r"\d+(?:[,x]\d+)*", compact) else ()
     if not dims or any(d <= 0 for d in dims):
         raise VaiqError(f"--input-shape {text!r} is not a list of positive integers such as 1,3,224,224")
     return dims

@@ -59,9 +59,10 @@ def _fp_tag(fp: int) -> str:
 class _Builder:
     """Accumulates ONNX nodes and initializers while walking the quantizer graph in order."""
 
-    def __init__(self, q, opset: int):
+    def __init__(self, q, opset: int, exact: bool):
         self.q, self.g, self.t = q, q.graph, q.table
-        self.opset = opset
+        self.opset, self.exact = opset, exact
+        self.round_a = q.config.round_a
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self._init_names: set[str] = set()
@@ -92,14 +93,35 @@ class _Builder:
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
         return out
 
-    def qdq(self, x: str, fp: int, bw: int, out: str, what: str) -> str:
+    def round_to_grid(self, x: str, fp: int, mode: str, out: str) -> str:
+        """``x`` rounded to the grid 2^-fp with the xir rounding ``mode`` (exact in float32 while
+        the value has at most 24 significant bits): DPU_ROUND floor(v + 1/2), STD_ROUND
+        sign(v) * floor(|v| + 1/2), PY3_ROUND is QuantizeLinear's own rounding (nothing to add)."""
+        if mode == "PY3_ROUND":
+            return x
+        v = self.op("Mul", [x, self.scalar(2.0 ** fp)], f"{out}/scaled")
+        if mode == "DPU_ROUND":
+            r = self.op("Floor", [self.op("Add", [v, self.scalar(0.5)], f"{out}/half_up")], f"{out}/floor")
+        elif mode == "STD_ROUND":
+            a = self.op("Floor", [self.op("Add", [self.op("Abs", [v], f"{out}/abs"), self.scalar(0.5)],
+                                          f"{out}/half_away")], f"{out}/floor")
+            r = self.op("Mul", [self.op("Sign", [v], f"{out}/sign"), a], f"{out}/signed")
+        else:
+            raise VaiqError(f"round mode {mode!r} has no ONNX form")
+        return self.op("Mul", [r, self.scalar(2.0 ** -fp)], f"{out}/rounded")
+
+    def qdq(self, x: str, fp: int, bw: int, out: str, what: str, mode: str | None = None) -> str:
         """QuantizeLinear -> DequantizeLinear at ``fp`` (plus a Clip when ``bw`` is narrower than
-        the carrier); the result is named ``out``."""
+        the carrier); the result is named ``out``. With ``mode`` (a value that rounds here) and
+        exact rounding on, the value is first rounded to the grid with that mode, so
+        QuantizeLinear only saturates."""
         cbits = _carrier_bits(bw, what)
         if cbits == 16 and self.opset < INT16_OPSET:
             raise VaiqError(f"{what} has bit width {bw}, which needs int16 QuantizeLinear: "
                             f"use opset_version >= {INT16_OPSET}")
-        ptype, ntype = CARRIERS[cbits]
+        if mode is not None and self.exact:
+            x = self.round_to_grid(x, fp, mode, out)
+        ntype = CARRIERS[cbits][1]
         scale = self.init(f"fix/{_fp_tag(fp)}/scale", np.array(2.0 ** -fp, dtype=np.float32))
         zero = self.init(f"fix/zero_int{cbits}", np.array(0, dtype=ntype))
         qv = self.op("QuantizeLinear", [x, scale, zero], f"{out}/q")
@@ -110,25 +132,29 @@ class _Builder:
         return self.op("Clip", [dq, self.scalar(lo * 2.0 ** -fp), self.scalar(hi * 2.0 ** -fp)], out)
 
     def param(self, n, key: str, value=None) -> str:
-        """A weight (int8/int16) or bias (int32) initializer on its fix grid, dequantized."""
+        """A weight (int8/int16 initializer) or bias (int32) on its fix grid, dequantized. The bias
+        is stored at the accumulator scale 2^-(input fix + weight fix) as QDQ tools expect,
+        unless its own grid is finer (a negative bias shift), which then keeps its own scale."""
         pk = f"{n.name}.{key}"
         fp, bw = self.t.param_pos[pk], self.t.param_bits[pk]
         v = self.qparams[n.name][key] if value is None else value
-        ints = np.rint(v.double().numpy() * 2.0 ** fp)
         if key == "bias":
-            if bw > 32:
-                raise VaiqError(f"bias of node '{n.name}' has bit width {bw}; the ONNX export supports up to 32")
-            ptype_np, zero_np = np.int32, np.array(0, dtype=np.int32)
+            acc = self.t.get(n.inputs[0]) + self.t.param_pos[f"{n.name}.weight"]
+            fp = max(fp, acc)
+            ints = np.rint(v.double().numpy() * 2.0 ** fp)
+            if np.abs(ints).max(initial=0) >= 2 ** 31:
+                raise VaiqError(f"bias of node '{n.name}' does not fit int32 at fix position {fp}")
+            dtype = np.int32
         else:
             cbits = _carrier_bits(bw, f"weight of node '{n.name}'")
             if cbits == 16 and self.opset < INT16_OPSET:
                 raise VaiqError(f"weight of node '{n.name}' has bit width {bw}, which needs int16 "
                                 f"DequantizeLinear: use opset_version >= {INT16_OPSET}")
-            ptype_np = CARRIERS[cbits][1]
-            zero_np = np.array(0, dtype=ptype_np)
-        q = self.init(f"{n.name}/{key}_quantized", ints.astype(ptype_np))
+            dtype = CARRIERS[cbits][1]
+            ints = np.rint(v.double().numpy() * 2.0 ** fp)
+        q = self.init(f"{n.name}/{key}_quantized", ints.astype(dtype))
         scale = self.init(f"fix/{_fp_tag(fp)}/scale", np.array(2.0 ** -fp, dtype=np.float32))
-        zero = self.init(f"fix/zero_{np.dtype(ptype_np).name}", zero_np)
+        zero = self.init(f"fix/zero_{np.dtype(dtype).name}", np.array(0, dtype=dtype))
         return self.op("DequantizeLinear", [q, scale, zero], f"{n.name}/{key}")
 
     def _rename_last(self, y: str, final: str) -> str:
@@ -160,7 +186,7 @@ class _Builder:
         if kind == "hard-sigmoid":
             return hsig
         gate = self.qdq(hsig, fixpoint.HSWISH_GATE_FIX_POS, fixpoint.HSWISH_GATE_BIT_WIDTH, f"{out}/gate",
-                        f"hard-swish gate of '{base}'")
+                        f"hard-swish gate of '{base}'", "DPU_ROUND")
         return self.op("Mul", [x, gate], out)
 
     # -- graph walk ------------------------------------------------------------------------------
@@ -180,7 +206,8 @@ class _Builder:
                     y = self.act(n.act, y, n.name)
                 final = n.name
             if has_fix(n):
-                y = self.qdq(y, self.t.get(n.name), self.t.bw(n.name), final, f"tensor '{n.name}'")
+                rounds = None if n.quant == "shared" else self.round_a
+                y = self.qdq(y, self.t.get(n.name), self.t.bw(n.name), final, f"tensor '{n.name}'", rounds)
             elif y != final:
                 y = self._rename_last(y, final)
             self.val[n.name] = y
@@ -250,7 +277,13 @@ class _Builder:
         factor, shift = fixpoint.avgpool_factor_shift(kh, kw)
         y = self.op("AveragePool", xs[:1], f"{n.name}/avgpool", kernel_shape=[kh, kw],
                     strides=list(a["stride"]), pads=self._pads(n, n.inputs[0]), count_include_pad=1)
-        y = self.op("Mul", [y, self.scalar(kh * kw * factor / 2.0 ** shift)], f"{n.name}/dpu_factor")
+        if self.exact:   # recover the exact window sum (on the input grid) from the float mean
+            fi = self.t.get(n.inputs[0])
+            y = self.op("Round", [self.op("Mul", [y, self.scalar(kh * kw * 2.0 ** fi)], f"{n.name}/sum_scaled")],
+                        f"{n.name}/sum_int")
+            y = self.op("Mul", [y, self.scalar(factor * 2.0 ** -(shift + fi))], f"{n.name}/dpu_factor")
+        else:
+            y = self.op("Mul", [y, self.scalar(kh * kw * factor / 2.0 ** shift)], f"{n.name}/dpu_factor")
         if a.get("squeeze"):
             y = self.op("Flatten", [y], f"{n.name}/squeeze", axis=1)
         return y
@@ -353,10 +386,11 @@ def _opset(opset_version: int | None, q) -> int:
     return v
 
 
-def build_onnx(q, dynamic_batch: bool = False, opset_version: int | None = None) -> onnx.ModelProto:
+def build_onnx(q, dynamic_batch: bool = False, opset_version: int | None = None,
+               exact_rounding: bool = True) -> onnx.ModelProto:
     """The ONNX model of a quantizer in test mode (checked with onnx.checker)."""
     opset = _opset(opset_version, q)
-    b = _Builder(q, opset)
+    b = _Builder(q, opset, exact_rounding)
     b.build()
     g = q.graph
     outputs = []
@@ -380,11 +414,13 @@ def build_onnx(q, dynamic_batch: bool = False, opset_version: int | None = None)
     return model
 
 
-def export_onnx(q, out_dir: Path, dynamic_batch: bool = False, opset_version: int | None = None) -> Path:
-    """Write ``<out_dir>/<Net>_int.onnx``; ``dynamic_batch`` makes dimension 0 symbolic."""
+def export_onnx(q, out_dir: Path, dynamic_batch: bool = False, opset_version: int | None = None,
+                exact_rounding: bool = True) -> Path:
+    """Write ``<out_dir>/<Net>_int.onnx``; ``dynamic_batch`` makes dimension 0 symbolic;
+    ``exact_rounding=False`` leaves the rounding to QuantizeLinear (plain QDQ, half to even)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = build_onnx(q, dynamic_batch=dynamic_batch, opset_version=opset_version)
+    model = build_onnx(q, dynamic_batch=dynamic_batch, opset_version=opset_version, exact_rounding=exact_rounding)
     path = out_dir / f"{q.graph.name}_int.onnx"
     write_atomic(path, model.SerializeToString(deterministic=True))
     return path

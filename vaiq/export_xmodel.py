@@ -23,6 +23,7 @@ from xir.xmodel import write_atomic
 
 from .calib import fake_quant
 from .errors import VaiqError
+from .ir import OWN_FIX, SHARED_FIX
 from .prepare import has_fix
 
 NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
@@ -47,7 +48,7 @@ class _Builder:
 
     def mark(self, n, op: xir.Op) -> xir.Op:
         """A node the quantizer keeps float although the DPU could run it carries ``keep_float``."""
-        if n.quant == "float":
+        if n.quant == "float" and (n.kind in OWN_FIX or n.kind in SHARED_FIX):
             op.set_attr("keep_float", True)
             op.set_attr("float_reason", n.reason or "kept float by the quantizer")
         return op

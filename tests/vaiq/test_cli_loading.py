@@ -64,7 +64,7 @@ def test_parse_shape():
     assert parse_shape("1,3,224,224") == (1, 3, 224, 224)
     assert parse_shape(" 1x3x8x8 ") == (1, 3, 8, 8)
     assert parse_shape("4, 2") == (4, 2)
-    for bad in ("", "a,b", "1,0,3", "1,-3", "1.5,2"):
+    for bad in ("", "a,b", "1,0,3", "1,-3", "1.5,2", "1,3,x", "x3", "1,,3"):
         assert "--input-shape" in _err(parse_shape, bad)
 
 

@@ -1,0 +1,62 @@
+"""Frontend: read the quantized model and check it is one the target can take.
+
+Rules: the file must be a deploy graph written by a quantizer (float ops with ``fix`` ops), not a
+float model and not an already compiled one; every fix position must satisfy the target's shift
+constraints (DPU_FACTS §2) -- a violation names the op and the range it breaks.
+"""
+from __future__ import annotations
+
+import xir
+from xir import fixpoint
+from xir.errors import XModelError
+
+from ..errors import VaicError
+
+FIXED_CONV = ("conv2d-fix", "depthwise-conv2d-fix", "transposed-conv2d-fix", "inner-product-fix")
+
+
+def load_model(path) -> xir.Graph:
+    try:
+        g = xir.Graph.deserialize(path)
+    except XModelError as e:
+        raise VaicError(str(e)) from None
+    if g.get_root_subgraph().children:
+        raise VaicError(f"{path}: this model is already compiled (it has {len(g.get_root_subgraph().children)} "
+                        "subgraphs); give vaic the quantizer's <Net>_int.xmodel")
+    kinds = {o.get_type() for o in g.get_ops()}
+    if "fix" not in kinds and not any(k.endswith("-fix") for k in kinds):
+        raise VaicError(f"{path}: a float (unquantized) model has no fix positions; quantize it with vaiq "
+                        "first (vaiq quantize ...) and compile its <Net>_int.xmodel")
+    return g
+
+
+def _fp(t) -> int:
+    return int(t.get_attr("fix_point"))
+
+
+def check_fix_positions(g: xir.Graph) -> None:
+    """Shift constraints on a folded (fixed-op) graph; the first violation raises VaicError."""
+    for op in g.toposort():
+        t = op.get_type()
+        problems: list[str] = []
+        if t in FIXED_CONV:
+            b = _fp(op.get_input_tensor("bias")) if op.get_input_num("bias") else None
+            problems = fixpoint.check_conv_shifts(_fp(op.get_input_tensor("input")),
+                                                  _fp(op.get_input_tensor("weights")), b,
+                                                  _fp(op.get_output_tensor()))
+        elif t == "eltwise-fix":
+            fps = [_fp(x) for x in op.get_input_tensors("input")]
+            check = fixpoint.check_eltwise_add_shifts if op.get_attr("type") == "ADD" else \
+                fixpoint.check_eltwise_mul_shifts
+            problems = check(fps, _fp(op.get_output_tensor()))
+        elif t == "concat-fix":
+            problems = fixpoint.check_concat_fix([_fp(x) for x in op.get_input_tensors("input")],
+                                                 _fp(op.get_output_tensor()))
+        elif t == "hard-sigmoid-fix":
+            problems = fixpoint.check_hsigmoid_shifts(_fp(op.get_input_tensor("input")), _fp(op.get_output_tensor()))
+        elif t == "pool-fix" and op.get_attr("type") == "MAX":
+            problems = fixpoint.check_same_fix(_fp(op.get_input_tensor("input")), _fp(op.get_output_tensor()),
+                                               "max-pool")
+        if problems:
+            raise VaicError(f"op '{op.get_name()}' ({t}) breaks a DPU fix-position constraint: {problems[0]}; "
+                            "re-quantize with vaiq (its refinement enforces these ranges)")

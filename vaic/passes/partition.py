@@ -1,0 +1,87 @@
+"""Partition: split the canonical graph into USER / DPU / CPU subgraphs.
+
+Rules:
+- every op gets a placement (vaic.passes.support); constants go with the ops that read them;
+- ops of one device are merged into as few subgraphs as possible: an op joins a subgraph of the same
+  device that feeds it unless that would create a cycle between subgraphs (a path leaving the
+  subgraph and coming back), in which case a new subgraph starts;
+- children of the root are named ``subgraph_<first op>`` and listed in topological order; a DPU
+  subgraph records ``device``, a CPU subgraph ``cpu_reasons`` (op -> reason) as well.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import xir
+from xir.target import Target
+
+from .support import Placement, place
+
+
+@dataclass
+class Group:
+    gid: int
+    device: str
+    ops: list[xir.Op] = field(default_factory=list)
+
+
+def partition(g: xir.Graph, t: Target, generated: frozenset[str]) -> tuple[list[Group], dict[str, Placement]]:
+    order = g.toposort()
+    where = {op.get_name(): place(op, t, generated) for op in order if op.get_type() not in ("const-fix", "const")}
+    # constants follow their first reader
+    for op in order:
+        if op.get_type() in ("const-fix", "const"):
+            users = op.get_fanout_ops()
+            where[op.get_name()] = where[users[0].get_name()] if users else Placement("CPU", "UNUSED", "unused constant")
+    groups: list[Group] = []
+    group_of: dict[str, Group] = {}
+    upstream: dict[str, set[int]] = {}     # groups an op depends on through any path
+    consts = [op for op in order if op.get_type() in ("const-fix", "const")]
+    for op in order:
+        if op.get_type() in ("const-fix", "const"):
+            continue
+        dev = where[op.get_name()].device
+        ins = [i for i in op.inputs if i.get_type() not in ("const-fix", "const")]
+        up = set()
+        for i in ins:
+            up |= upstream[i.get_name()] | {group_of[i.get_name()].gid}
+        chosen = None
+        if dev != "USER":
+            for i in ins:
+                cand = group_of[i.get_name()]
+                if cand.device != dev:
+                    continue
+                # joining is safe when no other input reaches cand's subgraph through another subgraph
+                if all(group_of[j.get_name()] is cand or cand.gid not in upstream[j.get_name()] | {group_of[j.get_name()].gid}
+                       for j in ins):
+                    chosen = cand
+                    break
+        if chosen is None:
+            chosen = Group(len(groups), dev)
+            groups.append(chosen)
+        chosen.ops.append(op)
+        group_of[op.get_name()] = chosen
+        upstream[op.get_name()] = up - {chosen.gid}
+    for c in consts:
+        users = c.get_fanout_ops()
+        target_group = group_of[users[0].get_name()] if users else groups[0]
+        target_group.ops.insert(0, c)
+        group_of[c.get_name()] = target_group
+    return groups, where
+
+
+def make_subgraphs(g: xir.Graph, groups: list[Group], where: dict[str, Placement]) -> list[xir.Subgraph]:
+    root = g.get_root_subgraph()
+    root.remove_children()
+    out = []
+    for grp in groups:
+        first = next((o for o in grp.ops if o.get_type() not in ("const-fix", "const")), grp.ops[0])
+        sg = root.create_child(f"subgraph_{first.get_name()}", grp.ops)
+        sg.set_attr("device", grp.device)
+        if grp.device == "CPU":
+            sg.set_attr("cpu_reasons", {o.get_name(): f"{where[o.get_name()].code}: {where[o.get_name()].reason}"
+                                        for o in grp.ops if o.get_type() not in ("const-fix", "const")})
+        out.append(sg)
+    ordered = root.toposort_child_subgraph()
+    root.children = ordered
+    return ordered
