@@ -12,7 +12,9 @@ the output folder as it was.
 from __future__ import annotations
 
 import functools
+import io
 import json
+import logging
 import os
 import re
 import shutil
@@ -20,7 +22,7 @@ import sys
 import tempfile
 import traceback
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr
 from pathlib import Path
 
 import click
@@ -42,6 +44,9 @@ from .ir import ACTIVATIONS
 # ---------------------------------------------------------------------------------------- plumbing
 
 
+_NoArgs = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class _Group(click.Group):
     """A click group whose usage errors are one line on stderr with exit code 2."""
 
@@ -50,6 +55,9 @@ class _Group(click.Group):
             return super().main(args, prog_name, complete_var, False, **extra)
         try:
             rv = super().main(args, prog_name, complete_var, False, **extra)
+        except _NoArgs as e:              # bare ``vaiq``: the help text
+            click.echo(e.ctx.get_help())
+            sys.exit(0)
         except click.UsageError as e:
             where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
             click.echo(f"Error: {_one_line(e.format_message())}{where}", err=True)
@@ -77,7 +85,8 @@ def _guarded(name: str):
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    fn(*args, **kwargs)
+                    with _torch_quiet(debug):
+                        fn(*args, **kwargs)
                 except (VaiqError, _target_error()) as e:
                     _fail(name, str(e), 2, debug)
                 except (KeyboardInterrupt, click.Abort):
@@ -88,6 +97,23 @@ def _guarded(name: str):
             _show_warnings(name, caught, debug)
         return run
     return wrap
+
+
+@contextmanager
+def _torch_quiet(debug: bool):
+    """Keep torch's own diagnostics (export failures print graphs to stderr, log warnings) off stderr;
+    the error they lead to is reported in one line. ``--debug`` lets them through."""
+    if debug:
+        yield
+        return
+    torch_log = logging.getLogger("torch")
+    level = torch_log.level
+    torch_log.setLevel(logging.ERROR)
+    try:
+        with redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        torch_log.setLevel(level)
 
 
 def _target_error():
@@ -135,7 +161,7 @@ class _Staging:
             raise VaiqError(f"--output {self.out} exists and is not a folder")
 
     def __enter__(self) -> "_Staging":
-        parent = self.out.absolute().parent
+        parent = self.out.resolve().parent        # the same file system as the output folder
         parent.mkdir(parents=True, exist_ok=True)
         self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.vaiq-", dir=parent))
         return self
@@ -149,7 +175,7 @@ class _Staging:
                 shutil.rmtree(dest)
             elif dest.exists() and entry.is_dir():
                 dest.unlink()
-            os.replace(entry, dest)
+            shutil.move(str(entry), str(dest))
             written.append(dest)
         return written
 

@@ -1,24 +1,29 @@
 """Export the quantized model as ``<Net>_int.onnx`` (QDQ format, NCHW, torch semantics).
 
 Rules:
-- the ONNX graph is built from ``q.graph`` with ``onnx.helper`` (no torch.onnx); one ONNX op (or a
-  short fixed chain of them) per quantizer node, inputs and outputs named after the graph's input and
-  output nodes;
-- every tensor that carries a fix position gets QuantizeLinear -> DequantizeLinear with
-  scale = 2^-fix_pos and zero point 0 (shared-position nodes such as max-pool repeat their input's
-  pair, which is exact); the carrier type is int8 for bit widths up to 8 and int16 for 9..16 (opset
-  >= 21); a bit width below the carrier's adds a Clip to [-2^(bw-1), 2^(bw-1)-1] * scale after the
-  DequantizeLinear;
-- weights are stored as int8 (int16 above 8 bits) initializers followed by DequantizeLinear; biases
-  as int32 initializers at their own fix position followed by DequantizeLinear;
-- the DPU approximations are written as plain ops: LeakyRelu(alpha=26/256), hard-sigmoid
-  Add(3) -> Clip(0, 6) -> Mul(2731/2^14), hard-swish x * Q7(hard-sigmoid(x)) with the gate through a
-  Q/DQ pair at fix 7, avg-pool AveragePool (count_include_pad) times kh*kw*factor/2^shift; float (CPU)
-  nodes use the float formulas;
+- the graph is built from ``q.graph`` with ``onnx.helper`` (no torch.onnx): one ONNX op, or a short
+  fixed chain, per quantizer node; graph inputs and outputs carry the names of the quantizer graph's
+  input and output nodes; ``dynamic_batch`` makes dimension 0 the symbol ``batch``;
+- every tensor with a fix position goes through QuantizeLinear -> DequantizeLinear with
+  scale 2^-fix_pos and zero point 0 (shared-position tensors such as a max-pool output repeat their
+  input's pair, which changes nothing); the integer carrier is int8 up to 8 bits and int16 for 9..16
+  bits (opset >= 21), and a bit width narrower than its carrier adds a Clip to
+  [-2^(bw-1), 2^(bw-1)-1] * scale after the DequantizeLinear;
+- rounding: QuantizeLinear rounds half to even, the DPU half up. With ``exact_rounding`` (default) a
+  value that rounds at a fix point first passes Mul(2^fp) -> Add(1/2) -> Floor -> Mul(2^-fp), so it
+  reaches QuantizeLinear on the grid and QuantizeLinear only saturates: onnxruntime then reproduces
+  ``quant_model`` whenever float32 holds the exact values (sums below 2^24 units). Without it the
+  graph is plain QDQ, which int8 back ends fuse, and a tie may land one step lower; a one-step
+  difference early in a network grows as it propagates;
+- weights are int8 (int16 above 8 bits) initializers followed by DequantizeLinear; biases are int32
+  initializers at the accumulator scale 2^-(input fix + weight fix), the QDQ convention, or at their
+  own fix position when that grid is finer;
+- the DPU approximations are plain ops: LeakyRelu(alpha=26/256); hard-sigmoid Add(3) -> Clip(0, 6)
+  -> Mul(2731/2^14); hard-swish x * gate with the gate through a Q/DQ pair at fix 7; avg-pool
+  AveragePool (count_include_pad, the ceil-mode tail as explicit end padding) times
+  kh*kw*factor/2^shift (with exact rounding, the window sum is recovered exactly with
+  Mul(kh*kw*2^fp_in) -> Round before the factor is applied); float (CPU) nodes use the float formulas;
 - ``torch`` nodes (replayed aten calls) have no ONNX form: VaiqError naming the node.
-
-QuantizeLinear rounds half to even where the DPU rounds half up (and float32 ops may move a value
-that sits on a rounding tie), so a value can land one quantization step away from ``quant_model``.
 The file is written atomically (temporary file, then rename).
 """
 from __future__ import annotations
@@ -45,9 +50,9 @@ CARRIERS = {8: (TensorProto.INT8, np.int8), 16: (TensorProto.INT16, np.int16)}
 
 
 def _carrier_bits(bw: int, what: str) -> int:
-    if 1 < bw <= 8:
+    if 2 <= bw <= 8:
         return 8
-    if bw <= 16:
+    if 8 < bw <= 16:
         return 16
     raise VaiqError(f"{what} has bit width {bw}; the ONNX export supports 2 to 16 bits")
 
@@ -199,8 +204,8 @@ class _Builder:
                 fn = getattr(self, "k_" + n.kind.replace("-", "_"), None)
                 if fn is None:
                     what = f"a replayed torch call ({n.source})" if n.kind == "torch" else f"kind '{n.kind}'"
-                    raise VaiqError(f"node '{n.name}' is {what}, which has no ONNX form; exclude the op "
-                                    "from the model or export the xmodel / TorchScript instead")
+                    raise VaiqError(f"node '{n.name}' is {what}, which has no ONNX form; replace the op in the "
+                                    "model or export TorchScript (export_torch_script) instead")
                 y = fn(n, [self.val[i] for i in n.inputs])
                 if n.act:
                     y = self.act(n.act, y, n.name)

@@ -83,14 +83,17 @@ def test_quantize_method_bitwidth_and_quiet(tmp_path, ffn_data):
     assert sorted(p.name for p in out.iterdir()) == ["FFN_int.xmodel", "quant_info.json"]
     info = json.loads((out / "quant_info.json").read_text())
     assert {e[0][0] for e in [*info["param"].values(), *info["output"].values()]} == {6}
-    r = run(["quantize", "--model", "zoo:ffn", "--calib-data", ffn_data, "--output", out, "--method", "maxmin",
-             "--no-onnx", "--no-torchscript"])
-    assert "8-bit, method maxmin" in r.stdout
-    # maxmin: every activation position is the overflow-safe one of the whole calibration range
-    info = json.loads((out / "quant_info.json").read_text())
-    x = torch.from_numpy(np.load(ffn_data)["x"])
-    amax = float(x.abs().max())
-    assert info["input"]["FFN::x"][0][1] == int(np.floor(np.log2(127.5 / amax)))
+    r = run(["quantize", "--model", "zoo:ffn", "--calib-data", ffn_data, "--output", out, "--no-onnx",
+             "--no-torchscript"])
+    assert "8-bit, method diffs" in r.stdout
+    # --method overrides the config file's method and keeps the rest of the file
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"overall_quantize_config": {"bit_width": 6, "method": "diffs"},
+                               "tensor_quantize_config": {"activation": {"method": "diffs"}}}))
+    r = run(["quantize", "--model", "zoo:ffn", "--calib-data", ffn_data, "--output", out, "--config", cfg,
+             "--method", "maxmin", "--no-onnx", "--no-torchscript"])
+    assert "6-bit, method maxmin" in r.stdout
+    assert json.loads(cfg.read_text())["overall_quantize_config"]["method"] == "diffs"   # the user's file is kept
 
 
 def test_quantize_file_model_images_then_test_with_labels(tmp_path, net_file):

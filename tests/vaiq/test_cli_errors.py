@@ -31,6 +31,13 @@ def make():
     return 7
 
 
+class Branchy(nn.Module):
+    def forward(self, x):
+        if x.sum() > 0:
+            return x * 2
+        return x
+
+
 WIDTH = 4
 '''
 
@@ -79,9 +86,10 @@ def quantize(d, model="net.py:Net", data="good.npy", shape="1,3,8,8", extra=()):
 CASES = {
     "missing model file": (dict(model="nonet.py:Net"), ["no such model file"]),
     "no :Name": (dict(model="net.py"), ["FILE.py:Name"]),
-    "name not found": (dict(model="net.py:Nett"), ["no 'Nett'", "Net, make"]),
+    "name not found": (dict(model="net.py:Nett"), ["no 'Nett'", "Net, make, Branchy"]),
     "factory returns no module": (dict(model="net.py:make"), ["not a torch.nn.Module"]),
     "not a module": (dict(model="net.py:WIDTH"), ["not an nn.Module"]),
+    "model does not export": (dict(model="net.py:Branchy"), ["torch.export could not capture Branchy"]),
     "unknown zoo model": (dict(model="zoo:resnet1"), ["unknown zoo model"]),
     "no input shape": (dict(shape=None), ["needs --input-shape"]),
     "bad input shape text": (dict(shape="1,3,x"), ["--input-shape '1,3,x'"]),
@@ -119,6 +127,15 @@ def test_usage_errors_are_one_line(files):
     assert_user_error(invoke(["quantize", "--model", "zoo:ffn", "--calib-data", "x.npy", "--bitwidth", "3"]),
                       "--bitwidth")
     assert_user_error(invoke(["quantise"]), "quantise")
+
+
+def test_help_and_version():
+    r = invoke([])
+    assert r.exit_code == 0 and "quantize" in r.stdout and "inspect" in r.stdout
+    r = invoke(["--version"])
+    assert r.exit_code == 0 and r.stdout.startswith("vaiq ")
+    r = invoke(["test", "--help"])
+    assert r.exit_code == 0 and "--deploy-check" in r.stdout
 
 
 def test_test_and_inspect_errors(files):
@@ -165,4 +182,4 @@ def test_subprocess_exit_code_and_stderr(files):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip().splitlines() == [f"vaiq quantize: error: {files}/net.py: no 'Nope' in the file; "
-                                             "it defines: Net, make"]
+                                             "it defines: Net, make, Branchy"]

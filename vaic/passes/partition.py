@@ -25,9 +25,13 @@ class Group:
     ops: list[xir.Op] = field(default_factory=list)
 
 
-def partition(g: xir.Graph, t: Target, generated: frozenset[str]) -> tuple[list[Group], dict[str, Placement]]:
+def partition(g: xir.Graph, t: Target, generated: frozenset[str],
+              overrides: dict[str, Placement] | None = None) -> tuple[list[Group], dict[str, Placement]]:
+    """Groups of ops per device; ``overrides`` fixes the placement of named ops (e.g. NOT_TILED)."""
     order = g.toposort()
-    where = {op.get_name(): place(op, t, generated) for op in order if op.get_type() not in ("const-fix", "const")}
+    overrides = overrides or {}
+    where = {op.get_name(): overrides.get(op.get_name()) or place(op, t, generated)
+             for op in order if op.get_type() not in ("const-fix", "const")}
     # constants follow their first reader
     for op in order:
         if op.get_type() in ("const-fix", "const"):

@@ -1,0 +1,84 @@
+"""Write a compile result: ``<net>.xmodel``, ``meta.json`` and ``md5sum.txt`` (DPU_FACTS §3).
+
+Rules: each DPU subgraph carries ``device``, ``dpu_name``, ``dpu_fingerprint`` (uint64), ``isa``,
+``mc_code`` (the encoded instruction stream), ``mc_code_layers`` + ``mc_code_layer_index`` (which
+layer each instruction serves), the DDR register maps (``reg_id_to_context_type``,
+``reg_id_to_context_type_v2``, ``reg_id_to_size``, ``reg_id_to_parameter_value``), ``workload`` and
+``workload_on_arch``; its tensors carry ``reg_id``, ``ddr_addr``, ``location``, ``stride``. The graph
+carries the target. All three files are written into a staging directory and moved into the output
+directory only when every one of them is complete, so a failure leaves nothing half-written.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from xir.isa import encode
+
+from .backend.program import CONTEXT, DpuProgram
+from .errors import CompilerBug, VaicError
+
+
+def annotate(result) -> None:
+    """Attach the backend's programs to the DPU subgraphs of the compiled graph."""
+    t = result.target
+    g = result.graph
+    g.set_attr("target", t.name)
+    g.set_attr("dpu_fingerprint", t.fingerprint, "uint64")
+    if t.board:
+        g.set_attr("board", t.board)
+    for sg in result.dpu_subgraphs:
+        prog: DpuProgram | None = result.programs.get(sg.get_name())
+        if prog is None:
+            raise CompilerBug(f"DPU subgraph {sg.get_name()} has no generated program")
+        sg.set_attr("dpu_name", t.name)
+        sg.set_attr("dpu_fingerprint", t.fingerprint, "uint64")
+        sg.set_attr("isa", t.isa)
+        sg.set_attr("mc_code", encode(prog.instructions, t.isa))
+        names = sorted({i.layer or "" for i in prog.instructions})
+        index = {n: k for k, n in enumerate(names)}
+        sg.set_attr("mc_code_layers", names, "string[]")
+        sg.set_attr("mc_code_layer_index", [index[i.layer or ""] for i in prog.instructions], "int32[]")
+        regs = {f"REG_{r}": n for r, n in sorted(prog.reg_sizes.items())}
+        sg.set_attr("reg_id_to_size", regs, "map<string,int32>")
+        sg.set_attr("reg_id_to_context_type", {k: ("CONST" if CONTEXT[int(k[4:])] == "CONST" else "DATA")
+                                               for k in regs}, "map<string,string>")
+        sg.set_attr("reg_id_to_context_type_v2", {k: CONTEXT[int(k[4:])] for k in regs}, "map<string,string>")
+        sg.set_attr("reg_id_to_parameter_value", {"REG_0": prog.const_data}, "map<string,bytes>")
+        sg.set_attr("workload", sum(layer.workload for layer in prog.layers), "uint64")
+        sg.set_attr("workload_on_arch", sum(layer.workload_on_arch for layer in prog.layers), "uint64")
+        sg.set_attr("input_tensors", [p.name for p in prog.inputs], "string[]")
+        sg.set_attr("output_tensors", [p.name for p in prog.outputs], "string[]")
+
+
+def write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise VaicError(f"{out_dir}: exists and is not a directory")
+    parent = out_dir.parent if str(out_dir.parent) else Path(".")
+    if not parent.exists():
+        raise VaicError(f"{out_dir}: its parent directory {parent} does not exist")
+    annotate(result)
+    result.graph.validate()
+    data = result.graph.to_bytes()
+    md5 = hashlib.md5(data).hexdigest()
+    meta = {"lib": {"DPU": "vairun (emulated DPU)"}, "filename": f"{net_name}.xmodel",
+            "kernel": [s.get_name() for s in result.dpu_subgraphs], "target": result.target.name}
+    stage = Path(tempfile.mkdtemp(prefix=".vaic-", dir=parent))
+    try:
+        (stage / f"{net_name}.xmodel").write_bytes(data)
+        (stage / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+        (stage / "md5sum.txt").write_text(md5 + "\n")
+        out_dir.mkdir(exist_ok=True)
+        written = {}
+        for name in (f"{net_name}.xmodel", "meta.json", "md5sum.txt"):
+            os.chmod(stage / name, 0o644)
+            os.replace(stage / name, out_dir / name)
+            written[name] = out_dir / name
+        return written
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
