@@ -33,6 +33,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from torch.utils._pytree import tree_flatten
 
+from xir.target import TargetError
+
 from . import __version__
 from .api import torch_quantizer
 from .cli_data import DataSet, open_data
@@ -87,7 +89,7 @@ def _guarded(name: str):
                 try:
                     with _torch_quiet(debug):
                         fn(*args, **kwargs)
-                except (VaiqError, _target_error()) as e:
+                except (VaiqError, TargetError) as e:
                     _fail(name, str(e), 2, debug)
                 except (KeyboardInterrupt, click.Abort):
                     _fail(name, "interrupted", 1, debug)
@@ -114,11 +116,6 @@ def _torch_quiet(debug: bool):
             yield
     finally:
         torch_log.setLevel(level)
-
-
-def _target_error():
-    from xir.target import TargetError
-    return TargetError
 
 
 def _fail(name: str, message: str, code: int, debug: bool):
@@ -201,7 +198,8 @@ def _model_options(fn):
         click.option("--config", "config", type=click.Path(path_type=Path), default=None,
                      help="Quant config JSON (pytorch_nndct's quant_config_file)."),
         click.option("--target", default=None, help="Target: FAMILY/BOARD, target name, fingerprint or arch.json."),
-        click.option("--dynamo", is_flag=True, help="pytorch_nndct's dynamo=True (capture is torch.export either way)."),
+        click.option("--dynamo", is_flag=True,
+                     help="pytorch_nndct's dynamo=True (capture is torch.export either way)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (errors only)."),
         click.option("--debug", is_flag=True, help="Show the traceback of an error."),
     ]

@@ -78,8 +78,8 @@ def read_image(path: Path, sample: tuple[int, ...]) -> np.ndarray:
             im = im.convert("RGB" if c == 3 else "L").resize((w, h), Image.Resampling.BILINEAR)
             a = np.asarray(im, dtype=np.float32) / 255.0
     except Exception as e:  # Pillow raises OSError, ValueError, DecompressionBombError, ...
-        raise VaiqError(f"{path}: cannot read the image ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
-                        ) from None
+        detail = (str(e).splitlines() or [""])[0]
+        raise VaiqError(f"{path}: cannot read the image ({type(e).__name__}: {detail})") from None
     return a.transpose(2, 0, 1) if c == 3 else a[None]
 
 

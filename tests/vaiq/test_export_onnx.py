@@ -164,7 +164,7 @@ def test_rounding_ties(exact, tmp_path):
     in_range = (scaled > -128) & (scaled < 127)
     ties = (scaled - np.floor(scaled) == 0.5) & in_range
     assert ties.sum() > 0, "the test input must contain rounding ties"
-    path = export_onnx(q, tmp_path, exact_rounding=exact)
+    path = export_onnx(q, tmp_path, dynamic_batch=True, exact_rounding=exact)
     model = onnx.load(str(path))
     assert ("Floor" in {n.op_type for n in model.graph.node}) == exact
     (out,) = run(path, q, x)
