@@ -102,10 +102,14 @@ def native_batch_norm(ctx, a):
     return batch_norm(ctx, dict(a, running_mean=a["running_mean"], running_var=a["running_var"]))
 
 
+DPU_ACTS = ("relu", "relu6", "leaky-relu", "hard-sigmoid", "hard-swish")
+
+
 def _unary(kind, **attrs):
     def lower(ctx, a):
+        own = kind in DPU_ACTS
         return Node("", kind, [ctx.input_name(a.get("self", a.get("input")))], dict(attrs),
-                    quant="own" if kind in ("relu", "relu6", "leaky-relu", "hard-sigmoid", "hard-swish") else "float")
+                    quant="own" if own else "float", reason="" if own else f"{kind} has no DPU engine")
     return lower
 
 

@@ -409,10 +409,14 @@ def test_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, de
         cmp = _Compare(mode)
         with torch.no_grad():
             if data is not None:
+                first = None
                 with _progress(quiet, data.num_batches(batch_size), "evaluating") as advance:
                     for x, y in data.batches(batch_size):
+                        first = x[:1] if first is None else first
                         cmp.update(lm.model(x), qt.quant_model(x), y)
                         advance()
+                if deploy_check:
+                    qt.quant_model(first)      # the per-layer dumps show the first sample
             else:
                 x = torch.rand(lm.input_shape, generator=torch.Generator().manual_seed(0))
                 cmp.update(lm.model(x), qt.quant_model(x))

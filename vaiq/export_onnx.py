@@ -24,6 +24,9 @@ Rules:
   kh*kw*factor/2^shift (with exact rounding, the window sum is recovered exactly with
   Mul(kh*kw*2^fp_in) -> Round before the factor is applied); float (CPU) nodes use the float formulas;
 - ``torch`` nodes (replayed aten calls) have no ONNX form: VaiqError naming the node.
+onnxruntime fuses DequantizeLinear -> Gemm into its int8 QGemm, whose u8 x s8 kernel on x86 CPUs
+without VNNI sums pairs of products in int16 and can saturate; the session option
+``session.disable_quant_qdq = 1`` runs the graph as written.
 The file is written atomically (temporary file, then rename).
 """
 from __future__ import annotations
@@ -46,7 +49,7 @@ MIN_OPSET = 13              # Softmax on one axis, Resize with sizes, Pad/Clip/S
 BATCH_DIM = "batch"
 LEAKY_ALPHA = fixpoint.LEAKY_RELU_NUM / 2.0 ** fixpoint.LEAKY_RELU_SHIFT
 HSIG_SCALE = fixpoint.HSIGMOID_NUM / 2.0 ** fixpoint.HSIGMOID_SHIFT
-CARRIERS = {8: (TensorProto.INT8, np.int8), 16: (TensorProto.INT16, np.int16)}
+CARRIERS = {8: np.int8, 16: np.int16}
 
 
 def _carrier_bits(bw: int, what: str) -> int:
@@ -85,10 +88,9 @@ class _Builder:
         return name
 
     def scalar(self, value: float) -> str:
+        """A float32 scalar initializer (the exporter's own constants are all exact in float32)."""
         v = np.float32(value)
-        if float(v) != float(value):
-            raise AssertionError(f"constant {value!r} is not exact in float32")
-        return self.init(f"const/{float(value)!r}", np.array(v, dtype=np.float32))
+        return self.init(f"const/{float(v)!r}", np.array(v, dtype=np.float32))
 
     def ints(self, values) -> str:
         vals = [int(v) for v in values]
@@ -126,7 +128,7 @@ class _Builder:
                             f"use opset_version >= {INT16_OPSET}")
         if mode is not None and self.exact:
             x = self.round_to_grid(x, fp, mode, out)
-        ntype = CARRIERS[cbits][1]
+        ntype = CARRIERS[cbits]
         scale = self.init(f"fix/{_fp_tag(fp)}/scale", np.array(2.0 ** -fp, dtype=np.float32))
         zero = self.init(f"fix/zero_int{cbits}", np.array(0, dtype=ntype))
         qv = self.op("QuantizeLinear", [x, scale, zero], f"{out}/q")
@@ -155,7 +157,7 @@ class _Builder:
             if cbits == 16 and self.opset < INT16_OPSET:
                 raise VaiqError(f"weight of node '{n.name}' has bit width {bw}, which needs int16 "
                                 f"DequantizeLinear: use opset_version >= {INT16_OPSET}")
-            dtype = CARRIERS[cbits][1]
+            dtype = CARRIERS[cbits]
             ints = np.rint(v.double().numpy() * 2.0 ** fp)
         q = self.init(f"{n.name}/{key}_quantized", ints.astype(dtype))
         scale = self.init(f"fix/{_fp_tag(fp)}/scale", np.array(2.0 ** -fp, dtype=np.float32))
@@ -398,11 +400,12 @@ def build_onnx(q, dynamic_batch: bool = False, opset_version: int | None = None,
     b = _Builder(q, opset, exact_rounding)
     b.build()
     g = q.graph
-    outputs = []
+    outputs: list[str] = []
     for name in g.outputs:
-        if name in g.inputs or b.val[name] != name:    # an output that is an input: rename its copy
-            b.op("Identity", [b.val[name]], f"{name}_out")
-            name = f"{name}_out"
+        if b.val[name] != name or name in outputs:     # an input returned as it is, or a repeated output
+            copy = f"{name}_out{len(outputs)}"
+            b.op("Identity", [b.val[name]], copy)
+            name = copy
         outputs.append(name)
     inputs = [_value_info(i, tuple(g.input_shapes[i]), dynamic_batch) for i in g.inputs]
     outs = [_value_info(o, tuple(g.node(src).shape), dynamic_batch) for o, src in zip(outputs, g.outputs)]
@@ -410,8 +413,9 @@ def build_onnx(q, dynamic_batch: bool = False, opset_version: int | None = None,
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(graph, opset_imports=opsets, producer_name="vaiq",
                               ir_version=helper.find_min_ir_version_for(opsets),
-                              doc_string="vaiq QDQ export: power-of-two scales, zero point 0; the DPU rounds "
-                                         "half up where QuantizeLinear rounds half to even")
+                              doc_string="vaiq QDQ export: power-of-two scales, zero point 0; " +
+                              ("DPU rounding (half up) written as Floor before each QuantizeLinear" if exact_rounding
+                               else "QuantizeLinear rounds half to even where the DPU rounds half up"))
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:

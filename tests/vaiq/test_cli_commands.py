@@ -132,7 +132,11 @@ def test_test_regression_mse_deploy_check_and_warning(tmp_path, ffn_data):
     r = run(["test", "--model", "zoo:ffn", "--data", ffn_data, "--output", out, "--deploy-check",
              "--no-onnx", "--no-torchscript"])
     assert "MSE against labels y: float " in r.stdout
-    assert (out / "deploy_check_data_int" / "manifest.json").is_file()
+    dumps = out / "deploy_check_data_int"
+    entry = json.loads((dumps / "manifest.json").read_text())["x"]       # the network input, first sample
+    first = np.load(ffn_data)["x"][0]
+    assert np.fromfile(dumps / entry["file"], dtype=entry["dtype"]).tolist() == \
+        np.floor(first * 2.0 ** entry["fix_point"] + 0.5).astype(int).tolist()
     r = run(["test", "--model", "zoo:ffn", "--output", out, "--no-onnx", "--no-torchscript"])
     assert "one seeded random input" in r.stdout and r.stderr == ""
     # a model changed since calibration (same structure, other weights) is reported as a warning

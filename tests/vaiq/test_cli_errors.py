@@ -103,6 +103,7 @@ CASES = {
     "weights mismatch": (dict(extra=["--weights", "{d}/other.pth"]), ["does not match Net"]),
     "missing weights": (dict(extra=["--weights", "{d}/none.pth"]), ["no such weights file"]),
     "bad target": (dict(extra=["--target", "NOPE/BOARD"]), ["unknown target"]),
+    "output is a file": (dict(extra=["--output", "{d}/good.npy"]), ["exists and is not a folder"]),
     "bad config": (dict(extra=["--config", "{d}/net.py"]), ["not valid JSON"]),
     "bad method with config": (dict(extra=["--method", "maxmin", "--config", "{d}/none.json"]),
                                ["no such quant config file"]),
@@ -149,6 +150,12 @@ def test_test_and_inspect_errors(files):
     r = invoke(["test", "--model", "zoo:ffn", "--output", files / "o", "--data", files / "ffn.npz"])
     assert_user_error(r, "labels 'y' of shape 4x3")
     assert sorted(p.name for p in (files / "o").iterdir()) == before
+    np.savez(files / "ffn2.npz", x=np.zeros((4, 3, 8, 8), np.float32), y=np.arange(4))
+    invoke(["quantize", "--model", f"{files}/net.py:Net", "--input-shape", "1,3,8,8", "--calib-data",
+            files / "good.npy", "--output", files / "n", "--no-onnx", "--no-torchscript"])
+    r = invoke(["test", "--model", f"{files}/net.py:Net", "--input-shape", "1,3,8,8", "--output", files / "n",
+                "--data", files / "ffn2.npz"])
+    assert_user_error(r, "labels 'y' range over 0..3", "2 outputs")
     r = invoke(["test", "--model", "zoo:digits_cnn", "--output", files / "o", "--no-onnx", "--no-torchscript"])
     assert_user_error(r, "quant_info.json", "no entry")
     assert_user_error(invoke(["inspect", "--model", f"{files}/net.py:Net", "--input-shape", "1,3,8,8",

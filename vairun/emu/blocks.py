@@ -1,0 +1,102 @@
+"""Geometry of the blocks compute instructions read and write (docs/isa.md §4.3, §4.4).
+
+Rules enforced here:
+
+* A block has R = ``valid_pixel_parallel`` rows, 1 .. PP (more is a fault).
+* Its input block spans ``(R - 1) * stride_h + kernel_h`` rows and ``(length - 1) * stride_w +
+  kernel_w`` columns; the first ``pad_top``/last ``pad_bottom`` rows and the first
+  ``pad_left``/last ``pad_right`` columns are virtual padding (never read). Pads larger than the
+  block are a fault.
+* Tile rows are placed by the read rule (``xir.isa.input_row_slots``); a row needing a fifth sweep
+  is a fault, and so is a row outside the image banks or a line at or beyond a bank's depth.
+* Output rows are placed by the write rule (``xir.isa.output_row_slots``), checked the same way.
+* ``channel_offset`` masks the last channels of the last channel group; it must be smaller than a
+  line (masking a whole group means the instruction names one group too many: a fault).
+
+Every read is expressed as one array of global lines per (output row, output column, kernel row,
+kernel column, channel group), with the padding positions pointing at a sentinel line (zero, or
+-128 for max pooling), so an instruction gathers its whole input -- already in im2col form -- with
+a single ``np.take``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from xir.isa import AddressingError, input_row_slots, output_row_slots
+
+from .faults import fault
+
+
+def check_rows(rows: int, pp: int) -> None:
+    """Fault unless 1 <= rows <= PP."""
+    if not 1 <= rows <= pp:
+        raise fault(f"valid_pixel_parallel = {rows} exceeds the target's pixel parallelism PP = {pp}")
+
+
+def check_mask(channel_offset: int, width: int) -> None:
+    """Fault unless ``channel_offset`` stays inside the last channel group."""
+    if channel_offset >= width:
+        raise fault(f"channel_offset = {channel_offset} masks a whole channel group of {width} channels; "
+                    f"use one channel_group fewer and a channel_offset below {width}")
+
+
+def mask_tail(cols: np.ndarray, channel_offset: int) -> None:
+    """Zero the last ``channel_offset`` channels of the last group: ``cols`` [..., G, width]."""
+    if channel_offset:
+        cols[..., -1, cols.shape[-1] - channel_offset:] = 0
+
+
+def input_windows(m, init, op, *, rows: int, length: int, kernel: tuple[int, int],
+                  stride: tuple[int, int], groups: int, jump: int, pad_min: bool) -> tuple[int, np.ndarray]:
+    """Global lines of every window element of a compute block.
+
+    ``kernel``/``stride`` are (h, w). Returns the image group index and an int64 array
+    ``[rows, length, kh, kw, groups]``: the line of channel group c of the input pixel under kernel
+    position (ky, kx) of output (row, column), or the group's sentinel line where that pixel is
+    padding (the MIN line when ``pad_min``, else the ZERO line).
+    """
+    kh, kw = kernel
+    sh, sw = stride
+    pt, pb, pl, pr = op["pad_top"], op["pad_bottom"], op["pad_left"], op["pad_right"]
+    rows_in = (rows - 1) * sh + kh
+    cols_in = (length - 1) * sw + kw
+    tile_rows, tile_cols = rows_in - pt - pb, cols_in - pl - pr
+    if tile_rows < 0 or tile_cols < 0:
+        raise fault(f"padding {pt}+{pb} rows / {pl}+{pr} columns exceeds the input block of "
+                    f"{rows_in} x {cols_in}")
+    try:
+        banks, lines = input_row_slots(init, op, np.arange(tile_rows), pp=m.target.pp)
+    except AddressingError as exc:
+        raise fault(f"input rows cannot be placed: {exc}", bank=op["bank_id_in"]) from None
+    last = (tile_cols - 1) * jump + groups - 1 if tile_cols else -1
+    gi, row_base = m.banks.image_rows(op["bank_id_in"], banks, lines, last, "input")
+    sentinel = m.banks.min_line(gi) if pad_min else m.banks.zero_line(gi)
+
+    rb = np.full(rows_in, -1, dtype=np.int64)
+    rb[pt:pt + tile_rows] = row_base
+    cb = np.full(cols_in, -1, dtype=np.int64)
+    cb[pl:pl + tile_cols] = np.arange(tile_cols, dtype=np.int64) * jump
+    r = rb[(np.arange(rows) * sh)[:, None] + np.arange(kh)]          # [R, kh]
+    c = cb[(np.arange(length) * sw)[:, None] + np.arange(kw)]        # [L, kw]
+    base = r[:, None, :, None] + c[None, :, None, :]                 # [R, L, kh, kw]
+    valid = (r >= 0)[:, None, :, None] & (c >= 0)[None, :, None, :]
+    idx = np.where(valid[..., None], base[..., None] + np.arange(groups), sentinel)
+    return gi, idx
+
+
+def output_rows(m, init, op, *, rows: int, length: int, jump: int, lines_per_pixel: int) -> tuple[int, np.ndarray]:
+    """Global line of pixel 0 of every output pixel: image group index and int64 ``[rows, length]``."""
+    try:
+        banks, lines = output_row_slots(init, op, np.arange(rows), pp=m.target.pp)
+    except AddressingError as exc:
+        raise fault(f"output rows cannot be placed: {exc}", bank=op["bank_id_out"]) from None
+    last = (length - 1) * jump + lines_per_pixel - 1
+    gi, row_base = m.banks.image_rows(op["bank_id_out"], banks, lines, last, "output")
+    return gi, row_base[:, None] + np.arange(length, dtype=np.int64) * jump
+
+
+def gather(m, gi: int, idx: np.ndarray) -> np.ndarray:
+    """The lines ``idx`` of group ``gi`` for every image: int8 ``[batch, *idx.shape, width]``."""
+    d = m.banks.data[gi]
+    return np.take(d, idx.ravel(), axis=1).reshape((d.shape[0],) + idx.shape + (d.shape[2],))

@@ -1,0 +1,227 @@
+"""The machine's memories: DDR registers (byte buffers) and the on-chip bank groups of the target.
+
+Rules enforced here (docs/isa.md §4.1, §4.2):
+
+* A DDR register is a byte buffer. CONST data is shared by the whole batch (one copy); WORKSPACE and
+  INTERFACE registers hold one buffer per image. Every access must fall inside the register: an
+  access outside it, or to a register that was never set, is a fault.
+* Every bank group of the target exists once per image: ``count`` banks of ``depth`` lines of
+  ``width`` bytes, addressed by global bank id. A bank id the target does not have, or a line at or
+  beyond the bank's depth, is a fault; addresses never wrap.
+
+Storage: one int8 array per group, ``[batch, count * depth + 2, width]``; bank ``j`` of the group is
+lines ``j * depth .. (j + 1) * depth - 1`` (its "global line" in the group). The two extra lines at
+the end are read-only sentinels that compute instructions gather for their virtual padding: the
+ZERO line (all 0) and the MIN line (all -128, max pooling). No instruction can address them, because
+every bank line is checked against the bank's depth.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .faults import fault
+
+
+class Banks:
+    """The on-chip banks of one target, one copy per image of the batch."""
+
+    def __init__(self, target, batch: int):
+        self.groups = tuple(sorted(target.banks, key=lambda g: g.first_id))
+        self.batch = batch
+        last = max(g.last_id for g in self.groups)
+        self.group_of = [-1] * (last + 1)
+        self.local_of = [0] * (last + 1)
+        for gi, g in enumerate(self.groups):
+            for j, bank_id in enumerate(g.ids):
+                self.group_of[bank_id] = gi
+                self.local_of[bank_id] = j
+        self.image = tuple(g.kind == "image" for g in self.groups)
+        self.data = [np.zeros((batch, g.count * g.depth + 2, g.width), dtype=np.int8) for g in self.groups]
+        self.reset()
+
+    def reset(self) -> None:
+        """Zero every bank line and restore the two sentinel lines of every group."""
+        for g, d in zip(self.groups, self.data):
+            d.fill(0)
+            d[:, g.count * g.depth + 1, :] = -128
+
+    # ------------------------------------------------------------ addressing
+
+    def zero_line(self, gi: int) -> int:
+        """Global line (in group ``gi``) of the all-zero sentinel used for padding."""
+        g = self.groups[gi]
+        return g.count * g.depth
+
+    def min_line(self, gi: int) -> int:
+        """Global line (in group ``gi``) of the all -128 sentinel used for max-pool padding."""
+        return self.zero_line(gi) + 1
+
+    def locate(self, bank_id: int, what: str) -> int:
+        """The group index of ``bank_id``; a fault when the target has no such bank."""
+        if 0 <= bank_id < len(self.group_of) and self.group_of[bank_id] >= 0:
+            return self.group_of[bank_id]
+        raise fault(f"{what} names bank {bank_id}, which target does not have (bank ids: "
+                    f"{', '.join(f'{g.name} {g.first_id}..{g.last_id}' for g in self.groups)})", bank=bank_id)
+
+    def check_lines(self, bank_id: int, first: int, last: int, what: str) -> None:
+        """Fault unless lines ``first .. last`` all lie inside bank ``bank_id``."""
+        depth = self.groups[self.locate(bank_id, what)].depth
+        if first < 0 or last >= depth:
+            bad = first if first < 0 else max(first, depth)
+            raise fault(f"{what} reaches line {last} of bank {bank_id}, whose depth is {depth} lines "
+                        f"(lines {first}..{last} needed; addresses never wrap)", bank=bank_id, address=bad)
+
+    def image_rows(self, first_bank: int, banks, lines, last_offset: int, what: str) -> tuple[int, np.ndarray]:
+        """Check rows of a compute block (``first_bank`` is the bank of row 0): every bank an image bank
+        of one group, and every row's lines ``line .. line + last_offset`` inside its bank. Returns the
+        group index and the global line of each row's pixel 0."""
+        banks = [int(b) for b in banks]
+        lines = np.asarray(lines, dtype=np.int64)
+        gi = self.locate_image(first_bank, what)
+        for b in banks:
+            if self.locate_image(b, what) != gi:
+                raise fault(f"{what} spans image groups {self.groups[gi].name} and "
+                            f"{self.groups[self.group_of[b]].name}; a block's rows must share one lane block",
+                            bank=b)
+        depth = self.groups[gi].depth
+        last = lines + last_offset
+        over = np.nonzero(last >= depth)[0]
+        if over.size:
+            r = int(over[0])
+            raise fault(f"{what}: row {r} in bank {banks[r]} needs lines {int(lines[r])}..{int(last[r])} but the "
+                        f"bank has {depth} lines (addresses never wrap)", bank=banks[r],
+                        address=max(int(lines[r]), depth))
+        local = np.array([self.local_of[b] for b in banks], dtype=np.int64)
+        return gi, local * depth + lines
+
+    def locate_image(self, bank_id: int, what: str) -> int:
+        """The group index of an image bank; a fault for a missing or non-image bank."""
+        gi = self.locate(bank_id, what)
+        if not self.image[gi]:
+            g = self.groups[gi]
+            raise fault(f"{what} uses bank {bank_id} of {g.kind} group {g.name} for image rows; compute "
+                        f"instructions read and write image banks only", bank=bank_id)
+        return gi
+
+    def global_line(self, bank_id: int, line: int) -> int:
+        """The global line (in its group) of ``line`` of bank ``bank_id`` (bank assumed valid)."""
+        g = self.groups[self.group_of[bank_id]]
+        return self.local_of[bank_id] * g.depth + line
+
+    def byte_span(self, bank_id: int, start_line: int, count: int, what: str) -> tuple[int, int, int]:
+        """Check an implicit byte-array read (biases, depthwise weights, PRELU slopes): ``count`` bytes of
+        bank ``bank_id`` from the first byte of ``start_line``. Returns ``(group, global line, count)``
+        for :meth:`read_span`."""
+        gi = self.locate(bank_id, what)
+        nlines = max(-(-count // self.groups[gi].width), 1)
+        self.check_lines(bank_id, start_line, start_line + nlines - 1, what)
+        return gi, self.global_line(bank_id, start_line), count
+
+    def read_span(self, span: tuple[int, int, int]) -> np.ndarray:
+        """The bytes of a checked span, int8 ``[batch, count]``."""
+        gi, first, count = span
+        width = self.groups[gi].width
+        nlines = max(-(-count // width), 1)
+        return self.data[gi][:, first:first + nlines, :].reshape(self.batch, -1)[:, :count]
+
+    def lines_view(self, gi: int) -> np.ndarray:
+        """Group ``gi`` as ``[batch, count, depth, width]`` (a view without the sentinel lines)."""
+        g = self.groups[gi]
+        return self.data[gi][:, :g.count * g.depth, :].reshape(self.batch, g.count, g.depth, g.width)
+
+    def bank_view(self, bank_id: int) -> np.ndarray:
+        """The lines of one bank, ``[batch, depth, width]`` (a view: writes change the bank)."""
+        gi = self.locate(bank_id, "bank_view")
+        g = self.groups[gi]
+        first = self.local_of[bank_id] * g.depth
+        return self.data[gi][:, first:first + g.depth, :]
+
+
+class Ddr:
+    """The eight DDR base registers, each a byte buffer (shared by the batch, or one per image)."""
+
+    COUNT = 8
+
+    def __init__(self, batch: int):
+        self.batch = batch
+        self.regs: dict[int, np.ndarray] = {}
+        self.shared: dict[int, bool] = {}
+
+    def set(self, reg_id: int, data, shared: bool) -> None:
+        """Store a register's bytes. Shared data is one buffer ``[size]``; per-image data is
+        ``[batch, size]`` (a single ``[size]`` buffer is copied to every image)."""
+        if not 0 <= int(reg_id) < self.COUNT:
+            raise ValueError(f"reg_id must be 0..{self.COUNT - 1}, got {reg_id}")
+        if isinstance(data, (bytes, bytearray, memoryview)):
+            arr = np.frombuffer(bytes(data), dtype=np.int8)
+        else:
+            arr = np.asarray(data)
+            if arr.dtype.itemsize != 1 or arr.dtype.kind not in "iub":
+                raise ValueError(f"register data must be bytes or a 1-byte integer array, got dtype {arr.dtype}")
+            arr = arr.view(np.int8)
+        if shared:
+            buf = np.array(arr.reshape(1, -1), dtype=np.int8)
+        elif arr.ndim == 1:
+            buf = np.repeat(arr.reshape(1, -1), self.batch, axis=0)
+        elif arr.ndim == 2 and arr.shape[0] == self.batch:
+            buf = np.array(arr, dtype=np.int8)
+        else:
+            raise ValueError(f"per-image register data must be [size] or [batch={self.batch}, size], "
+                             f"got shape {arr.shape}")
+        self.regs[int(reg_id)] = buf
+        self.shared[int(reg_id)] = bool(shared)
+
+    def get(self, reg_id: int, what: str) -> np.ndarray:
+        """The buffer ``[1 or batch, size]`` of a register; a fault when it was never set."""
+        buf = self.regs.get(reg_id)
+        if buf is None:
+            raise fault(f"{what} uses DDR register {reg_id}, which holds no buffer (set it with set_reg)")
+        return buf
+
+    def check(self, reg_id: int, buf: np.ndarray, first: int, last: int, what: str) -> None:
+        """Fault unless bytes ``first .. last`` lie inside register ``reg_id``."""
+        size = buf.shape[1]
+        if first < 0 or last >= size:
+            raise fault(f"{what} touches DDR bytes {first}..{last} of register {reg_id}, which holds "
+                        f"{size} bytes", address=max(first, size) if first >= 0 else first)
+
+
+class Pixels:
+    """Where a set of pixels of ``nbytes`` bytes each live in one bank group.
+
+    Channel ``k`` of a pixel based at line ``L`` is byte ``k mod width`` of line ``L + k div width``
+    (docs/isa.md §4.2). When ``nbytes`` is a multiple of the width the pixels are moved as whole lines;
+    otherwise byte by byte, so the bytes of a last, partial line beyond ``nbytes`` stay unchanged.
+    ``starts`` holds the global line of every pixel (any shape); reads return
+    ``[batch, *starts.shape, nbytes]``.
+    """
+
+    __slots__ = ("gi", "whole", "idx", "shape", "nbytes", "width")
+
+    def __init__(self, banks: Banks, gi: int, starts: np.ndarray, nbytes: int):
+        width = banks.groups[gi].width
+        starts = np.asarray(starts, dtype=np.int64)
+        self.gi, self.shape, self.nbytes, self.width = gi, starts.shape, nbytes, width
+        self.whole = nbytes % width == 0
+        if self.whole:
+            idx = starts[..., None] + np.arange(nbytes // width, dtype=np.int64)
+        else:
+            idx = starts[..., None] * width + np.arange(nbytes, dtype=np.int64)
+        self.idx = idx.ravel()
+
+    def read(self, banks: Banks) -> np.ndarray:
+        """The pixels' bytes, int8 ``[batch, *shape, nbytes]``."""
+        d = banks.data[self.gi]
+        if not self.whole:
+            d = d.reshape(d.shape[0], -1)
+        return np.take(d, self.idx, axis=1).reshape((d.shape[0],) + self.shape + (self.nbytes,))
+
+    def write(self, banks: Banks, values: np.ndarray) -> None:
+        """Store ``values`` (``[1 or batch, *shape, nbytes]``, int8) at the pixels."""
+        d = banks.data[self.gi]
+        v = np.broadcast_to(values, (values.shape[0],) + self.shape + (self.nbytes,))
+        if self.whole:
+            d[:, self.idx] = v.reshape(v.shape[0], -1, self.width)
+        else:
+            d.reshape(d.shape[0], -1)[:, self.idx] = v.reshape(v.shape[0], -1)

@@ -1,0 +1,52 @@
+"""POOLINIT and POOL (docs/isa.md §5.5): max or average pooling of one block, channel by channel.
+
+Rules enforced here:
+
+* POOL takes kernel (up to 8x8), strides, ``shift_cut``, ``pool_type``, ``valid_pixel_parallel``,
+  jumps and placement from the most recent POOLINIT (a POOL before any POOLINIT is a fault); the
+  pads, banks, sweep bases, ``jump_read_endl``/``jump_write_endl`` and ``multi_factor`` from itself.
+* MAX: ``acc`` = window maximum, padding reads -128; ``v = acc / 2**shift_cut``.
+* AVG: ``acc`` = window sum, padding reads 0; ``v = acc * multi_factor / 2**shift_cut``.
+* No activation; one DPU_ROUND rounding, int8 saturation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from xir.isa import ActType, PoolType
+
+from .numerics import finish
+from .window import WindowPlan, plan_windows, read_windows, window_max, window_sum, write_block
+
+
+@dataclass(slots=True)
+class PoolPlan:
+    """A checked POOL: its window geometry and arithmetic."""
+
+    win: WindowPlan
+    is_max: bool
+    multi_factor: int
+    shift_cut: int
+
+
+def execute_poolinit(m, instr) -> None:
+    """POOLINIT: replace the pool state."""
+    m.set_init(instr)
+
+
+def execute_pool(m, op) -> None:
+    """POOL: window max or factor-scaled window sum, shifted, rounded once."""
+    init, ikey = m.need_init("POOLINIT", op.kind)
+    key = ("POOL", ikey, tuple(op.fields.values()))
+    plan = m.plans.get(key)
+    if plan is None:
+        is_max = init["pool_type"] == PoolType.MAX
+        win = plan_windows(m, init, op, rows=init["valid_pixel_parallel"],
+                           kernel=(init["kernel_h"], init["kernel_w"]),
+                           stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
+                           jump_write=init["jump_write"], channel_offset=0, pad_min=is_max)
+        plan = m.remember(key, PoolPlan(win, is_max, op["multi_factor"], init["shift_cut"]))
+    cols = read_windows(m, plan.win)
+    acc = window_max(cols) if plan.is_max else window_sum(cols) * plan.multi_factor
+    write_block(m, plan.win, finish(acc, plan.shift_cut, ActType.NONE))

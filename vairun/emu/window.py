@@ -1,0 +1,78 @@
+"""The window engine shared by POOL, ALU and DPTWISE: every output channel is computed from the same
+channel of the input window (docs/isa.md §5.5-§5.7).
+
+Rules enforced here:
+
+* The block has R rows (1 .. PP) by ``length`` columns by ``channel_group`` lines; input windows
+  follow the read rule and the block geometry of §4.4 (padding reads 0, or -128 for max pooling);
+  output pixels are ``channel_group`` lines each, placed by the write rule.
+* ``channel_offset`` (ALU, DPTWISE) zeroes the last channels of the last group as they are read.
+* Implicit byte-array reads (depthwise weights, biases, PRELU slopes) are checked against their
+  bank once, when the plan is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import blocks
+from .faults import fault
+from .memory import Pixels
+
+
+@dataclass(slots=True)
+class WindowPlan:
+    """Where a window instruction reads and writes, checked once."""
+
+    gi_in: int
+    in_idx: np.ndarray     # flat global lines, [R*L, kh*kw, G]
+    rows: int
+    length: int
+    taps: int
+    groups: int
+    channel_offset: int
+    out: Pixels
+
+
+def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tuple[int, int],
+                 jump_read: int, jump_write: int, channel_offset: int, pad_min: bool) -> WindowPlan:
+    """Check the block of a window instruction and precompute its gather and scatter indices."""
+    blocks.check_rows(rows, m.target.pp)
+    groups, length = op["channel_group"], op["length"]
+    gi, idx = blocks.input_windows(m, init, op, rows=rows, length=length, kernel=kernel, stride=stride,
+                                   groups=groups, jump=jump_read, pad_min=pad_min)
+    width = m.banks.groups[gi].width
+    blocks.check_mask(channel_offset, width)
+    gi_out, starts = blocks.output_rows(m, init, op, rows=rows, length=length, jump=jump_write,
+                                        lines_per_pixel=groups)
+    if m.banks.groups[gi_out].width != width:
+        raise fault(f"input lines hold {width} channels but output lines hold "
+                           f"{m.banks.groups[gi_out].width}", bank=op["bank_id_out"])
+    return WindowPlan(gi, idx.ravel(), rows, length, kernel[0] * kernel[1], groups, channel_offset,
+                      Pixels(m.banks, gi_out, starts, groups * width))
+
+
+def read_windows(m, p: WindowPlan) -> np.ndarray:
+    """The input windows, int8 ``[batch, R*L, kh*kw, G*width]`` (channel tail masked)."""
+    data = m.banks.data[p.gi_in]
+    b, width = data.shape[0], data.shape[2]
+    cols = np.take(data, p.in_idx, axis=1).reshape(b, p.rows * p.length, p.taps, p.groups, width)
+    blocks.mask_tail(cols, p.channel_offset)
+    return cols.reshape(b, p.rows * p.length, p.taps, p.groups * width)
+
+
+def write_block(m, p: WindowPlan, out: np.ndarray) -> None:
+    """Store ``out`` int8 ``[batch, R*L, G*width]`` at the block's output pixels."""
+    p.out.write(m.banks, out.reshape(out.shape[0], p.rows, p.length, -1))
+
+
+def window_max(cols: np.ndarray) -> np.ndarray:
+    """Exact window maximum, int64 ``[batch, R*L, C]``."""
+    return cols.max(axis=2).astype(np.int64)
+
+
+def window_sum(cols: np.ndarray) -> np.ndarray:
+    """Exact window sum, int64 ``[batch, R*L, C]``."""
+    return cols.sum(axis=2, dtype=np.int64)
