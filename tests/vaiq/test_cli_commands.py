@@ -8,7 +8,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 import xir
-from vaiq.cli import cli, inspect_rows, placement
+from vaiq.cli import cli, inspect_rows
+from vaiq.cli_inspect import placement
 from vaiq.ir import Node, QGraph
 from xir.target import load_target
 

@@ -6,7 +6,6 @@ reshape-fix [N, M]; fix positions, nonlinear and bias are unchanged, so the numb
 """
 from __future__ import annotations
 
-import numpy as np
 
 import xir
 from xir.transforms.fold_fix import FIX_ATTRS, _set_fix

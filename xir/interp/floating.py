@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fixpoint import LEAKY_RELU_NUM, LEAKY_RELU_SHIFT  # noqa: F401  (documented slope)
 from ..kernels import float_ops as F
 from ..graph import Op
 from ..ops._shape import explicit_pads

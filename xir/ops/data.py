@@ -11,7 +11,7 @@ import numpy as np
 
 from ..dtypes import normalize_dtype, numpy_dtype
 from ._shape import attr, one
-from .registry import ArgDef, AttrDef, ShapeError, define
+from .registry import AttrDef, ShapeError, define
 
 ROUND_MODES = ("DPU_ROUND", "STD_ROUND", "PY3_ROUND")
 
