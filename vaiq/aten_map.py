@@ -252,6 +252,12 @@ def constant_pad(ctx, a):
                 reason="" if float(a.get("value") or 0.0) == 0.0 else "padding with a non-zero value")
 
 
+def pad_any(ctx, a):
+    if a.get("mode", "constant") != "constant":
+        raise Unsupported(f"{a.get('mode')} padding has no DPU engine")
+    return constant_pad(ctx, a)
+
+
 def upsample_nearest(ctx, a):
     x = a["input"] if "input" in a else a["self"]
     h, w = x.meta["val"].shape[-2:]
@@ -284,6 +290,7 @@ LOWER = {
     aten._native_batch_norm_legit_no_training.default: native_batch_norm,
     aten.relu.default: _unary("relu"),
     aten.relu_.default: _unary("relu"),
+    aten.relu6.default: _unary("relu6"),
     aten.hardtanh.default: hardtanh,
     aten.hardtanh_.default: hardtanh,
     aten.clamp.default: clamp,
@@ -322,6 +329,7 @@ LOWER = {
     aten.alias.default: identity,
     aten.detach.default: identity,
     aten.constant_pad_nd.default: constant_pad,
+    aten.pad.default: pad_any,
     aten.upsample_nearest2d.vec: upsample_nearest,
     aten.upsample_nearest2d.default: upsample_nearest,
     aten.upsample_bilinear2d.vec: upsample_bilinear,
