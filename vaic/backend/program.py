@@ -26,6 +26,7 @@ class TensorPlace:
     ddr_addr: int
     dims: tuple[int, ...]      # NHWC (batch 1) or [N, C]
     fix_point: int
+    pixel_stride: int = 0      # bytes between pixels when not dense (a slice of an in-place concat), else 0
 
     @property
     def size(self) -> int:
@@ -36,10 +37,13 @@ class TensorPlace:
 
     @property
     def stride(self) -> list[int]:
+        """Bytes between consecutive indices of each dim (dense, or with the concat's pixel stride)."""
         out, acc = [], 1
-        for d in reversed(self.dims):
+        for i, d in enumerate(reversed(self.dims)):
             out.append(acc)
             acc *= d
+            if i == 0 and self.pixel_stride:
+                acc = self.pixel_stride
         return list(reversed(out))
 
 

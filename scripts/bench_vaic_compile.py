@@ -1,0 +1,66 @@
+"""Benchmark: vaic compile time beside the time torch.export takes to capture the same model.
+
+Target (issue 4): compiling costs at most 2x capturing (ResNet-50, 1x3x224x224).
+Usage: python scripts/bench_vaic_compile.py [--models resnet50,resnet18] [--target DPUCZDX8G/KV260]
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import click
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from vaiq import torch_quantizer
+from vaiq.zoo import MODELS, get_model
+
+
+def _quantized_xmodel(name: str, folder: Path) -> Path:
+    spec = MODELS[name]
+    model = get_model(name)
+    x = torch.randn(*spec.input_shape)
+    q = torch_quantizer("calib", model, (x,), output_dir=str(folder))
+    with torch.no_grad():
+        q.quant_model(x)
+    q.export_quant_config()
+    return torch_quantizer("test", model, (x,), output_dir=str(folder)).export_xmodel()
+
+
+@click.command()
+@click.option("--models", default="resnet50,resnet18,mobilenet_v2")
+@click.option("--target", default="DPUCZDX8G/KV260", show_default=True)
+def main(models: str, target: str) -> None:
+    from vaic.pipeline import compile_graph
+    from vaic.writer import write_outputs
+
+    table = Table(title=f"vaic compile time vs torch.export capture ({target})")
+    for col in ("model", "torch.export s", "vaic compile s", "ratio", "target <= 2", "DPU subgraphs", "instructions"):
+        table.add_column(col, justify="right")
+    for name in models.split(","):
+        spec = MODELS[name]
+        model = get_model(name).eval()
+        x = torch.randn(*spec.input_shape)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            torch.export.export(model, (x,), strict=False)
+            t_export = time.perf_counter() - t0
+        folder = Path(tempfile.mkdtemp())
+        path = _quantized_xmodel(name, folder)
+        t0 = time.perf_counter()
+        res = compile_graph(path, target)
+        write_outputs(res, folder / "compiled", name)
+        t_compile = time.perf_counter() - t0
+        n_instr = sum(len(p.instructions) for p in res.programs.values())
+        ratio = t_compile / t_export
+        table.add_row(name, f"{t_export:.2f}", f"{t_compile:.2f}", f"{ratio:.2f}", "yes" if ratio <= 2 else "NO",
+                      str(len(res.dpu_subgraphs)), str(n_instr))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()
