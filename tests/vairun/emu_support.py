@@ -14,7 +14,7 @@ def engine_bit(name: str) -> int:
     return 1 << Engine[name]
 
 
-def load_rows(rows: np.ndarray, banks, lines, *, jump: int, first_row: int, width_px: int, channels: int,
+def load_rows(banks, lines, *, jump: int, first_row: int, width_px: int, channels: int,
               reg_id: int = IN_REG, ddr_base: int = 0):
     """One LOAD per tile row: DDR rows ``first_row + t`` of an NHWC image (``width_px`` pixels of
     ``channels`` bytes, rows contiguous) to bank ``banks[t]`` line ``lines[t]``."""

@@ -104,8 +104,8 @@ def test_run_graph_input_errors():
     h = fold_fix_ops(g)
     with pytest.raises(xir.GraphError, match="needs input\\(s\\) \\['input'\\]"):
         run_graph(h, {})
-    with pytest.raises(xir.GraphError, match="expects dims \\[2, 7, 7, 3\\]"):
-        run_graph(h, {"input": np.zeros((1, 7, 7, 3))})
+    with pytest.raises(xir.GraphError, match="expects dims \\[2, 7, 7, 3\\] \\(any batch\\)"):
+        run_graph(h, {"input": np.zeros((2, 7, 6, 3))})
     with pytest.raises(xir.GraphError, match="NaN or Inf"):
         run_graph(h, {"input": np.full((2, 7, 7, 3), np.nan)})
     with pytest.raises(xir.GraphError, match="outside \\[-128, 127\\]"):
@@ -122,3 +122,16 @@ def test_refix_of_a_fixed_tensor_requantizes():
     xv = RNG.standard_normal((1, 2, 2, 3)).astype(np.float32)
     got = run_graph(h, {"input": xv})["again"]
     assert np.array_equal(got, fixpoint.requantize(fixpoint.quantize(xv, 6).astype(np.int64), 6, 2))
+
+
+def test_any_batch_equals_one_image_at_a_time():
+    g, _ = build_deploy()
+    h = fold_fix_ops(g)
+    x = RNG.standard_normal((5, 7, 7, 3)).astype(np.float32)
+    whole = run_graph(h, {"input": x}, keep_all=True)
+    for i in range(5):
+        one = run_graph(h, {"input": x[i:i + 1]}, keep_all=True)
+        for k, v in one.items():
+            if k in ("w", "b", "fw") or k.endswith("_weights"):
+                continue
+            assert np.array_equal(whole[k][i:i + 1], v), k

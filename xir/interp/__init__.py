@@ -1,5 +1,7 @@
 """Reference execution of a graph: every op through its reference kernel, in topological order.
 
+The graph's dims carry batch 1; inputs may have any leading batch and every op runs on it.
+
 This is the numerics contract executed: vaiq's test-mode model, vairun's CPU runner and the DPU
 emulator are all checked against it bit for bit. Values of fixed tensors (those whose tensor carries
 ``fix_point``) are integer arrays; float tensors are float32 arrays. Inputs given as floats to a
@@ -31,8 +33,8 @@ def output_ops(g: Graph) -> list[Op]:
 def _feed(op: Op, value) -> np.ndarray:
     t = op.get_output_tensor()
     a = np.asarray(value)
-    if list(a.shape) != t.dims:
-        raise GraphError(f"input '{op.name}' expects dims {t.dims}, got {list(a.shape)}")
+    if list(a.shape[1:]) != t.dims[1:] or a.ndim != len(t.dims) or a.shape[0] < 1:
+        raise GraphError(f"input '{op.name}' expects dims {t.dims} (any batch), got {list(a.shape)}")
     if op.get_type() == "data":
         return a.astype(np.float32)
     if np.issubdtype(a.dtype, np.integer):

@@ -21,6 +21,12 @@ def out_kw(op: Op) -> dict:
             "round_mode": t.get_attr("round_mode") if t.has_attr("round_mode") else "DPU_ROUND"}
 
 
+def batched(op: Op, like: np.ndarray) -> tuple[int, ...]:
+    """The op's output dims with the graph's batch (dims[0]) replaced by the running batch."""
+    dims = op.get_output_tensor().dims
+    return (like.shape[0],) + tuple(dims[1:])
+
+
 def _conv_common(op: Op, x: np.ndarray, w: np.ndarray, dilation=True) -> dict:
     kw, kh = op.get_attr_or_default("kernel")
     pads = explicit_pads(op, x.shape[1], x.shape[2], kw, kh, dilation)
@@ -71,7 +77,7 @@ def inner_product_fix(op: Op, vals):
     b, fb = _bias(op, vals)
     y = kernels.dense_fix(x2, w, b, fp_in=fp(op, "input"), fp_w=fp(op, "weights"), fp_b=fb,
                           nonlinear=op.get_attr_or_default("nonlinear"), **out_kw(op))
-    return y.reshape(op.get_output_tensor().dims)
+    return y.reshape(batched(op, x))
 
 
 def eltwise_fix(op: Op, vals):
@@ -132,7 +138,8 @@ def upsample_fix(op: Op, vals):
 
 
 def reshape_fix(op: Op, vals):
-    y = vals[op.get_input_op("input").name].reshape(op.get_output_tensor().dims)
+    x = vals[op.get_input_op("input").name]
+    y = x.reshape(batched(op, x))
     return _requant_same(op, y)
 
 

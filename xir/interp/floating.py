@@ -7,6 +7,7 @@ import numpy as np
 from ..kernels import float_ops as F
 from ..graph import Op
 from ..ops._shape import explicit_pads
+from .fixed import batched
 
 
 def _x(op: Op, vals, arg="input", i=0):
@@ -40,7 +41,7 @@ def _inner_product(op: Op, vals):
     y = F.matmul(x.reshape(int(np.prod(x.shape[:axis])), -1), w, transpose_b=True)
     if op.get_input_num("bias"):
         y = F.add(y, _x(op, vals, "bias"))
-    return y.reshape(op.get_output_tensor().dims)
+    return y.reshape(batched(op, x))
 
 
 def _matmul(op: Op, vals):
@@ -157,8 +158,8 @@ EXECUTORS = {
     "concat": lambda op, v: np.concatenate([v[o.name] for o in op.get_input_ops("input")],
                                            axis=op.get_attr("axis")),
     "pad": _pad, "strided_slice": _slice, "resize": _resize, "upsample": _upsample,
-    "reshape": lambda op, v: _x(op, v).reshape(op.get_output_tensor().dims),
-    "flatten": lambda op, v: _x(op, v).reshape(op.get_output_tensor().dims),
+    "reshape": lambda op, v: _x(op, v).reshape(batched(op, _x(op, v))),
+    "flatten": lambda op, v: _x(op, v).reshape(batched(op, _x(op, v))),
     "transpose": lambda op, v: np.transpose(_x(op, v), op.get_attr("order")),
     "reduction_mean": lambda op, v: F.reduce_mean(_x(op, v), tuple(op.get_attr("axis")),
                                                   op.get_attr_or_default("keep_dims")),
