@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vairun.emu import Machine
 from xir.isa import Engine, input_row_slots, make, output_row_slots
 
 IN_REG, OUT_REG, PARAM_REG = 0, 1, 2
@@ -72,3 +73,29 @@ def fill_garbage(machine, rng) -> None:
 
 def rand_q(rng, shape, lo=-128, hi=127):
     return rng.integers(lo, hi + 1, size=shape).astype(np.int64)
+
+
+def run_block(t, init, op, x, *, engine: str, extra_loads=(), params=None, out_channels=None, batch=None,
+              garbage_seed=0, machine=None):
+    """Run one compute block over the whole NHWC image ``x`` (its rows are the tile rows of ``op``):
+    LOAD the rows (placed by the read rule), LOAD ``params`` into banks with ``extra_loads``,
+    run INIT + op, SAVE the output rows; return the output [batch, R, length, out_channels]."""
+    batch = x.shape[0] if batch is None else batch
+    h, w, c = x.shape[1:]
+    rows = op["valid_pixel_parallel"] if "valid_pixel_parallel" in op.fields else init["valid_pixel_parallel"]
+    length = op["length"]
+    out_channels = c if out_channels is None else out_channels
+    banks, lines = input_slots(init, op, h, t.pp)
+    loads = load_rows(banks, lines, jump=init["jump_read"], first_row=0, width_px=w, channels=c)
+    loads += list(extra_loads)
+    obanks, olines = output_slots(init, op, rows, t.pp)
+    saves = save_rows(obanks, olines, jump=init["jump_write"], length=length, channels=out_channels)
+    stream = chain(loads, [init, op], saves, engine)
+    m = machine if machine is not None else Machine(t, batch=batch)
+    fill_garbage(m, np.random.default_rng(garbage_seed))
+    m.set_reg(IN_REG, flat(x))
+    if params is not None:
+        m.set_reg(PARAM_REG, np.asarray(params, dtype=np.int8), shared=True)
+    m.set_reg(OUT_REG, np.zeros(rows * length * out_channels, np.int8))
+    m.run(stream)
+    return np.asarray(m.get_reg(OUT_REG)).reshape(batch, rows, length, out_channels)

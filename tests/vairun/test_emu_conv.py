@@ -14,7 +14,7 @@ from xir.target import load_target
 
 
 def conv_stream(t, *, h, w, cin, kernel, stride, pad, rows, length, shift_cut, shift_bias, act,
-                first_lane=0, in_group=0, out_group=1, stride_out=1, offset_out=0, w_addr=5, b_addr=7):
+                first_lane=0, in_group=0, out_group=1, stride_out=1, offset_out=0, w_addr=5, b_addr=700):
     """CONVINIT + CONV for a whole (small) image in one block, plus its LOADs and SAVEs."""
     pp, icp, ocp = t.pp, t.icp, t.ocp
     kh, kw = kernel

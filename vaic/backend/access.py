@@ -1,0 +1,192 @@
+"""What each instruction reads and writes, derived from its fields alone (docs/isa.md §4-5).
+
+Both the emitter (which derives dependency tokens from it) and the verifier (which checks a finished
+stream) use this one definition. An access is a tuple
+``(space, write, lo_id, hi_id, start, count, stride, width)``:
+``space`` is "B" (bank lines of bank ids ``lo_id .. hi_id-1``) or "D" (bytes of DDR register
+``lo_id``), covering ``count`` runs of ``width`` units starting ``stride`` apart from ``start``.
+Row placement follows ``xir.isa`` (same rule as ``row_slots``): reads of CONV/DPTWISE/POOL/ALU use
+``g = stride_h``, phase ``stride_offset_in`` and the four sweep bases; writes and ELEW inputs use
+group 1 (writes: ``stride_out``/``stride_offset_out``) with uniform sweeps.
+"""
+from __future__ import annotations
+
+from xir.isa import Instruction, block_extent
+
+from .banks import Banks
+
+#: INIT kind whose state each compute kind reads
+INIT_OF = {"CONV": "CONVINIT", "DPTWISE": "DWINIT", "POOL": "POOLINIT", "ALU": "ALUINIT"}
+INIT_KINDS = ("CONVINIT", "DWINIT", "POOLINIT", "ALUINIT", "ELEWINIT")
+
+
+class AccessError(ValueError):
+    """An instruction whose fields cannot be interpreted (missing INIT, too many sweeps...)."""
+
+
+class InitState:
+    """The INIT instructions in force on each engine (ELEWINIT per input id)."""
+
+    def __init__(self):
+        self.init: dict[str, Instruction] = {}
+        self.elew: dict[int, Instruction] = {}
+
+    def update(self, ins: Instruction) -> None:
+        if ins.kind == "ELEWINIT":
+            self.elew[ins["input_id"]] = ins
+        elif ins.kind in INIT_KINDS:
+            self.init[ins.kind] = ins
+
+
+def _rows_read(first_bank: int, pp: int, g: int, phase: int, endl: int, bases: list[int], n: int):
+    """(bank, line) of stored rows 0..n-1 under the read rule."""
+    lane_off = first_bank % pp
+    block = first_bank - lane_off
+    out = []
+    for r in range(n):
+        t = phase + r
+        lane = lane_off + t // g
+        sweep = lane // pp
+        if sweep >= len(bases):
+            raise AccessError(f"row {r} needs sweep {sweep} but only {len(bases)} sweep bases exist")
+        out.append((block + lane % pp, bases[sweep] + (t % g) * endl))
+    return out
+
+
+def _rows_uniform(first_bank: int, pp: int, g: int, phase: int, endl: int, base: int, n: int):
+    lane_off = first_bank % pp
+    block = first_bank - lane_off
+    out = []
+    for r in range(n):
+        t = phase + r
+        lane = lane_off + t // g
+        out.append((block + lane % pp, base + (lane // pp) * g * endl + (t % g) * endl))
+    return out
+
+
+def _row_runs(rows, write: bool, ncols: int, jump: int, lines: int, out: list) -> None:
+    """Append bank accesses for ``ncols`` pixels of ``lines`` lines, ``jump`` apart, on each row;
+    rows of one bank that touch are merged, identical runs of consecutive banks are grouped."""
+    if ncols <= 0 or not rows:
+        return
+    if jump == lines or ncols == 1:
+        count, stride, width = 1, (ncols - 1) * jump + lines, (ncols - 1) * jump + lines
+    elif jump > lines:
+        count, stride, width = ncols, jump, lines
+    else:
+        count, stride, width = 1, (ncols - 1) * jump + lines, (ncols - 1) * jump + lines
+    per_bank: dict[int, list[int]] = {}
+    for bank, line in rows:
+        per_bank.setdefault(bank, []).append(line)
+    runs = []
+    span = count * stride if count > 1 else width
+    for bank in sorted(per_bank):
+        starts = sorted(per_bank[bank])
+        if count == 1:
+            lo = starts[0]
+            hi = lo + width
+            for s in starts[1:]:
+                if s == hi:
+                    hi += width
+                else:
+                    runs.append((bank, lo, hi - lo))
+                    lo, hi = s, s + width
+            runs.append((bank, lo, hi - lo))
+        else:
+            for s in starts:
+                runs.append((bank, s, None))
+    # group consecutive banks with identical runs
+    runs.sort(key=lambda r: (r[1], r[2] or 0, r[0]))
+    i = 0
+    while i < len(runs):
+        bank, s, w = runs[i]
+        j = i + 1
+        while j < len(runs) and runs[j][1] == s and runs[j][2] == w and runs[j][0] == runs[j - 1][0] + 1:
+            j += 1
+        if w is None:
+            out.append(("B", write, bank, runs[j - 1][0] + 1, s, count, stride, width))
+        else:
+            out.append(("B", write, bank, runs[j - 1][0] + 1, s, 1, w, w))
+        i = j
+    del span
+
+
+def _init(state: InitState, kind: str) -> Instruction:
+    init = state.init.get(INIT_OF[kind])
+    if init is None:
+        raise AccessError(f"{kind} before any {INIT_OF[kind]}")
+    return init
+
+
+def accesses(ins: Instruction, state: InitState, banks: Banks) -> list[tuple]:
+    """Every access of ``ins`` given the INIT state in force (call ``state.update`` for INITs)."""
+    k = ins.kind
+    f = ins.fields
+    pp = banks.pp
+    out: list[tuple] = []
+    if k == "LOAD":
+        width = banks.info.get(f["bank_id"], (banks.icp, 0))[0]
+        npl = -(-(f["channel"] + f["pad_idx"]) // width)
+        n = f["length"]
+        _row_runs([(b, f["bank_addr"]) for b in range(f["bank_id"], f["bank_id"] + f["broadcast"] + 1)],
+                  True, n, f["jump_write"], npl, out)
+        q = n - f["pad_start"] - f["pad_end"]
+        if q > 0:
+            out.append(("D", False, f["reg_id"], f["reg_id"] + 1, f["ddr_addr"], q, f["jump_read"], f["channel"]))
+        return out
+    if k == "SAVE":
+        if not f["const_en"]:
+            width = banks.info.get(f["bank_id"], (banks.icp, 0))[0]
+            npl = -(-f["channel"] // width)
+            _row_runs([(f["bank_id"], f["bank_addr"])], False, f["length"], f["jump_read"], npl, out)
+        out.append(("D", True, f["reg_id"], f["reg_id"] + 1, f["ddr_addr"], f["length"], f["jump_write"], f["channel"]))
+        return out
+    if k in ("CONV", "DPTWISE", "POOL", "ALU"):
+        init = _init(state, k)
+        i = init.fields
+        R = i["valid_pixel_parallel"] if k in ("CONV", "POOL") else f["valid_pixel_parallel"]
+        kh, kw, sh, sw = i["kernel_h"], i["kernel_w"], i["stride_h"], i["stride_w"]
+        cg = f["channel_group"]
+        nrows = block_extent(R, sh, kh) - f["pad_top"] - f["pad_bottom"]
+        ncols = block_extent(f["length"], sw, kw) - f["pad_left"] - f["pad_right"]
+        endl_in = f["jump_read_endl"] if k == "POOL" else i["jump_read_endl"]
+        bases = [f["bank_addr_in"], f["bank_addr_in_1"], f["bank_addr_in_2"], f["bank_addr_in_3"]]
+        rows = _rows_read(f["bank_id_in"], pp, sh, i["stride_offset_in"], endl_in, bases, max(nrows, 0))
+        _row_runs(rows, False, ncols, i["jump_read"], cg, out)
+        icp = banks.icp
+        if k == "CONV":
+            out.append(("B", False, banks.weights_first, banks.weights_first + banks.ocp,
+                        f["bank_addr_weights"], 1, kh * kw * cg, kh * kw * cg))
+            bl = -(-banks.ocp // banks.bias_width)
+            out.append(("B", False, banks.bias_bank, banks.bias_bank + 1, f["bank_addr_bias"], 1, bl, bl))
+            olines = banks.olines
+        else:
+            olines = cg
+        dwconv = k == "DPTWISE" or (k == "ALU" and i["alu_type"] == 2)
+        if dwconv:
+            wl = -(-(kh * kw * cg * icp) // banks.dw_width)
+            out.append(("B", False, banks.dw_bank, banks.dw_bank + 1, f["bank_addr_weights"], 1, wl, wl))
+            nb = cg * icp * (2 if (k == "ALU" and i["act_type"] == 2) else 1)
+            bl = -(-nb // banks.bias_width)
+            out.append(("B", False, banks.bias_bank, banks.bias_bank + 1, f["bank_addr_bias"], 1, bl, bl))
+        elif k == "ALU" and i["act_type"] == 2:
+            bl = -(-(2 * cg * icp) // banks.bias_width)
+            out.append(("B", False, banks.bias_bank, banks.bias_bank + 1, f["bank_addr_bias"], 1, bl, bl))
+        endl_out = f["jump_write_endl"] if k == "POOL" else i["jump_write_endl"]
+        orows = _rows_uniform(f["bank_id_out"], pp, i["stride_out"], i["stride_offset_out"], endl_out,
+                              f["bank_addr_out"], R)
+        _row_runs(orows, True, f["length"], i["jump_write"], olines, out)
+        return out
+    if k == "ELEW":
+        R, cg, n = f["valid_pixel_parallel"], f["channel_group"], f["length"]
+        for inp in range(f["num_inputs"]):
+            e = state.elew.get(inp)
+            if e is None:
+                raise AccessError(f"ELEW reads input {inp}, which no ELEWINIT configured")
+            e = e.fields
+            rows = _rows_uniform(e["bank_id"], pp, 1, 0, e["jump_read_endl"], e["bank_addr"], R)
+            _row_runs(rows, False, n, e["jump_read"], cg, out)
+        orows = _rows_uniform(f["bank_id_out"], pp, 1, 0, f["jump_write_endl"], f["bank_addr_out"], R)
+        _row_runs(orows, True, n, f["jump_write"], cg, out)
+        return out
+    return out
