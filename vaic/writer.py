@@ -2,10 +2,12 @@
 
 Rules: each DPU subgraph carries ``device``, ``dpu_name``, ``dpu_fingerprint`` (uint64), ``isa``,
 ``mc_code`` (the encoded instruction stream), ``mc_code_layers`` + ``mc_code_layer_index`` (which
-layer each instruction serves), the DDR register maps (``reg_id_to_context_type``,
+layer each instruction serves), ``input_ddr``/``output_ddr`` (interface tensor -> reg, address, fix
+point), the DDR register maps (``reg_id_to_context_type``,
 ``reg_id_to_context_type_v2``, ``reg_id_to_size``, ``reg_id_to_parameter_value``), ``workload`` and
 ``workload_on_arch``; its tensors carry ``reg_id``, ``ddr_addr``, ``location``, ``stride``. The graph
-carries the target. All three files are written into a staging directory and moved into the output
+carries the target (``target``, ``dpu_fingerprint`` and the full description as ``arch_json``, so a
+runner emulates exactly the machine the model was compiled for). All three files are written into a staging directory and moved into the output
 directory only when every one of them is complete, so a failure leaves nothing half-written.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ def annotate(result) -> None:
     t = result.target
     g = result.graph
     g.set_attr("target", t.name)
+    g.set_attr("arch_json", json.dumps(t.to_dict(), sort_keys=True))
     g.set_attr("dpu_fingerprint", t.fingerprint, "uint64")
     if t.board:
         g.set_attr("board", t.board)
@@ -53,6 +56,11 @@ def annotate(result) -> None:
         sg.set_attr("workload_on_arch", sum(layer.workload_on_arch for layer in prog.layers), "uint64")
         sg.set_attr("input_tensors", [p.name for p in prog.inputs], "string[]")
         sg.set_attr("output_tensors", [p.name for p in prog.outputs], "string[]")
+        # interface placement: tensor -> [reg_id, ddr_addr, fix_point] (what a runner reads and writes)
+        sg.set_attr("input_ddr", {p.name: [p.reg_id, p.ddr_addr, p.fix_point] for p in prog.inputs},
+                    "map<string,int32[]>")
+        sg.set_attr("output_ddr", {p.name: [p.reg_id, p.ddr_addr, p.fix_point] for p in prog.outputs},
+                    "map<string,int32[]>")
 
 
 def write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:

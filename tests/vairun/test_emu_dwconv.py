@@ -43,7 +43,7 @@ def dw_case(target_name, *, c, h, w, stride, pad, fps, act, seed=0):
 @pytest.mark.parametrize("target_name", ["DPUCZDX8G/KV260", "DPUCZDX8G/B512", "DPUCADF8H/U250"])
 def test_dptwise_3x3_relu6_masked_tail(target_name):
     t = load_target(target_name)
-    got, ref = dw_case(target_name, c=t.icp + 5, h=6, w=7, stride=1, pad=(1, 1, 1, 1), fps=(5, 6, 6, 4),
+    got, ref = dw_case(target_name, c=t.icp + 5, h=min(6, t.pp), w=7, stride=1, pad=(1, 1, 1, 1), fps=(5, 6, 6, 4),
                        act=ActType.RELU6)
     np.testing.assert_array_equal(got, ref)
     assert got.max() == 96

@@ -218,8 +218,12 @@ class Pixels:
         return np.take(d, self.idx, axis=1).reshape((d.shape[0],) + self.shape + (self.nbytes,))
 
     def write(self, banks: Banks, values: np.ndarray) -> None:
-        """Store ``values`` (``[1 or batch, *shape, nbytes]``, int8) at the pixels."""
+        """Store ``values`` (int8 ``[1 or batch, *shape, nbytes]``, or with leading axes of ``shape``
+        left out to give every one of them the same bytes) at the pixels."""
         d = banks.data[self.gi]
+        missing = len(self.shape) + 2 - values.ndim
+        if missing:
+            values = values.reshape(values.shape[:1] + (1,) * missing + values.shape[1:])
         v = np.broadcast_to(values, (values.shape[0],) + self.shape + (self.nbytes,))
         if self.whole:
             d[:, self.idx] = v.reshape(v.shape[0], -1, self.width)

@@ -30,7 +30,9 @@ def output_ops(g: Graph) -> list[Op]:
     return g.get_tail_ops()
 
 
-def _feed(op: Op, value) -> np.ndarray:
+def feed_input(op: Op, value) -> np.ndarray:
+    """One graph input as the graph computes on it: float32 for `data`, integers at the fix position
+    for `data-fix` (floats are quantized with DPU_ROUND unless the tensor says otherwise)."""
     t = op.get_output_tensor()
     a = np.asarray(value)
     if list(a.shape[1:]) != t.dims[1:] or a.ndim != len(t.dims) or a.shape[0] < 1:
@@ -67,7 +69,7 @@ def run_graph(g: Graph, inputs: Mapping[str, np.ndarray], outputs: list[str] | N
     for op in g.toposort():
         t = op.get_type()
         if t in ("data", "data-fix"):
-            vals[op.name] = _feed(op, inputs[op.name])
+            vals[op.name] = feed_input(op, inputs[op.name])
         elif t in ("const", "const-fix"):
             vals[op.name] = op.get_const_data()
         else:

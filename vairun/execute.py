@@ -1,0 +1,69 @@
+"""Running the subgraphs of a compiled model: DPU ones on the emulator, CPU ones on the reference
+kernels, on a whole batch at once (the batch is the leading dimension of every tensor).
+
+Rule: values flowing between subgraphs are what the hardware exchanges: int8 NHWC arrays for fixed
+tensors (with the tensor's fix_point), float32 for float ones.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import xir
+from xir.interp import EXECUTORS
+from xir.interp import feed_input as _interp_feed
+
+from .emu import EmulatorFault, Machine
+from .errors import VairunError
+from .model import DpuPlan
+
+
+def run_dpu(plan: DpuPlan, target, values: dict[str, np.ndarray], batch: int, on_instruction=None) -> None:
+    """Execute one DPU subgraph on the emulator; reads its inputs from and writes outputs to ``values``."""
+    m = Machine(target, batch=batch)
+    for reg, size in plan.reg_sizes.items():
+        if reg == 0:
+            m.set_reg(0, np.frombuffer(plan.const, dtype=np.uint8).copy(), shared=True)
+        else:
+            m.set_reg(reg, np.zeros((batch, size), dtype=np.uint8))
+    regs = {r: m.get_reg(r) for r in plan.reg_sizes if r != 0}
+    for name, (reg, addr, _fp) in plan.inputs.items():
+        v = np.ascontiguousarray(values[name]).astype(np.int8, copy=False)
+        flat = v.reshape(batch, -1).view(np.uint8)
+        regs[reg][:, addr:addr + flat.shape[1]] = flat
+    for reg, buf in regs.items():
+        m.set_reg(reg, buf)
+    try:
+        m.run(plan.instructions, on_instruction=on_instruction)
+    except EmulatorFault as e:
+        raise VairunError(f"DPU subgraph {plan.subgraph.get_name()}: emulator fault: {e}") from None
+    for name, (reg, addr, _fp) in plan.outputs.items():
+        t = plan.subgraph.get_graph().get_tensor(name)
+        n = int(np.prod(t.dims[1:]))
+        raw = m.get_reg(reg)[:, addr:addr + n]
+        values[name] = raw.view(np.int8).reshape((batch,) + tuple(t.dims[1:])).copy()
+
+
+def run_cpu(sg: xir.Subgraph, values: dict[str, np.ndarray]) -> None:
+    """Execute a CPU (or USER) subgraph's ops with the reference kernels."""
+    for op in sg.get_ops():
+        kind = op.get_type()
+        if kind in ("data", "data-fix"):
+            continue  # fed by the caller
+        if kind in ("const", "const-fix"):
+            values[op.get_name()] = op.get_const_data()
+            continue
+        fn = EXECUTORS.get(kind)
+        if fn is None:
+            raise VairunError(f"op '{op.get_name()}' ({kind}) has no CPU implementation")
+        try:
+            values[op.get_name()] = fn(op, values)
+        except (ValueError, OverflowError) as e:
+            raise VairunError(f"op '{op.get_name()}' ({kind}): {e}") from None
+
+
+def feed_input(op: xir.Op, value) -> np.ndarray:
+    """A graph input: float values are quantized with its fix point (DPU_ROUND), int8 taken as is."""
+    try:
+        return _interp_feed(op, value)
+    except xir.GraphError as e:
+        raise VairunError(str(e)) from None

@@ -1,0 +1,119 @@
+"""Loading a compiled model for running: checksum, target, fingerprint, subgraph plans.
+
+Rules:
+- a ``md5sum.txt`` beside the model must match its bytes (a model edited after compiling is refused,
+  as on a board);
+- the emulated machine is the one the model was compiled for (``arch_json``); ``arch`` may name
+  another board of the same DPU (other clock or cores), never silently another fingerprint: a
+  mismatch is an error, as "CHECK fingerprint fail" is on real hardware.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import xir
+from xir.errors import XModelError
+from xir.isa import decode
+from xir.target import Target, TargetError, load_target
+
+from .errors import VairunError
+
+
+@dataclass
+class DpuPlan:
+    """What the emulator needs for one DPU subgraph."""
+    subgraph: xir.Subgraph
+    instructions: list
+    reg_sizes: dict[int, int]
+    const: bytes
+    inputs: dict[str, tuple[int, int, int]]    # tensor -> (reg_id, ddr_addr, fix_point)
+    outputs: dict[str, tuple[int, int, int]]
+
+
+def _md5_check(path: Path, data: bytes) -> None:
+    side = path.parent / "md5sum.txt"
+    if not side.exists():
+        return
+    want = side.read_text().strip().split()[0] if side.read_text().strip() else ""
+    have = hashlib.md5(data).hexdigest()
+    if want != have:
+        raise VairunError(f"{path}: checksum mismatch with {side} (md5 {have}, expected {want}); the model "
+                          "changed after compiling: recompile it or restore the file")
+
+
+def _target_of(g: xir.Graph, where: str, arch: str | None) -> Target:
+    if not g.has_attr("arch_json"):
+        raise VairunError(f"{where}: no target recorded; compile the model with vaic")
+    try:
+        compiled = Target.from_dict(json.loads(g.get_attr("arch_json")), where)
+    except (TargetError, ValueError) as e:
+        raise VairunError(f"{where}: its recorded target is unreadable: {e}") from None
+    if arch is None:
+        return compiled
+    try:
+        chosen = load_target(arch)
+    except TargetError as e:
+        raise VairunError(str(e)) from None
+    if chosen.fingerprint != compiled.fingerprint:
+        raise VairunError(f"fingerprint mismatch: {where} was compiled for {compiled.name} "
+                          f"({compiled.fingerprint_hex}) but --arch {arch} is {chosen.name} "
+                          f"({chosen.fingerprint_hex}); recompile for that target")
+    return chosen
+
+
+def _plan(sg: xir.Subgraph, where: str) -> DpuPlan:
+    need = ("mc_code", "isa", "reg_id_to_size", "reg_id_to_parameter_value", "input_ddr", "output_ddr")
+    missing = [k for k in need if not sg.has_attr(k)]
+    if missing:
+        raise VairunError(f"{where}: DPU subgraph {sg.get_name()} lacks {missing}; recompile with vaic")
+    try:
+        instrs = decode(sg.get_attr("mc_code"), sg.get_attr("isa"))
+    except ValueError as e:
+        raise VairunError(f"{where}: DPU subgraph {sg.get_name()}: corrupt instruction stream: {e}") from None
+    names = sg.get_attr("mc_code_layers") if sg.has_attr("mc_code_layers") else []
+    index = sg.get_attr("mc_code_layer_index") if sg.has_attr("mc_code_layer_index") else []
+    for i, k in zip(range(len(instrs)), index):
+        instrs[i].layer = names[k]
+    sizes = {int(k[4:]): int(v) for k, v in sg.get_attr("reg_id_to_size").items()}
+    const = sg.get_attr("reg_id_to_parameter_value").get("REG_0", b"")
+    ins = {k: tuple(v) for k, v in sg.get_attr("input_ddr").items()}
+    outs = {k: tuple(v) for k, v in sg.get_attr("output_ddr").items()}
+    return DpuPlan(sg, instrs, sizes, const, ins, outs)
+
+
+@dataclass
+class CompiledModel:
+    path: Path
+    graph: xir.Graph
+    target: Target
+    subgraphs: list[xir.Subgraph]
+    plans: dict[str, DpuPlan]
+
+
+def load_compiled(path, arch: str | None = None, verify: bool = True) -> CompiledModel:
+    p = Path(path)
+    if not p.exists():
+        raise VairunError(f"{p}: no such file")
+    if p.is_dir():
+        raise VairunError(f"{p}: is a directory; give the compiled <net>.xmodel inside it")
+    data = p.read_bytes()
+    if verify:
+        _md5_check(p, data)
+    try:
+        g = xir.Graph.from_bytes(data, str(p))
+    except XModelError as e:
+        raise VairunError(str(e)) from None
+    subs = g.get_root_subgraph().toposort_child_subgraph()
+    if not subs:
+        raise VairunError(f"{p}: not a compiled model (no subgraphs); compile it with vaic first")
+    target = _target_of(g, str(p), arch)
+    plans = {s.get_name(): _plan(s, str(p)) for s in subs if s.get_attr("device") == "DPU"}
+    for name, plan in plans.items():
+        fp = plan.subgraph.get_attr("dpu_fingerprint")
+        if fp != target.fingerprint:
+            raise VairunError(f"fingerprint mismatch: subgraph {name} of {p} carries {hex(fp)}, the emulated "
+                              f"target is {target.name} ({target.fingerprint_hex})")
+    return CompiledModel(p, g, target, subs, plans)
