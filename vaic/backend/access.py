@@ -69,46 +69,48 @@ def _row_runs(rows, write: bool, ncols: int, jump: int, lines: int, out: list) -
     rows of one bank that touch are merged, identical runs of consecutive banks are grouped."""
     if ncols <= 0 or not rows:
         return
-    if jump == lines or ncols == 1:
-        count, stride, width = 1, (ncols - 1) * jump + lines, (ncols - 1) * jump + lines
-    elif jump > lines:
+    if jump > lines and ncols > 1:
         count, stride, width = ncols, jump, lines
     else:
-        count, stride, width = 1, (ncols - 1) * jump + lines, (ncols - 1) * jump + lines
+        count, width = 1, (ncols - 1) * jump + lines
+        stride = width
+    if len(rows) == 1:
+        bank, line = rows[0]
+        out.append(("B", write, bank, bank + 1, line, count, stride, width))
+        return
     per_bank: dict[int, list[int]] = {}
     for bank, line in rows:
         per_bank.setdefault(bank, []).append(line)
     runs = []
-    span = count * stride if count > 1 else width
-    for bank in sorted(per_bank):
-        starts = sorted(per_bank[bank])
+    for bank, starts in per_bank.items():
         if count == 1:
-            lo = starts[0]
-            hi = lo + width
-            for s in starts[1:]:
-                if s == hi:
+            starts.sort()
+            lo = hi = starts[0]
+            for st in starts:
+                if st == hi:
                     hi += width
                 else:
-                    runs.append((bank, lo, hi - lo))
-                    lo, hi = s, s + width
-            runs.append((bank, lo, hi - lo))
+                    if st < hi:
+                        hi = max(hi, st + width)
+                        continue
+                    runs.append((lo, hi - lo, bank))
+                    lo, hi = st, st + width
+            runs.append((lo, hi - lo, bank))
         else:
-            for s in starts:
-                runs.append((bank, s, None))
-    # group consecutive banks with identical runs
-    runs.sort(key=lambda r: (r[1], r[2] or 0, r[0]))
-    i = 0
-    while i < len(runs):
-        bank, s, w = runs[i]
+            for st in starts:
+                runs.append((st, 0, bank))
+    runs.sort()
+    i, n = 0, len(runs)
+    while i < n:
+        st, w, bank = runs[i]
         j = i + 1
-        while j < len(runs) and runs[j][1] == s and runs[j][2] == w and runs[j][0] == runs[j - 1][0] + 1:
+        while j < n and runs[j][0] == st and runs[j][1] == w and runs[j][2] == runs[j - 1][2] + 1:
             j += 1
-        if w is None:
-            out.append(("B", write, bank, runs[j - 1][0] + 1, s, count, stride, width))
+        if count == 1:
+            out.append(("B", write, bank, runs[j - 1][2] + 1, st, 1, w, w))
         else:
-            out.append(("B", write, bank, runs[j - 1][0] + 1, s, 1, w, w))
+            out.append(("B", write, bank, runs[j - 1][2] + 1, st, count, stride, width))
         i = j
-    del span
 
 
 def _init(state: InitState, kind: str) -> Instruction:
@@ -128,8 +130,12 @@ def accesses(ins: Instruction, state: InitState, banks: Banks) -> list[tuple]:
         width = banks.info.get(f["bank_id"], (banks.icp, 0))[0]
         npl = -(-(f["channel"] + f["pad_idx"]) // width)
         n = f["length"]
-        _row_runs([(b, f["bank_addr"]) for b in range(f["bank_id"], f["bank_id"] + f["broadcast"] + 1)],
-                  True, n, f["jump_write"], npl, out)
+        jw = f["jump_write"]
+        if jw > npl and n > 1:
+            run = (f["bank_addr"], n, jw, npl)
+        else:
+            run = (f["bank_addr"], 1, (n - 1) * jw + npl, (n - 1) * jw + npl)
+        out.append(("B", True, f["bank_id"], f["bank_id"] + f["broadcast"] + 1) + run)
         q = n - f["pad_start"] - f["pad_end"]
         if q > 0:
             out.append(("D", False, f["reg_id"], f["reg_id"] + 1, f["ddr_addr"], q, f["jump_read"], f["channel"]))
@@ -189,4 +195,23 @@ def accesses(ins: Instruction, state: InitState, banks: Banks) -> list[tuple]:
         orows = _rows_uniform(f["bank_id_out"], pp, 1, 0, f["jump_write_endl"], f["bank_addr_out"], R)
         _row_runs(orows, True, n, f["jump_write"], cg, out)
         return out
+    return out
+
+
+def conflicts(shadow, idx: int, engine: int, acc: list[tuple]) -> set[int]:
+    """Record the accesses of instruction ``idx`` (engine ``engine``) in ``shadow`` and return the
+    earlier instructions of other engines it conflicts with: for each engine, the latest one that
+    wrote what it reads or writes, or read what it writes (engines run in order, so the latest
+    stands for all). DDR accesses of registers the shadow does not track (CONST) are skipped."""
+    out: set[int] = set()
+    for sp, write, lo, hi, start, count, stride, width in acc:
+        if sp == "B":
+            m = shadow.bank_access(idx, engine, write, lo, hi, start, count, stride, width).tolist()
+            for e, p in enumerate(m):
+                if p >= 0 and e % 4 != engine:
+                    out.add(p)
+        elif lo in shadow.ddr:
+            p = shadow.ddr_access(idx, write, lo, start, count, stride, width)
+            if p >= 0:
+                out.add(p)
     return out

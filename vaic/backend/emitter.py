@@ -19,9 +19,9 @@ INIT instructions are emitted only when the state they set changes.
 """
 from __future__ import annotations
 
-from xir.isa import ENGINE_OF_KIND, Instruction, make
+from xir.isa import ENGINE_OF_KIND, Instruction, IsaError, make
 
-from .access import INIT_KINDS, InitState, accesses
+from .access import INIT_KINDS, InitState, accesses, conflicts
 from .banks import Banks
 from .shadow import Shadow
 
@@ -31,36 +31,43 @@ class Emitter:
         self.banks = banks
         self.instrs: list[Instruction] = []
         self.preds: list[tuple[int, ...]] = []
+        self.accesses: list[list[tuple]] = []
         self.state = InitState()
         self.shadow = Shadow(banks, {r: s for r, s in ddr_sizes.items() if r != 0})
         self.layer: str | None = None
         self._init_cache: dict[tuple, dict] = {}
+        self._templates: dict[str, dict] = {}
 
     # ------------------------------------------------------------------ building
+    def _make(self, kind: str, fields: dict) -> Instruction:
+        """``xir.isa.make`` without its per-field type checks (the verifier encodes every field):
+        the kind's default fields, updated with ``fields``; unknown names still raise."""
+        tpl = self._templates.get(kind)
+        if tpl is None:
+            tpl = self._templates[kind] = make(kind).fields
+        if not fields.keys() <= tpl.keys():
+            make(kind, **fields)  # raises IsaError naming the unknown field
+            raise IsaError(f"{kind}: unknown field in {sorted(fields)}")
+        full = dict(tpl)
+        for k, v in fields.items():
+            full[k] = int(v)
+        ins = Instruction._trusted(kind, full, 0, 0)
+        ins.layer = self.layer
+        return ins
+
     def emit(self, kind: str, **fields) -> int:
         """Append one instruction (fields are logical values) and derive its hazards."""
-        ins = make(kind, layer=self.layer, **fields)
+        ins = self._make(kind, fields)
         idx = len(self.instrs)
         self.instrs.append(ins)
         if kind in INIT_KINDS:
             self.state.update(ins)
             self.preds.append(())
+            self.accesses.append([])
             return idx
-        eng = int(ENGINE_OF_KIND[kind])
-        preds: set[int] = set()
-        sh = self.shadow
-        for sp, write, lo, hi, start, count, stride, width in accesses(ins, self.state, self.banks):
-            if sp == "B":
-                m = sh.bank_access(idx, eng, write, lo, hi, start, count, stride, width)
-                top = 8 if write else 4
-                for e in range(top):
-                    if e % 4 != eng and m[e] >= 0:
-                        preds.add(int(m[e]))
-            elif lo in sh.ddr:
-                p = sh.ddr_access(idx, write, lo, start, count, stride, width)
-                if p >= 0:
-                    preds.add(p)
-        self.preds.append(tuple(sorted(preds)))
+        acc = accesses(ins, self.state, self.banks)
+        self.accesses.append(acc)
+        self.preds.append(tuple(sorted(conflicts(self.shadow, idx, int(ENGINE_OF_KIND[kind]), acc))))
         return idx
 
     def init(self, kind: str, **fields) -> None:

@@ -13,7 +13,11 @@ import numpy as np
 
 from .banks import Banks
 
-PAD = 1 << 16   # room for the last run of a strided view
+BANK_PAD = 2048     # lines of room for the last run of a strided view (jumps are < 1024 lines)
+DDR_PAD = 1 << 16  # bytes of room (DDR jumps are < 65536 bytes)
+
+
+_NONE = np.full(8, -1)
 
 
 class Shadow:
@@ -21,8 +25,8 @@ class Shadow:
         nb = max(banks.info) + 1
         depth = max(d for _, d in banks.info.values())
         self.depth = {b: d for b, (_, d) in banks.info.items()}
-        self.bank = np.full((8, nb, depth + PAD), -1, dtype=np.int32)
-        self.ddr = {r: np.full((2, s + PAD), -1, dtype=np.int32) for r, s in ddr_sizes.items()}
+        self.bank = np.full((8, nb, depth + BANK_PAD), -1, dtype=np.int32)
+        self.ddr = {r: np.full((2, s + DDR_PAD), -1, dtype=np.int32) for r, s in ddr_sizes.items()}
         self.ddr_size = dict(ddr_sizes)
 
     @staticmethod
@@ -33,16 +37,21 @@ class Shadow:
         return v.reshape(v.shape[0], hi - lo, count, stride)[:, :, :, :width]
 
     def bank_access(self, idx: int, engine: int, write: bool, lo, hi, start, count, stride, width) -> np.ndarray:
-        """Record the access; return the 8 per-engine maxima (writers 0..3, readers 4..7) it
-        conflicts with (readers are only relevant to writes)."""
+        """Record the access; return the per-engine maxima it conflicts with: writers 0..3, and for a
+        write also readers 4..7 (a read does not conflict with reads)."""
         a = self.bank
+        if width <= 0:
+            return _NONE
         if count == 1:
-            v = a[:, lo:hi, start:start + width]
-            m = v.reshape(8, -1).max(axis=1) if v.size else np.full(8, -1)
-            a[engine if write else 4 + engine, lo:hi, start:start + width] = idx
+            if write:
+                m = a[:, lo:hi, start:start + width].max(axis=(1, 2))
+                a[engine, lo:hi, start:start + width] = idx
+            else:
+                m = a[:4, lo:hi, start:start + width].max(axis=(1, 2))
+                a[4 + engine, lo:hi, start:start + width] = idx
             return m
         v = self._view(a, lo, hi, start, count, stride, width)
-        m = v.reshape(8, -1).max(axis=1) if v.size else np.full(8, -1)
+        m = v.max(axis=(1, 2, 3)) if write else v[:4].max(axis=(1, 2, 3))
         v[engine if write else 4 + engine] = idx
         return m
 

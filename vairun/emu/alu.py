@@ -81,7 +81,7 @@ def _run(m, p: AluPlan) -> None:
     if p.alu_type == AluType.MAXPOOL:
         n = window_max(cols)
     elif p.alu_type == AluType.AVGPOOL:
-        n = window_sum(cols) * f["multi_factor"]
+        n = window_sum(m, cols) * f["multi_factor"]
     else:
         n, e = add_bias(depthwise_acc(m, p.win, cols, p.w_span), side[..., :p.channels], f["shift_bias"], 0)
     act = f["act_type"]

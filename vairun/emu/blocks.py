@@ -14,7 +14,7 @@ Rules enforced here:
   line (masking a whole group means the instruction names one group too many: a fault).
 
 Every read is expressed as one array of global lines per (output row, output column, kernel row,
-kernel column, channel group), with the padding positions pointing at a sentinel line (zero, or
+kernel column, channel group), with the padding positions pointing at sentinel lines (zero, or
 -128 for max pooling), so an instruction gathers its whole input -- already in im2col form -- with
 a single ``np.take``.
 """
@@ -22,6 +22,7 @@ a single ``np.take``.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from xir.isa import AddressingError, input_row_slots, output_row_slots
 
@@ -72,17 +73,12 @@ def input_windows(m, init, op, *, rows: int, length: int, kernel: tuple[int, int
     last = (tile_cols - 1) * jump + groups - 1 if tile_cols else -1
     gi, row_base = m.banks.image_rows(op["bank_id_in"], banks, lines, last, "input")
     sentinel = m.banks.min_line(gi) if pad_min else m.banks.zero_line(gi)
-
-    rb = np.full(rows_in, -1, dtype=np.int64)
-    rb[pt:pt + tile_rows] = row_base
-    cb = np.full(cols_in, -1, dtype=np.int64)
-    cb[pl:pl + tile_cols] = np.arange(tile_cols, dtype=np.int64) * jump
-    r = rb[(np.arange(rows) * sh)[:, None] + np.arange(kh)]          # [R, kh]
-    c = cb[(np.arange(length) * sw)[:, None] + np.arange(kw)]        # [L, kw]
-    base = r[:, None, :, None] + c[None, :, None, :]                 # [R, L, kh, kw]
-    valid = (r >= 0)[:, None, :, None] & (c >= 0)[None, :, None, :]
-    idx = np.where(valid[..., None], base[..., None] + np.arange(groups), sentinel)
-    return gi, idx
+    # line of channel group 0 of every block pixel; padding pixels start at the sentinel lines
+    block = np.full((rows_in, cols_in), sentinel, dtype=np.int64)
+    block[pt:pt + tile_rows, pl:pl + tile_cols] = row_base[:, None] + np.arange(tile_cols, dtype=np.int64) * jump
+    # window of output (k, x) starts at block row k * sh, column x * sw: [R, L, kh, kw]
+    windows = sliding_window_view(block, (kh, kw))[::sh, ::sw][:rows, :length]
+    return gi, windows[..., None] + np.arange(groups, dtype=np.int64)
 
 
 def output_rows(m, init, op, *, rows: int, length: int, jump: int, lines_per_pixel: int) -> tuple[int, np.ndarray]:
@@ -96,7 +92,10 @@ def output_rows(m, init, op, *, rows: int, length: int, jump: int, lines_per_pix
     return gi, row_base[:, None] + np.arange(length, dtype=np.int64) * jump
 
 
-def gather(m, gi: int, idx: np.ndarray) -> np.ndarray:
-    """The lines ``idx`` of group ``gi`` for every image: int8 ``[batch, *idx.shape, width]``."""
-    d = m.banks.data[gi]
-    return np.take(d, idx.ravel(), axis=1).reshape((d.shape[0],) + idx.shape + (d.shape[2],))
+def gather(m, gi: int, idx: np.ndarray, name: str) -> np.ndarray:
+    """Lines ``idx`` (flat, checked) of group ``gi`` for every image, into the scratch buffer ``name``:
+    int8 ``[batch, idx.size, width]``."""
+    lines = m.banks.lines[gi]
+    out = m.scratch.get(name, (lines.shape[0], idx.size), lines.dtype)
+    np.take(lines, idx, axis=1, out=out, mode="clip")
+    return out.view(np.int8).reshape(lines.shape[0], idx.size, -1)

@@ -13,6 +13,14 @@ Rules enforced here:
 * ``acc`` = the exact sum over kernel positions and input channels of x * w;
   ``v = (acc + bias * 2**shift_bias) / 2**shift_cut``; activation; one rounding; int8 saturation.
 * Output channels span ``ceil(OCP / width)`` lines per pixel, written by the write rule.
+
+Execution: the input windows are gathered straight into im2col form (one ``np.take`` per chunk of
+at most 1024 reduction terms, so every float32 BLAS product is exact, numerics.py) and multiplied
+with the weight matrix. The channel mask is applied to the weight matrix instead of the inputs
+(``x * 0 == 0``: the same exact sum, on far fewer elements). Consecutive CONVs over the same input
+block (one per group of OCP output channels) reuse the float im2col block, and CONVs reusing
+weights reuse their float matrix, as long as no write has touched the bank group since (the
+groups' version counters, memory.py).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import numpy as np
 from . import blocks
 from .faults import fault
 from .memory import Pixels
-from .numerics import add_bias, exact_matmul, finish
+from .numerics import F32_EXACT_TERMS, finish_biased
 
 
 @dataclass(slots=True)
@@ -32,14 +40,14 @@ class ConvPlan:
     """Everything a CONV needs at run time, computed (and checked) once per distinct instruction."""
 
     gi_in: int
-    in_idx: np.ndarray       # flat global lines, im2col order [R*L, kh*kw, G]
+    chunks: tuple[tuple[int, int, np.ndarray], ...]  # (first K term, last K term + 1, flat global lines)
     rows: int
     length: int
-    taps: int                # kh * kw
-    groups: int
-    channel_offset: int
+    lines: int               # kh * kw * G weight lines per output channel
+    masked: np.ndarray | None  # K terms whose weights read as zero (channel_offset)
     w_gi: int
     w_line: int
+    w_key: tuple             # identifies the float weight matrix (start line, taps, groups, mask)
     bias_span: tuple[int, int, int]
     shift_cut: int
     shift_bias: int
@@ -68,38 +76,98 @@ def _plan(m, init, op) -> ConvPlan:
     blocks.check_rows(rows, t.pp)
     groups, length, co = op["channel_group"], op["length"], op["channel_offset"]
     kh, kw = init["kernel_h"], init["kernel_w"]
-    gi_in, idx = blocks.input_windows(m, init, op, rows=rows, length=length, kernel=(kh, kw),
-                                      stride=(init["stride_h"], init["stride_w"]), groups=groups,
-                                      jump=init["jump_read"], pad_min=False)
+    nlines = kh * kw * groups
+    # CONVs over the same input block share one (checked) chunks object: the im2col cache compares
+    # identity, and the input geometry is built and checked once
+    in_key = ("CONV-IN", kh, kw, init["stride_h"], init["stride_w"], init["stride_offset_in"],
+              init["jump_read"], init["jump_read_endl"], rows) + tuple(
+        op[f] for f in ("bank_id_in", "bank_addr_in", "bank_addr_in_1", "bank_addr_in_2", "bank_addr_in_3",
+                        "pad_top", "pad_bottom", "pad_left", "pad_right", "channel_group", "length"))
+    source = m.plans.get(in_key)
+    if source is None:
+        gi_in, idx = blocks.input_windows(m, init, op, rows=rows, length=length, kernel=(kh, kw),
+                                          stride=(init["stride_h"], init["stride_w"]), groups=groups,
+                                          jump=init["jump_read"], pad_min=False)
+        width = banks.groups[gi_in].width
+        idx = idx.reshape(rows * length, nlines)
+        step = max(1, F32_EXACT_TERMS // width)
+        chunks = tuple((l0 * width, min(l0 + step, nlines) * width,
+                        np.ascontiguousarray(idx[:, l0:l0 + step]).ravel()) for l0 in range(0, nlines, step))
+        source = m.remember(in_key, (gi_in, chunks))
+    gi_in, chunks = source
     width = banks.groups[gi_in].width
     blocks.check_mask(co, width)
     wg = t.weights_group
     w_gi = banks.locate(wg.first_id, "weights")
     if wg.width != width:
         raise fault(f"input lines hold {width} channels but weights lines hold {wg.width}", bank=wg.first_id)
-    nlines = kh * kw * groups
     banks.check_lines(wg.first_id, op["bank_addr_weights"], op["bank_addr_weights"] + nlines - 1, "weights")
     bias_span = banks.byte_span(t.bias_group.first_id, op["bank_addr_bias"], t.ocp, "bias")
     ocp_lines = -(-t.ocp // width)
     gi_out, starts = blocks.output_rows(m, init, op, rows=rows, length=length, jump=init["jump_write"],
                                         lines_per_pixel=ocp_lines)
-    return ConvPlan(gi_in, idx.ravel(), rows, length, kh * kw, groups, co, w_gi, op["bank_addr_weights"],
-                    bias_span, init["shift_cut"], init["shift_bias"], init["act_type"],
-                    Pixels(banks, gi_out, starts, t.ocp))
+    masked = None
+    if co:
+        last_group = np.arange(kh * kw) * groups + groups - 1
+        masked = (last_group[:, None] * width + np.arange(width - co, width)).ravel()
+    w_key = (op["bank_addr_weights"], kh * kw, groups, co)
+    return ConvPlan(gi_in, chunks, rows, length, nlines, masked, w_gi, op["bank_addr_weights"], w_key, bias_span,
+                    init["shift_cut"], init["shift_bias"], init["act_type"], Pixels(banks, gi_out, starts, t.ocp))
+
+
+def _weights(m, p: ConvPlan) -> np.ndarray:
+    """The float32 weight matrix [batch, OCP, K] (masked), from the cache while the weights group is
+    unchanged."""
+    banks = m.banks
+    version = banks.version[p.w_gi]
+    cache = m.conv_weights
+    if cache.get("version") != version or len(cache) > 4096:
+        cache.clear()
+        cache["version"] = version
+    w = cache.get(p.w_key)
+    if w is None:
+        wv = banks.lines_view(p.w_gi)
+        b, ocp, width = wv.shape[0], wv.shape[1], wv.shape[3]
+        w = np.empty((b, ocp, p.lines * width), dtype=np.float32)
+        np.copyto(w, wv[:, :, p.w_line:p.w_line + p.lines, :].reshape(b, ocp, -1))
+        if p.masked is not None:
+            w[:, :, p.masked] = 0
+        cache[p.w_key] = w
+    return w
+
+
+def _im2col(m, p: ConvPlan) -> list[np.ndarray]:
+    """The float32 im2col chunks [batch, R*L, k1-k0] of the input block, reused while the same input
+    block is read again and its group is unchanged."""
+    version = m.banks.version[p.gi_in]
+    cached = m.conv_cols
+    if cached is not None and cached[0] is p.chunks and cached[1] == version:
+        return cached[2]
+    b = m.batch
+    m_rows = p.rows * p.length
+    cols = []
+    for i, (k0, k1, idx) in enumerate(p.chunks):
+        lines = blocks.gather(m, p.gi_in, idx, "conv_lines")
+        colsf = m.scratch.get(f"conv_f32_{i}", (b, m_rows, k1 - k0), np.float32)
+        np.copyto(colsf, lines.reshape(b, m_rows, k1 - k0))
+        cols.append(colsf)
+    m.conv_cols = (p.chunks, version, cols)
+    return cols
 
 
 def _run(m, p: ConvPlan) -> None:
     banks = m.banks
-    data = banks.data[p.gi_in]
-    b, width = data.shape[0], data.shape[2]
+    b = banks.batch
     m_rows = p.rows * p.length
-    cols = np.take(data, p.in_idx, axis=1).reshape(b, m_rows, p.taps, p.groups, width)
-    blocks.mask_tail(cols, p.channel_offset)
-    k = p.taps * p.groups * width
-    wv = banks.lines_view(p.w_gi)
-    w = wv[:, :, p.w_line:p.w_line + p.taps * p.groups, :].reshape(b, wv.shape[1], k)
-    acc = exact_matmul(cols.reshape(b, m_rows, k), w.transpose(0, 2, 1))
-    bias = banks.read_span(p.bias_span).astype(np.int64)[:, None, :]
-    n, e = add_bias(acc, bias, p.shift_bias, p.shift_cut)
-    out = finish(n, e, p.act)
-    p.out.write(banks, out.reshape(b, p.rows, p.length, -1))
+    w = _weights(m, p)
+    acc = None
+    for (k0, k1, _), colsf in zip(p.chunks, _im2col(m, p)):
+        part = np.matmul(colsf, w[:, :, k0:k1].transpose(0, 2, 1))
+        if acc is None:
+            acc = part if len(p.chunks) == 1 else part.astype(np.float64)
+        else:
+            acc += part
+    ocp = w.shape[1]
+    bias = banks.read_span(p.bias_span).astype(np.int64)
+    out = finish_biased(acc.reshape(b * m_rows, ocp), bias, m_rows, p.shift_bias, p.shift_cut, p.act)
+    p.out.write(banks, out.reshape(b, p.rows, p.length, ocp))

@@ -22,7 +22,7 @@ import numpy as np
 
 from .faults import fault
 from .numerics import add_bias, exact_tap_sum, finish
-from .window import WindowPlan, plan_windows, read_windows, write_block
+from .window import WindowPlan, as_float, plan_windows, read_windows, write_block
 
 
 @dataclass(slots=True)
@@ -50,7 +50,7 @@ def depthwise_spans(m, op, taps: int, channels: int, bias_bytes: int):
 def depthwise_acc(m, win: WindowPlan, cols: np.ndarray, w_span) -> np.ndarray:
     """Exact per-channel tap sums of the windows ``cols`` with the weights of ``w_span``."""
     w = m.banks.read_span(w_span).reshape(m.batch, win.taps, -1)
-    return exact_tap_sum(cols, w)
+    return exact_tap_sum(as_float(m, cols), w)
 
 
 def execute_dwinit(m, instr) -> None:

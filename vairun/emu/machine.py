@@ -24,8 +24,9 @@ import numpy as np
 from xir.isa import DecodeError, DependencyError, Instruction, decode, run_tokens
 
 from . import alu, conv, dwconv, elew, load_save, pool
+from .allocator import keep_heap
 from .faults import EmulatorFault, fault
-from .memory import Banks, Ddr
+from .memory import Banks, Ddr, Scratch
 
 #: Plans kept per machine before the cache is dropped and rebuilt (bounds memory for long sessions).
 MAX_PLANS = 200_000
@@ -58,10 +59,14 @@ class Machine:
             raise ValueError(f"target {getattr(target, 'name', target)!r} has no instruction set to emulate")
         if int(batch) < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
+        keep_heap()
         self.target = target
         self.batch = int(batch)
         self.banks = Banks(target, self.batch)
         self.ddr = Ddr(self.batch)
+        self.scratch = Scratch()
+        self.conv_cols = None    # (chunks, input group version, float im2col chunks) of the last CONV
+        self.conv_weights = {}   # float weight matrices of the current weights-group version
         self.plans: dict = {}
         self.inits: dict[str, tuple[Instruction, tuple]] = {}
         self.elew_inputs: dict[int, tuple[Instruction, tuple]] = {}
@@ -116,6 +121,7 @@ class Machine:
             raise EmulatorFault(exc.problem, index=exc.index, kind=kind) from None
         self.inits.clear()
         self.elew_inputs.clear()
+        self.banks.touch_all()  # banks may have been written from outside since the last run
         handlers = _HANDLERS
         for i in order:
             instr = instrs[i]

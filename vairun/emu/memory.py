@@ -9,11 +9,12 @@ Rules enforced here (docs/isa.md §4.1, §4.2):
   ``width`` bytes, addressed by global bank id. A bank id the target does not have, or a line at or
   beyond the bank's depth, is a fault; addresses never wrap.
 
-Storage: one int8 array per group, ``[batch, count * depth + 2, width]``; bank ``j`` of the group is
-lines ``j * depth .. (j + 1) * depth - 1`` (its "global line" in the group). The two extra lines at
-the end are read-only sentinels that compute instructions gather for their virtual padding: the
-ZERO line (all 0) and the MIN line (all -128, max pooling). No instruction can address them, because
-every bank line is checked against the bank's depth.
+Storage: one int8 array per group, ``[batch, count * depth + 2 * SENTINEL, width]``; bank ``j`` of
+the group is lines ``j * depth .. (j + 1) * depth - 1`` (its "global line" in the group). The extra
+lines at the end are read-only sentinels that compute instructions gather for their virtual padding:
+SENTINEL ZERO lines (all 0) and SENTINEL MIN lines (all -128, max pooling), one per channel group a
+padding pixel can span. No instruction can address them, because every bank line is checked against
+the bank's depth.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from .faults import fault
+
+#: Sentinel lines of each kind per group: the largest channel_group (256 lines per pixel).
+SENTINEL = 256
 
 
 class Banks:
@@ -37,25 +41,35 @@ class Banks:
                 self.group_of[bank_id] = gi
                 self.local_of[bank_id] = j
         self.image = tuple(g.kind == "image" for g in self.groups)
-        self.data = [np.zeros((batch, g.count * g.depth + 2, g.width), dtype=np.int8) for g in self.groups]
+        self.data = [np.zeros((batch, g.count * g.depth + 2 * SENTINEL, g.width), dtype=np.int8)
+                     for g in self.groups]
+        # the same memory seen as whole lines: [batch, lines] of one opaque width-byte item each
+        self.lines = [d.reshape(batch, -1).view(np.dtype((np.void, g.width))) for g, d in zip(self.groups, self.data)]
+        # bumped on every write into a group, so derived data (im2col blocks, float weights) can be reused
+        self.version = [0] * len(self.groups)
         self.reset()
 
     def reset(self) -> None:
         """Zero every bank line and restore the two sentinel lines of every group."""
+        self.touch_all()
         for g, d in zip(self.groups, self.data):
             d.fill(0)
-            d[:, g.count * g.depth + 1, :] = -128
+            d[:, g.count * g.depth + SENTINEL:, :] = -128
+
+    def touch_all(self) -> None:
+        """Mark every group as changed (its derived data must be recomputed)."""
+        self.version = [v + 1 for v in self.version]
 
     # ------------------------------------------------------------ addressing
 
     def zero_line(self, gi: int) -> int:
-        """Global line (in group ``gi``) of the all-zero sentinel used for padding."""
+        """First global line (in group ``gi``) of the all-zero sentinels used for padding."""
         g = self.groups[gi]
         return g.count * g.depth
 
     def min_line(self, gi: int) -> int:
-        """Global line (in group ``gi``) of the all -128 sentinel used for max-pool padding."""
-        return self.zero_line(gi) + 1
+        """First global line (in group ``gi``) of the all -128 sentinels used for max-pool padding."""
+        return self.zero_line(gi) + SENTINEL
 
     def locate(self, bank_id: int, what: str) -> int:
         """The group index of ``bank_id``; a fault when the target has no such bank."""
@@ -133,6 +147,7 @@ class Banks:
     def bank_view(self, bank_id: int) -> np.ndarray:
         """The lines of one bank, ``[batch, depth, width]`` (a view: writes change the bank)."""
         gi = self.locate(bank_id, "bank_view")
+        self.version[gi] += 1
         g = self.groups[gi]
         first = self.local_of[bank_id] * g.depth
         return self.data[gi][:, first:first + g.depth, :]
@@ -212,20 +227,45 @@ class Pixels:
 
     def read(self, banks: Banks) -> np.ndarray:
         """The pixels' bytes, int8 ``[batch, *shape, nbytes]``."""
-        d = banks.data[self.gi]
-        if not self.whole:
-            d = d.reshape(d.shape[0], -1)
-        return np.take(d, self.idx, axis=1).reshape((d.shape[0],) + self.shape + (self.nbytes,))
+        b = banks.batch
+        if self.whole:
+            got = np.take(banks.lines[self.gi], self.idx, axis=1).view(np.int8)
+        else:
+            got = np.take(banks.data[self.gi].reshape(b, -1), self.idx, axis=1)
+        return got.reshape((b,) + self.shape + (self.nbytes,))
 
     def write(self, banks: Banks, values: np.ndarray) -> None:
         """Store ``values`` (int8 ``[1 or batch, *shape, nbytes]``, or with leading axes of ``shape``
         left out to give every one of them the same bytes) at the pixels."""
-        d = banks.data[self.gi]
-        missing = len(self.shape) + 2 - values.ndim
-        if missing:
-            values = values.reshape(values.shape[:1] + (1,) * missing + values.shape[1:])
-        v = np.broadcast_to(values, (values.shape[0],) + self.shape + (self.nbytes,))
+        full = (values.shape[0],) + self.shape + (self.nbytes,)
+        if values.shape != full:
+            missing = len(full) - values.ndim
+            values = np.broadcast_to(values.reshape(values.shape[:1] + (1,) * missing + values.shape[1:]), full)
+        values = np.ascontiguousarray(values, dtype=np.int8).reshape(full[0], -1)
+        banks.version[self.gi] += 1
         if self.whole:
-            d[:, self.idx] = v.reshape(v.shape[0], -1, self.width)
+            banks.lines[self.gi][:, self.idx] = values.view(banks.lines[self.gi].dtype)
         else:
-            d.reshape(d.shape[0], -1)[:, self.idx] = v.reshape(v.shape[0], -1)
+            banks.data[self.gi].reshape(banks.batch, -1)[:, self.idx] = values
+
+
+class Scratch:
+    """Reusable work buffers for the transient arrays of one instruction (im2col blocks, their
+    float copies). Reusing them avoids allocating (and page-faulting) fresh large arrays for every
+    instruction; a buffer's contents are only valid until the next request of the same name."""
+
+    def __init__(self):
+        self._bufs: dict[tuple[str, str], np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """A C-contiguous array of ``shape`` and ``dtype`` (uninitialised contents)."""
+        dtype = np.dtype(dtype)
+        size = 1
+        for s in shape:
+            size *= s
+        key = (name, dtype.str)
+        buf = self._bufs.get(key)
+        if buf is None or buf.size < size:
+            buf = np.empty(max(size, 1), dtype=dtype)
+            self._bufs[key] = buf
+        return buf[:size].reshape(shape)

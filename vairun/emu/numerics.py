@@ -15,6 +15,9 @@ Rules enforced here:
   accumulator is shifted left instead (``acc * 2**-shift_bias + bias`` at scale
   ``shift_cut - shift_bias``), which is what the reference kernels compute.
 * A numeric overflow of the int64 helpers is a fault, never a wrapped value.
+
+Finishing runs over chunks of at most 8192 elements, so the int64 temporaries of the xir helpers
+stay small (large temporaries cost more in fresh-page faults than in arithmetic).
 """
 
 from __future__ import annotations
@@ -32,35 +35,27 @@ F32_EXACT_TERMS = 1024
 #: Output fix position used to express output units to output_fix (RELU6 then clamps at 96).
 OUTPUT_UNITS_FP = 4
 
+#: Elements finished per call of the xir helpers.
+CHUNK_ELEMENTS = 8192
+
 ACT_NAMES = {int(a): a.name for a in ActType}
 
 
-def exact_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Exact ``a @ w`` of int8 data: ``a`` [B, M, K], ``w`` [B, K, N] -> int64 [B, M, N]."""
-    k = a.shape[-1]
-    af = a.astype(np.float32)
-    wf = w.astype(np.float32)
-    if k <= F32_EXACT_TERMS:
-        return np.matmul(af, wf).astype(np.int64)
-    acc = np.zeros(a.shape[:-1] + (w.shape[-1],), dtype=np.float64)
-    for k0 in range(0, k, F32_EXACT_TERMS):
-        acc += np.matmul(af[..., k0:k0 + F32_EXACT_TERMS], wf[..., k0:k0 + F32_EXACT_TERMS, :])
-    return acc.astype(np.int64)
-
-
 def exact_tap_sum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Exact depthwise sum over kernel taps: ``x`` [B, M, T, C] int8, ``w`` [B, T, C] int8 ->
-    int64 [B, M, C] (``sum_t x[b, m, t, c] * w[b, t, c]``)."""
-    dtype = np.float32 if x.shape[2] <= F32_EXACT_TERMS else np.float64
-    out = np.einsum("bmtc,btc->bmc", x.astype(dtype), w.astype(dtype))
+    """Exact depthwise sum over kernel taps: ``x`` [B, M, T, C] float32 holding int8 values, ``w``
+    [B, T, C] int8 -> int64 [B, M, C] (``sum_t x[b, m, t, c] * w[b, t, c]``)."""
+    if x.shape[2] <= F32_EXACT_TERMS:
+        out = np.einsum("bmtc,btc->bmc", x, w.astype(np.float32))
+    else:
+        out = np.einsum("bmtc,btc->bmc", x.astype(np.float64), w.astype(np.float64))
     return out.astype(np.int64)
 
 
 def add_bias(acc: np.ndarray, bias: np.ndarray, shift_bias: int, shift_cut: int) -> tuple[np.ndarray, int]:
     """Exact ``(acc + bias * 2**shift_bias) / 2**shift_cut`` as ``(n, e)`` with value ``n * 2**-e``."""
     try:
-        if shift_bias >= 0:
-            return acc + fixpoint.shift_left(bias, shift_bias), shift_cut
+        if shift_bias >= 0:  # an int8 bias shifted by at most 31 bits cannot overflow int64
+            return acc + np.left_shift(bias, shift_bias), shift_cut
         return fixpoint.shift_left(acc, -shift_bias) + bias, shift_cut - shift_bias
     except (OverflowError, ValueError) as exc:
         raise fault(f"bias alignment overflows: {exc}") from None
@@ -68,11 +63,39 @@ def add_bias(acc: np.ndarray, bias: np.ndarray, shift_bias: int, shift_cut: int)
 
 def finish(n: np.ndarray, e: int, act: int) -> np.ndarray:
     """Activation, one DPU_ROUND rounding and int8 saturation of ``n * 2**-e`` output units
-    (act NONE, RELU, LEAKYRELU or RELU6)."""
+    (act NONE, RELU, LEAKYRELU or RELU6); same shape as ``n``."""
+    name = ACT_NAMES[act]
+    flat = n.reshape(-1)
     try:
-        return output_fix(n, e + OUTPUT_UNITS_FP, fp_out=OUTPUT_UNITS_FP, nonlinear=ACT_NAMES[act])
+        if flat.size <= CHUNK_ELEMENTS:
+            return output_fix(n, e + OUTPUT_UNITS_FP, fp_out=OUTPUT_UNITS_FP, nonlinear=name)
+        out = np.empty(flat.size, dtype=np.int8)
+        for c0 in range(0, flat.size, CHUNK_ELEMENTS):
+            out[c0:c0 + CHUNK_ELEMENTS] = output_fix(flat[c0:c0 + CHUNK_ELEMENTS], e + OUTPUT_UNITS_FP,
+                                                     fp_out=OUTPUT_UNITS_FP, nonlinear=name)
+        return out.reshape(n.shape)
     except (OverflowError, ValueError) as exc:
-        raise fault(f"cannot finish the result at shift {e} with {ACT_NAMES[act]}: {exc}") from None
+        raise fault(f"cannot finish the result at shift {e} with {name}: {exc}") from None
+
+
+def finish_biased(acc: np.ndarray, bias: np.ndarray, rows_per_image: int, shift_bias: int, shift_cut: int,
+                  act: int) -> np.ndarray:
+    """Finish exact accumulators ``acc`` [B * rows_per_image, N] (float holding integers) with the
+    per-image biases ``bias`` [B, N]: ``(acc + bias * 2**shift_bias) / 2**shift_cut``, activation,
+    one rounding, int8 saturation -> int8 [B * rows_per_image, N]."""
+    total, ncols = acc.shape
+    out = np.empty((total, ncols), dtype=np.int8)
+    step = max(1, CHUNK_ELEMENTS // max(ncols, 1))
+    for r0 in range(0, total, step):
+        r1 = min(r0 + step, total)
+        first, last = r0 // rows_per_image, (r1 - 1) // rows_per_image
+        if first == last:
+            b = bias[first]
+        else:
+            b = bias[np.arange(r0, r1) // rows_per_image]
+        n, e = add_bias(acc[r0:r1].astype(np.int64), b, shift_bias, shift_cut)
+        out[r0:r1] = finish(n, e, act)
+    return out
 
 
 def finish_hsigmoid(n: np.ndarray, shift_cut: int, fp_in: int, fp_out: int, act: int) -> np.ndarray:

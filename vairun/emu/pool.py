@@ -48,5 +48,5 @@ def execute_pool(m, op) -> None:
                            jump_write=init["jump_write"], channel_offset=0, pad_min=is_max)
         plan = m.remember(key, PoolPlan(win, is_max, op["multi_factor"], init["shift_cut"]))
     cols = read_windows(m, plan.win)
-    acc = window_max(cols) if plan.is_max else window_sum(cols) * plan.multi_factor
+    acc = window_max(cols) if plan.is_max else window_sum(m, cols) * plan.multi_factor
     write_block(m, plan.win, finish(acc, plan.shift_cut, ActType.NONE))

@@ -55,12 +55,20 @@ def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tup
 
 
 def read_windows(m, p: WindowPlan) -> np.ndarray:
-    """The input windows, int8 ``[batch, R*L, kh*kw, G*width]`` (channel tail masked)."""
-    data = m.banks.data[p.gi_in]
-    b, width = data.shape[0], data.shape[2]
-    cols = np.take(data, p.in_idx, axis=1).reshape(b, p.rows * p.length, p.taps, p.groups, width)
+    """The input windows, int8 ``[batch, R*L, kh*kw, G*width]`` (channel tail masked). The array is
+    a scratch buffer: valid until the next window instruction."""
+    cols = blocks.gather(m, p.gi_in, p.in_idx, "win_lines")
+    b, width = cols.shape[0], cols.shape[2]
+    cols = cols.reshape(b, p.rows * p.length, p.taps, p.groups, width)
     blocks.mask_tail(cols, p.channel_offset)
     return cols.reshape(b, p.rows * p.length, p.taps, p.groups * width)
+
+
+def as_float(m, cols: np.ndarray) -> np.ndarray:
+    """``cols`` copied to a float32 scratch buffer (exact: int8 values)."""
+    out = m.scratch.get("win_f32", cols.shape, np.float32)
+    np.copyto(out, cols)
+    return out
 
 
 def write_block(m, p: WindowPlan, out: np.ndarray) -> None:
@@ -68,11 +76,22 @@ def write_block(m, p: WindowPlan, out: np.ndarray) -> None:
     p.out.write(m.banks, out.reshape(out.shape[0], p.rows, p.length, -1))
 
 
+#: Up to this many taps a window reduction loops over the taps (faster than a strided reduce).
+LOOP_TAPS = 64
+
+
 def window_max(cols: np.ndarray) -> np.ndarray:
-    """Exact window maximum, int64 ``[batch, R*L, C]``."""
-    return cols.max(axis=2).astype(np.int64)
+    """Exact window maximum of ``cols`` [B, M, T, C] int8 -> int64 [B, M, C]."""
+    taps = cols.shape[2]
+    if taps > LOOP_TAPS:
+        return cols.max(axis=2).astype(np.int64)
+    acc = cols[:, :, 0, :].copy()
+    for t in range(1, taps):
+        np.maximum(acc, cols[:, :, t, :], out=acc)
+    return acc.astype(np.int64)
 
 
-def window_sum(cols: np.ndarray) -> np.ndarray:
-    """Exact window sum, int64 ``[batch, R*L, C]``."""
-    return cols.sum(axis=2, dtype=np.int64)
+def window_sum(m, cols: np.ndarray) -> np.ndarray:
+    """Exact window sum of ``cols`` [B, M, T, C] int8 -> int64 [B, M, C] (float32 sums of at most
+    65536 int8 values stay below 2**24: exact)."""
+    return np.einsum("bmtc->bmc", as_float(m, cols)).astype(np.int64)
