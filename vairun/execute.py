@@ -20,17 +20,14 @@ from .model import DpuPlan
 def run_dpu(plan: DpuPlan, target, values: dict[str, np.ndarray], batch: int, on_instruction=None) -> None:
     """Execute one DPU subgraph on the emulator; reads its inputs from and writes outputs to ``values``."""
     m = Machine(target, batch=batch)
-    for reg, size in plan.reg_sizes.items():
-        if reg == 0:
-            m.set_reg(0, np.frombuffer(plan.const, dtype=np.uint8).copy(), shared=True)
-        else:
-            m.set_reg(reg, np.zeros((batch, size), dtype=np.uint8))
-    regs = {r: m.get_reg(r) for r in plan.reg_sizes if r != 0}
+    bufs = {reg: np.zeros((batch, size), dtype=np.uint8) for reg, size in plan.reg_sizes.items() if reg != 0}
     for name, (reg, addr, _fp) in plan.inputs.items():
         v = np.ascontiguousarray(values[name]).astype(np.int8, copy=False)
         flat = v.reshape(batch, -1).view(np.uint8)
-        regs[reg][:, addr:addr + flat.shape[1]] = flat
-    for reg, buf in regs.items():
+        bufs[reg][:, addr:addr + flat.shape[1]] = flat
+    if 0 in plan.reg_sizes:
+        m.set_reg(0, np.frombuffer(plan.const, dtype=np.uint8), shared=True)
+    for reg, buf in bufs.items():
         m.set_reg(reg, buf)
     try:
         m.run(plan.instructions, on_instruction=on_instruction)

@@ -240,7 +240,9 @@ class Pixels:
         full = (values.shape[0],) + self.shape + (self.nbytes,)
         if values.shape != full:
             missing = len(full) - values.ndim
-            values = np.broadcast_to(values.reshape(values.shape[:1] + (1,) * missing + values.shape[1:]), full)
+            values = values.reshape(values.shape[:1] + (1,) * missing + values.shape[1:])
+            if values.shape != full:
+                values = np.broadcast_to(values, full)
         values = np.ascontiguousarray(values, dtype=np.int8).reshape(full[0], -1)
         banks.version[self.gi] += 1
         if self.whole:
