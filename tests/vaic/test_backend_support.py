@@ -108,16 +108,21 @@ class Builder:
         op = self.g.create_op(name or self._name("rs"), "reshape-fix", {"shape": list(shape)}, {"input": [x]})
         return set_fix(op, x.get_output_tensor().get_attr("fix_point"))
 
-    def dpu_subgraph(self, exclude=("data-fix",)):
-        ops = [o for o in self.g.get_ops() if o.get_type() not in exclude]
+    def dpu_subgraph(self, cpu_ops=()):
+        """Partition: data-fix ops -> USER, ops named in ``cpu_ops`` -> CPU, the rest -> one DPU
+        subgraph (returned)."""
+        ops = self.g.get_ops()
         root = self.g.get_root_subgraph()
         root.remove_children()
-        users = root.create_child("user", [o for o in self.g.get_ops() if o.get_type() in exclude]) \
-            if any(o.get_type() in exclude for o in self.g.get_ops()) else None
-        sg = root.create_child("dpu", ops)
+        user = [o for o in ops if o.get_type() == "data-fix"]
+        cpu = [o for o in ops if o.get_name() in cpu_ops]
+        dpu = [o for o in ops if o not in user and o not in cpu]
+        if user:
+            root.create_child("user", user).set_attr("device", "USER")
+        sg = root.create_child("dpu", dpu)
         sg.set_attr("device", "DPU")
-        if users is not None:
-            users.set_attr("device", "USER")
+        if cpu:
+            root.create_child("cpu", cpu).set_attr("device", "CPU")
         return sg
 
 
@@ -150,10 +155,10 @@ def run_program(prog, tgt, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray
     return out
 
 
-def compile_and_check(b: Builder, key: str, seed: int = 1, check_internal: bool = True):
+def compile_and_check(b: Builder, key: str, seed: int = 1, check_internal: bool = True, cpu_ops=()):
     """Compile the graph's DPU subgraph for ``key``, run emulator and reference, assert equality."""
     tgt = target(key)
-    sg = b.dpu_subgraph()
+    sg = b.dpu_subgraph(cpu_ops)
     prog = generate(sg, b.g, tgt)
     rng = np.random.default_rng(seed)
     feeds = {}
