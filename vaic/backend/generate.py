@@ -27,7 +27,7 @@ from .verify import verify
 
 #: op types this backend generates (the partitioner sends others to the CPU as NOT_GENERATED)
 GENERATED = frozenset({"conv2d-fix", "depthwise-conv2d-fix", "pool-fix", "eltwise-fix", "concat-fix",
-                       "reshape-fix", "const-fix"})
+                       "reshape-fix"})
 
 GEN = {"conv2d-fix": gen_conv, "depthwise-conv2d-fix": gen_dwconv, "pool-fix": gen_pool,
        "eltwise-fix": gen_eltwise}

@@ -1,0 +1,177 @@
+"""Runner API (VART names, batch, threads, errors) and the vairun command line."""
+import json
+import sys
+import threading
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import xir
+from vaic.pipeline import compile_graph
+from vaic.writer import write_outputs
+from vairun import GraphRunner, Runner, VairunError
+from vairun.cli import main
+
+sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tests/vaiq")
+from conftest import quantize_roundtrip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    from vaiq.zoo import MODELS, get_model
+    d = tmp_path_factory.mktemp("m")
+    q = quantize_roundtrip(get_model("tiny_resnet"), MODELS["tiny_resnet"].input_shape, d, batches=2)
+    res = compile_graph(q.export_xmodel(), "DPUCZDX8G/KV260")
+    return write_outputs(res, d / "out", "tr")["tr.xmodel"]
+
+
+def x_of(batch, seed=0):
+    return np.random.default_rng(seed).standard_normal((batch, 32, 32, 3)).astype(np.float32)
+
+
+def test_vart_dpu_runner_names(compiled):
+    g = xir.Graph.deserialize(compiled)
+    dpu = [s for s in g.get_root_subgraph().toposort_child_subgraph() if s.get_attr("device") == "DPU"]
+    runner = Runner.create_runner(dpu[0], "run")
+    tin, tout = runner.get_input_tensors(), runner.get_output_tensors()
+    assert tin[0].dims == [1, 32, 32, 3] and isinstance(tin[0].get_attr("fix_point"), int)
+    fp = tin[0].get_attr("fix_point")
+    xq = np.clip(np.floor(x_of(2) * 2 ** fp + 0.5), -128, 127).astype(np.int8)
+    out = [np.empty([2] + tout[0].dims[1:], dtype=np.int8)]
+    job = runner.execute_async([xq], out)
+    runner.wait(job)
+    whole = GraphRunner(compiled).execute([x_of(2)])
+    # the DPU subgraph's output feeds the CPU tail; compare where the names coincide
+    if tout[0].name in whole:
+        assert np.array_equal(out[0], whole[tout[0].name])
+    assert out[0].dtype == np.int8 and out[0].shape[0] == 2
+
+
+def test_batch_is_vectorized_and_equals_single_images(compiled):
+    r = GraphRunner(compiled)
+    x = x_of(5, seed=3)
+    whole = r.run([x])
+    for i in range(5):
+        one = r.run([x[i:i + 1]])
+        for k in whole:
+            assert np.array_equal(whole[k][i:i + 1], one[k])
+
+
+def test_threads_and_async(compiled):
+    r = GraphRunner(compiled)
+    x = x_of(2, seed=5)
+    expect = r.run([x])
+    results, errors = [], []
+
+    def work():
+        try:
+            results.append(r.run([x]))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 4
+    for res in results:
+        for k in expect:
+            assert np.array_equal(res[k], expect[k])
+    outs = [np.zeros([2] + t.dims[1:], dtype=np.int8) for t in r.get_output_tensors()]
+    jid = r.execute_async([x], outs)
+    raw = r.wait(jid)
+    assert all(np.array_equal(o, raw[t.name]) for o, t in zip(outs, r.get_output_tensors()))
+
+
+def test_checksum_and_fingerprint_are_verified(compiled, tmp_path):
+    import shutil
+    d = tmp_path / "copy"
+    shutil.copytree(compiled.parent, d)
+    (d / "md5sum.txt").write_text("0" * 32 + "\n")
+    with pytest.raises(VairunError, match="checksum mismatch"):
+        GraphRunner(d / "tr.xmodel")
+    GraphRunner(d / "tr.xmodel", verify=False)  # explicit opt-out
+    with pytest.raises(VairunError, match="fingerprint mismatch"):
+        GraphRunner(compiled, arch="DPUCADF8H/U250")
+    GraphRunner(compiled, arch="DPUCZDX8G/KV260")  # same DPU, same fingerprint
+
+
+def test_input_errors(compiled):
+    r = GraphRunner(compiled)
+    with pytest.raises(VairunError, match="expects dims"):
+        r.run([np.zeros((1, 16, 16, 3), np.float32)])
+    with pytest.raises(VairunError, match="takes 1 input"):
+        r.run([x_of(1), x_of(1)])
+    with pytest.raises(VairunError, match="unknown input"):
+        r.run({"nope": x_of(1)})
+
+
+def invoke(*args):
+    res = CliRunner().invoke(main, [str(a) for a in args])
+    return res.exit_code, res.output
+
+
+def test_cli_run_profile_info_bench(compiled, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, x_of(2))
+    code, out = invoke("run", compiled, "-i", x, "-o", tmp_path / "y.npz")
+    assert code == 0, out
+    y = np.load(tmp_path / "y.npz")
+    assert set(y) == {t.name for t in GraphRunner(compiled).get_output_tensors()}
+    code, out = invoke("run", compiled, "-i", x, "-o", tmp_path / "r.npz", "--raw")
+    r = np.load(tmp_path / "r.npz")
+    name = next(k for k in r if not k.endswith("__fix_point"))
+    assert r[name].dtype == np.int8 and int(r[name + "__fix_point"]) == GraphRunner(compiled).get_output_tensors()[0].get_attr("fix_point")
+    np.save(tmp_path / "xn.npy", np.transpose(x_of(2), (0, 3, 1, 2)))
+    assert invoke("run", compiled, "-i", tmp_path / "xn.npy", "-o", tmp_path / "n.npz", "--nchw")[0] == 0
+    assert np.array_equal(np.load(tmp_path / "n.npz")[name], y[name])
+    code, out = invoke("profile", compiled, "--json", tmp_path / "p.json", "--html", tmp_path / "p.html", "-q")
+    assert code == 0, out
+    p = json.loads((tmp_path / "p.json").read_text())
+    assert {"cycles", "latency_ms", "fps"} <= set(p) and p["cycles"] > 0 and p["layers"]
+    html = (tmp_path / "p.html").read_text()
+    assert "<svg" in html and "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    code, out = invoke("info", compiled)
+    assert code == 0 and "fix_point" in out and "DPUCZDX8G" in out
+    code, out = invoke("bench", compiled, "--batch", "2", "--repeat", "1", "--json", tmp_path / "b.json")
+    assert code == 0, out
+    b = json.loads((tmp_path / "b.json").read_text())
+    assert b["batch"] == 2 and b["images_per_s"] > 0
+    code, out = invoke("bench", compiled, "--timing-only", "--repeat", "1")
+    assert code == 0 and "timing-only" in out
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such file"), ("shape", "does not match input"), ("dtype", "dtype int32"),
+    ("corrupt", "not an .xmodel"), ("checksum", "checksum mismatch"), ("fingerprint", "fingerprint mismatch"),
+    ("noinput", "no such input file"),
+])
+def test_cli_bad_input_is_one_line_exit_2(case, message, compiled, tmp_path):
+    import shutil
+    model = compiled
+    x = tmp_path / "x.npy"
+    np.save(x, x_of(1))
+    extra = []
+    if case == "missing":
+        model = tmp_path / "none.xmodel"
+    elif case == "shape":
+        np.save(x, np.zeros((1, 8, 8, 3), np.float32))
+    elif case == "dtype":
+        np.save(x, np.zeros((1, 32, 32, 3), np.int32))
+    elif case == "corrupt":
+        model = tmp_path / "c.xmodel"
+        model.write_bytes(compiled.read_bytes()[:100])
+    elif case == "checksum":
+        d = tmp_path / "d"
+        shutil.copytree(compiled.parent, d)
+        model = d / "tr.xmodel"
+        model.write_bytes(model.read_bytes() + b"\x00")
+    elif case == "fingerprint":
+        extra = ["--arch", "DPUCAHX8H/U50"]
+    elif case == "noinput":
+        x = tmp_path / "none.npy"
+    code, out = invoke("run", model, "-i", x, "-o", tmp_path / "o.npz", *extra)
+    assert code == 2, out
+    assert message in out and "Traceback" not in out and len(out.strip().splitlines()) == 1
+    assert not (tmp_path / "o.npz").exists()
