@@ -46,7 +46,7 @@ class Builder:
         return set_fix(op, fp)
 
     def const(self, data, fp, name=None):
-        op = self.g.create_const_op(name or self._name("c"), np.asarray(data, dtype=np.int8), "xint8",
+        op = self.g.create_const_op(name or self._name("const"), np.asarray(data, dtype=np.int8), "xint8",
                                     kind="const-fix")
         t = op.get_output_tensor()
         t.set_attr("fix_point", int(fp))

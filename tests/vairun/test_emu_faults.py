@@ -50,8 +50,18 @@ def test_multi_line_pixel_crossing_the_depth():
 
 
 def test_ddr_access_outside_its_register():
-    exc = fault_of([make("LOAD", length=4, channel=8, jump_read=64, ddr_addr=60), make("END")])
+    exc = fault_of([make("LOAD", length=4, channel=8, jump_read=64, jump_write=1, ddr_addr=60), make("END")])
     assert exc.kind == "LOAD" and exc.address == 256 and "register 0" in exc.message
+
+
+def test_overlapping_pixels_of_one_instruction():
+    # a 9-byte pixel spans two 8-byte lines: a jump of one line makes pixels overlap
+    exc = fault_of([make("LOAD", bank_id=1, bank_addr=5, length=3, channel=9, jump_write=1), make("END")])
+    assert (exc.bank, exc.address) == (1, 6) and "more than once" in exc.message
+    assert "overlap" in fault_of([make("SAVE", length=2, channel=8, jump_write=4), make("END")]).message
+    init = make("CONVINIT", valid_pixel_parallel=1, jump_read=1, jump_write=0)
+    exc = fault_of([init, make("CONV", length=2, bank_id_out=4, bank_addr_out=9), make("END")])
+    assert (exc.kind, exc.bank, exc.address) == ("CONV", 4, 9)
 
 
 def test_register_never_set():

@@ -112,7 +112,7 @@ def _plan(m, init, op) -> ConvPlan:
         masked = (last_group[:, None] * width + np.arange(width - co, width)).ravel()
     w_key = (op["bank_addr_weights"], kh * kw, groups, co)
     return ConvPlan(gi_in, chunks, rows, length, nlines, masked, w_gi, op["bank_addr_weights"], w_key, bias_span,
-                    init["shift_cut"], init["shift_bias"], init["act_type"], Pixels(banks, gi_out, starts, t.ocp))
+                    init["shift_cut"], init["shift_bias"], init["act_type"], Pixels(banks, gi_out, starts, t.ocp).check_distinct(banks, "output"))
 
 
 def _weights(m, p: ConvPlan) -> np.ndarray:

@@ -84,7 +84,7 @@ def _plan(m, inits, op) -> ElewPlan:
     gi_out, starts = blocks.output_rows(m, None, op, rows=rows, length=length, jump=op["jump_write"],
                                         lines_per_pixel=groups)
     return ElewPlan(tuple(inputs), tuple(init["shift_read"] for init in inits), is_mul, op["shift_write"],
-                    op["act_type"], Pixels(m.banks, gi_out, starts, groups * width))
+                    op["act_type"], Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output"))
 
 
 def _run(m, p: ElewPlan) -> None:

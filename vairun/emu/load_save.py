@@ -14,6 +14,7 @@ Rules enforced here:
   ``ddr_addr + p * jump_write``; with ``const_en`` the bank is not read (nor checked) and every byte
   is ``const_value``. ``hp_id`` is timing only. Saving into a register shared by the batch (CONST)
   is a fault: it holds parameters, and one copy cannot take the bytes of several images.
+* One instruction never writes a bank line or DDR byte twice: overlapping pixels are a fault.
 * Every bank line and DDR byte touched must exist; otherwise a fault naming bank/line or byte.
 """
 
@@ -106,7 +107,7 @@ def _plan_load(m, op) -> LoadPlan:
             banks.check_lines(b, op["bank_addr"], last, "LOAD destination")
         starts = (np.array([banks.global_line(b, op["bank_addr"]) for b in ids], dtype=np.int64)[:, None]
                   + np.arange(length, dtype=np.int64) * op["jump_write"])
-        targets.append(Pixels(banks, gi, starts, nbytes))
+        targets.append(Pixels(banks, gi, starts, nbytes).check_distinct(banks, "LOAD"))
     contiguous, idx, last = _ddr_geometry(op["ddr_addr"], nd, channel, op["jump_read"])
     edge_map = None
     if edge and nd < length:
@@ -158,6 +159,9 @@ def _plan_save(m, op) -> SavePlan:
                           "SAVE source")
         starts = banks.global_line(b, op["bank_addr"]) + np.arange(length, dtype=np.int64) * op["jump_read"]
         source = Pixels(banks, gi, starts, channel)
+    if length > 1 and op["jump_write"] < channel:
+        raise fault(f"SAVE writes {channel} bytes per pixel but steps only {op['jump_write']} bytes in DDR: "
+                    f"pixels overlap", address=op["ddr_addr"] + op["jump_write"])
     contiguous, idx, last = _ddr_geometry(op["ddr_addr"], length, channel, op["jump_write"])
     return SavePlan(op["reg_id"], op["ddr_addr"], length, channel, contiguous, idx, last, const,
                     op["const_value"], source)

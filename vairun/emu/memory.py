@@ -225,6 +225,20 @@ class Pixels:
             idx = starts[..., None] * width + np.arange(nbytes, dtype=np.int64)
         self.idx = idx.ravel()
 
+    def check_distinct(self, banks: Banks, what: str) -> "Pixels":
+        """Fault when two of the pixels would write the same line (or byte): one instruction never
+        writes a location twice, so overlapping pixels are a stream error, not a last-one-wins."""
+        if self.idx.size > 1:
+            order = np.sort(self.idx)
+            dup = np.nonzero(order[1:] == order[:-1])[0]
+            if dup.size:
+                g = banks.groups[self.gi]
+                line = int(order[dup[0]]) // (1 if self.whole else g.width)
+                bank_id, addr = g.first_id + line // g.depth, line % g.depth
+                raise fault(f"{what} writes line {addr} of bank {bank_id} more than once (pixels overlap: "
+                            f"the jumps are smaller than the lines a pixel spans)", bank=bank_id, address=addr)
+        return self
+
     def read(self, banks: Banks) -> np.ndarray:
         """The pixels' bytes, int8 ``[batch, *shape, nbytes]``."""
         b = banks.batch

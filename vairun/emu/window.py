@@ -51,7 +51,7 @@ def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tup
         raise fault(f"input lines hold {width} channels but output lines hold "
                            f"{m.banks.groups[gi_out].width}", bank=op["bank_id_out"])
     return WindowPlan(gi, idx.ravel(), rows, length, kernel[0] * kernel[1], groups, channel_offset,
-                      Pixels(m.banks, gi_out, starts, groups * width))
+                      Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output"))
 
 
 def read_windows(m, p: WindowPlan) -> np.ndarray:

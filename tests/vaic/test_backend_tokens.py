@@ -1,0 +1,135 @@
+"""Dependency tokens derived by the emitter, and the static verifier catching broken programs."""
+import dataclasses
+
+import pytest
+
+from test_backend_support import Builder, target
+
+from vaic.backend import generate, verify
+from vaic.backend.banks import Banks
+from vaic.backend.emitter import Emitter
+from vaic.errors import CompilerBug
+from xir.isa import Instruction, decode, encode, format_mask, run_tokens
+
+
+def doc_example():
+    """docs/isa.md §3, in the doc's stream order: input buffers A/B, output buffers X/Y."""
+    t = target("DPUCZDX8G/KV260")
+    em = Emitter(Banks(t), {1: 4096, 2: 4096})
+    em.layer = "l"
+    buf = {"A": (0, 0), "B": (0, 100), "X": (8, 0), "Y": (8, 100)}    # (bank, line) in VB0 / VB1
+    em.init("CONVINIT", kernel_h=1, kernel_w=1, jump_read=1, jump_write=1, valid_pixel_parallel=1)
+
+    def load(tile, b):
+        em.emit("LOAD", bank_id=buf[b][0], bank_addr=buf[b][1], length=4, channel=16, jump_read=16,
+                jump_write=1, reg_id=2, ddr_addr=64 * tile)
+
+    def conv(src, dst):
+        em.emit("CONV", bank_id_in=buf[src][0], bank_addr_in=buf[src][1], bank_id_out=buf[dst][0],
+                bank_addr_out=buf[dst][1], length=4)
+
+    def save(tile, b):
+        em.emit("SAVE", bank_id=buf[b][0], bank_addr=buf[b][1], length=4, channel=16, jump_read=1,
+                jump_write=16, reg_id=1, ddr_addr=64 * tile)
+
+    load(0, "A"); load(1, "B"); conv("A", "X"); save(0, "X"); load(2, "A"); conv("B", "Y"); save(1, "Y")
+    load(3, "B"); conv("A", "X"); save(2, "X"); conv("B", "Y"); save(3, "Y")
+    return [i for i in em.finish() if i.kind != "CONVINIT"]
+
+
+DOC_LISTING = [   # kind, dpdon, dpdby of the doc's eight lines (LOAD tile3 -> B is its "...")
+    ("LOAD", "-", "CONV"), ("LOAD", "-", "CONV"), ("CONV", "LOAD", "LOAD|SAVE"), ("SAVE", "CONV", "CONV"),
+    ("LOAD", "CONV", "CONV"), ("CONV", "LOAD", "LOAD|SAVE"), ("SAVE", "CONV", "CONV"),
+    ("CONV", "LOAD|SAVE", "SAVE"),
+]
+
+
+def test_emitter_reproduces_the_documented_overlap():
+    instrs = doc_example()
+    rows = [(i.kind, format_mask(i.dpdon), format_mask(i.dpdby)) for i in instrs]
+    assert rows[:7] + [rows[8]] == DOC_LISTING
+    assert rows[7] == ("LOAD", "CONV", "CONV")                 # tile 3 -> B waits for CONV B -> Y
+    assert rows[9:] == [("SAVE", "CONV", "-"), ("CONV", "LOAD|SAVE", "SAVE"), ("SAVE", "CONV", "-"),
+                        ("END", "-", "-")]
+    assert not run_tokens(instrs, strict=True).leftover
+
+
+@pytest.fixture(scope="module")
+def program():
+    b = Builder()
+    x = b.input([1, 40, 30, 20])
+    c = b.conv(x, 24, k=3, act="RELU", name="c1")
+    b.conv(c, 8, k=3, s=2, name="c2")
+    tgt = target("DPUCZDX8G/B512")
+    return generate(b.dpu_subgraph(), b.g, tgt), tgt
+
+
+def with_instrs(prog, instrs):
+    return dataclasses.replace(prog, instructions=instrs)
+
+
+def copy_instrs(prog):
+    return [Instruction(i.kind, dict(i.fields), i.dpdon, i.dpdby, i.comment, i.layer) for i in prog.instructions]
+
+
+def test_generated_program_verifies_standalone_and_decoded(program):
+    prog, tgt = program
+    verify(prog, tgt)
+    verify(with_instrs(prog, decode(encode(prog.instructions, tgt.isa), tgt.isa)), tgt)
+
+
+def test_verify_rejects_a_missing_token(program):
+    prog, tgt = program
+    instrs = copy_instrs(prog)
+    j = next(i for i, x in enumerate(instrs) if x.kind == "SAVE" and x.dpdon)
+    # drop the wait and the signal it consumed (the stream stays balanced)
+    src = max(i for i in range(j) if instrs[i].kind == "CONV" and instrs[i].dpdby & 2)
+    instrs[j].dpdon = 0
+    instrs[src].dpdby &= ~2
+    run_tokens(instrs, strict=True)
+    with pytest.raises(CompilerBug, match=f"instruction {j} SAVE.*not ordered before it by tokens"):
+        verify(with_instrs(prog, instrs), tgt)
+
+
+def test_verify_rejects_unbalanced_tokens(program):
+    prog, tgt = program
+    instrs = copy_instrs(prog)
+    instrs[0].dpdby |= 8       # a token for MISC nobody consumes
+    with pytest.raises(CompilerBug, match="never consumed"):
+        verify(with_instrs(prog, instrs), tgt)
+
+
+def test_verify_rejects_read_before_write(program):
+    prog, tgt = program
+    instrs = copy_instrs(prog)
+    j = next(i for i, x in enumerate(instrs) if x.kind == "LOAD" and x["reg_id"] == 2)
+    del instrs[j]
+    with pytest.raises(CompilerBug, match="never written|before they are written"):
+        verify(with_instrs(prog, instrs), tgt)
+
+
+def test_verify_rejects_bank_sharing_between_layers(program):
+    prog, tgt = program
+    instrs = copy_instrs(prog)
+    j = next(i for i, x in enumerate(instrs) if x.kind == "LOAD" and x.layer == "c2")
+    instrs[j].layer = "c1"
+    with pytest.raises(CompilerBug, match="written for another layer"):
+        verify(with_instrs(prog, instrs), tgt)
+
+
+def test_verify_rejects_out_of_range(program):
+    prog, tgt = program
+    instrs = copy_instrs(prog)
+    j = next(i for i, x in enumerate(instrs) if x.kind == "CONV")
+    instrs[j].fields["length"] = 2000
+    with pytest.raises(CompilerBug, match=f"instruction {j} CONV.*length"):
+        verify(with_instrs(prog, instrs), tgt)
+    instrs = copy_instrs(prog)
+    instrs[j].fields["bank_addr_out"] = 2040
+    with pytest.raises(CompilerBug, match=f"instruction {j} CONV.*exceed its depth 2048"):
+        verify(with_instrs(prog, instrs), tgt)
+    instrs = copy_instrs(prog)
+    k = next(i for i, x in enumerate(instrs) if x.kind == "SAVE")
+    instrs[k].fields["ddr_addr"] = prog.reg_sizes[instrs[k]["reg_id"]]
+    with pytest.raises(CompilerBug, match=f"instruction {k} SAVE.*outside"):
+        verify(with_instrs(prog, instrs), tgt)
