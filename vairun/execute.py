@@ -6,6 +6,8 @@ tensors (with the tensor's fix_point), float32 for float ones.
 """
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 import xir
@@ -17,9 +19,40 @@ from .errors import VairunError
 from .model import DpuPlan
 
 
-def run_dpu(plan: DpuPlan, target, values: dict[str, np.ndarray], batch: int, on_instruction=None) -> None:
+class MachinePool:
+    """Warm emulated machines per (DPU subgraph, batch): a machine keeps its cached instruction plans
+    between runs; a job borrows one exclusively, so concurrent jobs never share a machine."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._free: dict[tuple[str, int], list[Machine]] = {}
+
+    def take(self, key: tuple[str, int], target) -> Machine:
+        with self._lock:
+            free = self._free.get(key)
+            if free:
+                return free.pop()
+        return Machine(target, batch=key[1])
+
+    def give(self, key: tuple[str, int], m: Machine) -> None:
+        with self._lock:
+            self._free.setdefault(key, []).append(m)
+
+
+def run_dpu(plan: DpuPlan, target, values: dict[str, np.ndarray], batch: int, on_instruction=None,
+            pool: MachinePool | None = None) -> None:
     """Execute one DPU subgraph on the emulator; reads its inputs from and writes outputs to ``values``."""
-    m = Machine(target, batch=batch)
+    key = (plan.subgraph.get_name(), batch)
+    m = pool.take(key, target) if pool is not None else Machine(target, batch=batch)
+    try:
+        _run_on(m, plan, values, batch, on_instruction)
+    finally:
+        if pool is not None:
+            pool.give(key, m)
+
+
+def _run_on(m: Machine, plan: DpuPlan, values, batch: int, on_instruction) -> None:
+    m.reset()  # every run starts from zeroed banks, whether the machine is new or reused
     bufs = {reg: np.zeros((batch, size), dtype=np.uint8) for reg, size in plan.reg_sizes.items() if reg != 0}
     for name, (reg, addr, _fp) in plan.inputs.items():
         v = np.ascontiguousarray(values[name]).astype(np.int8, copy=False)

@@ -27,7 +27,7 @@ import xir
 from xir.fixpoint import dequantize
 
 from .errors import VairunError
-from .execute import feed_input, run_cpu, run_dpu
+from .execute import MachinePool, feed_input, run_cpu, run_dpu
 from .model import CompiledModel, load_compiled
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="vairun")
@@ -90,6 +90,7 @@ class GraphRunner:
         self.input_ops = [o for o in g.toposort() if o.get_type() in ("data", "data-fix")]
         self.output_ops = g.get_tail_ops()
         self._jobs = _Jobs()
+        self._machines = MachinePool()
 
     @staticmethod
     def create_graph_runner(model, arch: str | None = None) -> "GraphRunner":
@@ -134,7 +135,8 @@ class GraphRunner:
         for sg in self.model.subgraphs:
             dev = sg.get_attr("device")
             if dev == "DPU":
-                run_dpu(self.model.plans[sg.get_name()], self.model.target, values, batch, on_instruction)
+                run_dpu(self.model.plans[sg.get_name()], self.model.target, values, batch, on_instruction,
+                        self._machines)
             elif dev == "CPU":
                 run_cpu(sg, values)
         return {o.get_name(): values[o.get_name()] for o in self.output_ops}
@@ -180,6 +182,7 @@ class Runner:
         self.plan = _plan(subgraph, g.get_name())
         self.subgraph = subgraph
         self._jobs = _Jobs()
+        self._machines = MachinePool()
 
     @staticmethod
     def create_runner(subgraph: xir.Subgraph, mode: str = "run") -> "Runner":
@@ -206,7 +209,7 @@ class Runner:
                                   f"got {a.dtype} {list(a.shape)}")
             batch = a.shape[0] if batch is None else batch
             values[t.name] = a
-        run_dpu(self.plan, self.target, values, batch)
+        run_dpu(self.plan, self.target, values, batch, pool=self._machines)
         for arr, t in zip(outputs, self.get_output_tensors()):
             np.copyto(arr, values[t.name][: arr.shape[0]])
         return [values[t.name] for t in self.get_output_tensors()]

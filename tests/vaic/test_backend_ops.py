@@ -124,3 +124,15 @@ def test_tiling_cases_really_tile():
     assert int(rows) > 1
     prog = _compile("conv_deep_weight_chunks", "DPUCZDX8G/KV260")
     assert "1 weight chunk(s)" not in prog.log[0]
+
+
+OTHER_FAMILIES = ("DPUCADX8G/U250", "DPUCVDX8G/VCK190", "DPUCAHX8H/U50")
+
+
+@pytest.mark.parametrize("key", OTHER_FAMILIES)
+@pytest.mark.parametrize("case", ["conv1x1", "conv3x3_relu", "conv5x5_s2_leaky", "concat_in_place", "dense",
+                                  "maxpool3x3_s2", "eltwise_add_relu", "conv_deep_weight_chunks"])
+def test_other_families_bit_exact(case, key):
+    """ICP 96 with OCP 16 (tails beyond the 5-bit channel_offset, blocks saved one by one), OCP 32
+    (two lines per output block), PP 2 lane blocks."""
+    compile_and_check(CASES[case](), key)

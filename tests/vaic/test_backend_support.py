@@ -185,3 +185,26 @@ def sequential_fit(bufs) -> int:
         b.addr = top
         top += -(-b.size // 64) * 64
     return top
+
+
+def run_batch(prog, tgt, feeds_per_image: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """Run a DpuProgram once for several images (the machine's batch lanes share the stream, CONST
+    is shared, WORKSPACE and INTERFACE are per image); returns the outputs per image."""
+    from vairun.emu import Machine
+    n = len(feeds_per_image)
+    m = Machine(tgt, n)
+    m.set_reg(CONST_REG, np.frombuffer(prog.const_data, dtype=np.int8), shared=True)
+    m.set_reg(WORKSPACE_REG, np.zeros((n, max(prog.reg_sizes[WORKSPACE_REG], 1)), np.int8))
+    io = np.zeros((n, max(prog.reg_sizes[INTERFACE_REG], 1)), np.int8)
+    for i, feeds in enumerate(feeds_per_image):
+        for p in prog.inputs:
+            a = np.asarray(feeds[p.name]).astype(np.int8).reshape(-1)
+            io[i, p.ddr_addr:p.ddr_addr + a.size] = a
+    m.set_reg(INTERFACE_REG, io)
+    m.run(prog.instructions)
+    regs = np.asarray(m.get_reg(INTERFACE_REG))
+    out = []
+    for i in range(n):
+        out.append({p.name: regs[i, p.ddr_addr:p.ddr_addr + int(np.prod(p.dims[1:]))].reshape(p.dims)
+                    for p in prog.outputs})
+    return out

@@ -126,7 +126,7 @@ def test_verify_rejects_out_of_range(program):
         verify(with_instrs(prog, instrs), tgt)
     instrs = copy_instrs(prog)
     instrs[j].fields["bank_addr_out"] = 2040
-    with pytest.raises(CompilerBug, match=f"instruction {j} CONV.*exceed its depth 2048"):
+    with pytest.raises(CompilerBug, match=f"instruction {j} CONV.*exceed their depth 2048"):
         verify(with_instrs(prog, instrs), tgt)
     instrs = copy_instrs(prog)
     k = next(i for i, x in enumerate(instrs) if x.kind == "SAVE")

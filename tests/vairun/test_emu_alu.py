@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from emu_support import PARAM_REG, load_bytes, rand_q, run_block
+from emu_support import load_bytes, rand_q, run_block
 from xir import fixpoint
 from xir.isa import ActType, AluType, make
 from xir.kernels import activation_fix, avgpool_fix, depthwise_conv2d_fix, maxpool_fix

@@ -113,6 +113,13 @@ def test_read_needing_a_fifth_sweep():
     assert exc.kind == "CONV" and "sweep" in exc.message and exc.bank == 0
 
 
+def test_slot_position_outside_its_slot():
+    init = make("CONVINIT", valid_pixel_parallel=1, stride_h=2, stride_offset_in=2, jump_read=1, jump_write=1)
+    assert "stride_offset_in" in fault_of([init, make("CONV", length=1), make("END")]).message
+    init = make("POOLINIT", stride_out=1, stride_offset_out=1, jump_read=1, jump_write=1)
+    assert "stride_offset_out" in fault_of([init, make("POOL", length=1, bank_id_out=4), make("END")]).message
+
+
 def test_compute_rows_outside_image_banks():
     exc = fault_of(conv_pair(bank_id_out=12))
     assert exc.bank == 12 and "image banks" in exc.message

@@ -3,7 +3,10 @@
 Rules (docs/isa.md §4.4-4.5, §5.4):
 - one CONV computes R <= PP output rows x ``length`` columns x OCP output channels (one output
   block), reading every input channel group of its input block (``channel_group`` <= 256, so
-  Cin <= 256 * ICP), the tail of the last group masked by ``channel_offset``;
+  Cin <= 256 * ICP); the tail of the last group meets zero weights (and ``channel_offset`` when the
+  field can hold it);
+- an output block takes ``ceil(OCP / width)`` lines per pixel; when OCP is not a multiple of the
+  line width (DPUCADX8G: 16 of 96) the blocks' bytes are not contiguous and each is saved alone;
 - weights of a block take ``kh * kw * ceil(Cin / ICP)`` lines of each of the OCP weights banks;
   blocks are loaded in chunks that fit half the weights area (double-buffered) or, when all of a
   layer's blocks fit, at once; the biases of the layer are loaded once;
@@ -121,7 +124,9 @@ def gen_conv(ctx: Ctx, op: xir.Op) -> None:
         blob = conv_weight_chunk(w, c, ocp, icp)
         chunk_off.append(ctx.const.add(blob))
         params += len(blob)
-    channel_offset = cg * icp - cin
+    channel_offset = tail_mask(cg * icp - cin)
+    # blocks whose OCP bytes do not fill whole lines are not contiguous across lines: save each alone
+    per_block_save = ocp % b.image_width != 0
     act_t = ActType[act]
 
     in_layout = None
@@ -163,7 +168,13 @@ def gen_conv(ctx: Ctx, op: xir.Op) -> None:
                             bank_addr_weights=wline + bi * L, bank_addr_bias=bias_line + blk_id * bl,
                             length=m, bank_id_out=bank_out, bank_addr_out=line_out + bi * b.olines)
                 for k in range(blk.k0, blk.k0 + blk.R):
-                    ctx.save_row(out_layout, k, ov, oy0 + k, ox0, m, c0, nsave)
+                    if not per_block_save:
+                        ctx.save_row(out_layout, k, ov, oy0 + k, ox0, m, c0, nsave)
+                        continue
+                    for bi, blk_id in enumerate(chunk):
+                        n_ch = min(ocp, cout - blk_id * ocp)
+                        ctx.save_row(out_layout, k, ov, oy0 + k, ox0, m, blk_id * ocp, n_ch,
+                                     line_offset=bi * b.olines)
     ho, wo = win.ho, win.wo
     work = 2 * ho * wo * cout * kh * kw * cin + ho * wo * cout
     rnd = lambda v, q: -(-v // q) * q  # noqa: E731
@@ -171,6 +182,13 @@ def gen_conv(ctx: Ctx, op: xir.Op) -> None:
     ctx.stats.append(LayerStats(name, "conv", work, arch, params))
     ctx.log.append(f"{name}: conv {kh}x{kw}/{win.sh} {cin}->{cout} {win.h}x{win.w}: {len(sp.rows)}x{len(sp.cols)} "
                    f"tiles, {len(chunks)} weight chunk(s) of {NB} block(s)")
+
+
+def tail_mask(tail: int) -> int:
+    """``channel_offset`` for ``tail`` unused channels in the last input group. The weights of those
+    channels are zero in CONST, so the products vanish whatever the bank holds; the mask is only
+    set when the 5-bit field can hold it and it is below the line width (docs/isa.md §8 [emu])."""
+    return tail if tail <= 31 else 0
 
 
 def _chunk_options(nbt: int, L: int, wa: int) -> list[int]:

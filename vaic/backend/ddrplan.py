@@ -116,7 +116,6 @@ def plan_ddr(sg: xir.Subgraph, schedule: list[xir.Op]) -> DdrPlan:
     out_names = {t.name for t in out_tensors}
     in_names = {t.name for t in in_tensors}
     index = {op.get_name(): i for i, op in enumerate(schedule)}
-    produced = {op.get_output_tensor().name: op for op in schedule}
     buffers: list[Buffer] = []
 
     def new_buffer(h, w, c) -> Buffer:

@@ -16,7 +16,7 @@ from xir.isa import ActType
 
 from . import chanwise
 from .context import Ctx, act_code
-from .conv import CONV_ACTS, shifts
+from .conv import CONV_ACTS, shifts, tail_mask
 from .errors import TilingError
 from .geometry import window_of
 from .params import dw_bias_chunk, dw_weight_chunk
@@ -77,7 +77,7 @@ def gen_dwconv(ctx: Ctx, op: xir.Op) -> None:
         ctx.em.emit("DPTWISE", bank_id_in=rd["bank_id_in"], bank_addr_in=bases[0], bank_addr_in_1=bases[1],
                     bank_addr_in_2=bases[2], bank_addr_in_3=bases[3], pad_top=blk.pad_top,
                     pad_bottom=blk.pad_bottom, pad_left=s.span_c.pad_before, pad_right=s.span_c.pad_after,
-                    valid_pixel_parallel=blk.R, channel_group=s.G, channel_offset=s.G * icp - s.nch,
+                    valid_pixel_parallel=blk.R, channel_group=s.G, channel_offset=tail_mask(s.G * icp - s.nch),
                     bank_addr_weights=wline, bank_addr_bias=bline, length=s.m,
                     bank_id_out=bank_out, bank_addr_out=line_out)
 

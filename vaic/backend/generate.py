@@ -14,6 +14,7 @@ from __future__ import annotations
 import xir
 from xir.target import Target
 
+from ..errors import VaicError
 from .context import Ctx
 from .conv import gen_conv
 from .copy import gen_copy
@@ -36,7 +37,7 @@ GEN = {"conv2d-fix": gen_conv, "depthwise-conv2d-fix": gen_dwconv, "pool-fix": g
 def generate(sg: xir.Subgraph, g: xir.Graph, target: Target) -> DpuProgram:
     """Compile the DPU subgraph ``sg`` of ``g`` for ``target``."""
     if not target.compilable:
-        raise TilingError(sg.get_name(), f"target {target.name} is not compilable")
+        raise VaicError(f"target {target.name} has no instruction set; the DPU backend cannot compile for it")
     ops = sg.get_ops()
     schedule = [op for op in ops if op.get_type() not in CONSTS]
     for op in schedule:
@@ -70,7 +71,7 @@ def generate(sg: xir.Subgraph, g: xir.Graph, target: Target) -> DpuProgram:
     _annotate(sg, plan, const_addr)
     prog = DpuProgram(instructions=instrs, reg_sizes=regs, const_data=const, inputs=plan.inputs,
                       outputs=plan.outputs, internal=plan.internal, layers=ctx.stats, log=ctx.log)
-    verify(prog, target, trace=(ctx.em.accesses + [[]], ctx.em.preds + [()]))
+    prog.mc_code = verify(prog, target, trace=(ctx.em.accesses + [[]], ctx.em.preds + [()]))
     return prog
 
 

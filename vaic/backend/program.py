@@ -67,3 +67,4 @@ class DpuProgram:
     internal: list[TensorPlace] = field(default_factory=list)
     layers: list[LayerStats] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    mc_code: bytes = b""                          # the instructions encoded for the target's isa (by verify)

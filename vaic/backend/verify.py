@@ -71,17 +71,17 @@ def _clocks(instrs) -> tuple[list[int], list[int], list[list[int]]]:
     return engines, pos, start
 
 
-def verify(program: DpuProgram, target: Target, *, trace: tuple[list, list] | None = None) -> None:
+def verify(program: DpuProgram, target: Target, *, trace: tuple[list, list] | None = None) -> bytes:
     """Check ``program`` (module rules); CompilerBug on the first violation.
 
     ``trace`` = (accesses, conflicts) per instruction, as the emitter derived them while it built
     the stream with the same functions (``access.accesses`` / ``access.conflicts``); ``generate``
     passes it so the hazards are not derived twice. Without it everything is derived from the
-    instructions' fields."""
+    instructions' fields. Returns the encoded stream."""
     instrs = program.instructions
     isa = target.isa
     try:
-        encode(instrs, isa)
+        blob = encode(instrs, isa)
     except IsaError:
         for i, ins in enumerate(instrs):
             try:
@@ -110,6 +110,7 @@ def verify(program: DpuProgram, target: Target, *, trace: tuple[list, list] | No
         _ddr(valid[t.reg_id], *_place_bytes(t))[0][...] = True
     layer_ids: dict[object, int] = {}
     bank_depth = {b: d for b, (_, d) in banks.info.items()}
+    range_depth: dict[tuple[int, int], int] = {}
 
     for j, ins in enumerate(instrs):
         if engines[j] < 0:
@@ -132,12 +133,14 @@ def verify(program: DpuProgram, target: Target, *, trace: tuple[list, list] | No
                 continue
             last = s + (count - 1) * stride + width
             if sp == "B":
-                for bank in range(lo, hi):
-                    d = bank_depth.get(bank)
-                    if d is None:
-                        raise _bug(j, ins, f"bank id {bank} does not exist on {target.name}")
-                    if last > d:
-                        raise _bug(j, ins, f"lines {s}..{last - 1} of bank {bank} exceed its depth {d}")
+                d = range_depth.get((lo, hi))
+                if d is None:
+                    missing = [b for b in range(lo, hi) if b not in bank_depth]
+                    if missing or hi <= lo:
+                        raise _bug(j, ins, f"bank id {missing[0] if missing else lo} does not exist on {target.name}")
+                    d = range_depth[(lo, hi)] = min(bank_depth[b] for b in range(lo, hi))
+                if last > d:
+                    raise _bug(j, ins, f"lines {s}..{last - 1} of banks {lo}..{hi - 1} exceed their depth {d}")
                 v = Shadow._view(tags, lo, hi, s, count, stride, width)
                 if write:
                     v[...] = lid
@@ -163,6 +166,7 @@ def verify(program: DpuProgram, target: Target, *, trace: tuple[list, list] | No
             if not (engines[p] == engines[j] and p < j or start[j][engines[p]] > pos[p]):
                 raise _bug(j, ins, f"conflicting access by instruction {p} ({instrs[p].kind}, layer "
                                    f"{instrs[p].layer}) is not ordered before it by tokens")
+    return blob
 
 
 def _ddr(arr, start, count, stride, width):

@@ -10,6 +10,8 @@ Rules enforced here:
 * Tile rows are placed by the read rule (``xir.isa.input_row_slots``); a row needing a fifth sweep
   is a fault, and so is a row outside the image banks or a line at or beyond a bank's depth.
 * Output rows are placed by the write rule (``xir.isa.output_row_slots``), checked the same way.
+* A slot position (``stride_offset_in``, ``stride_offset_out``) lies inside its slot: below
+  ``stride_h`` / ``stride_out``.
 * ``channel_offset`` masks the last channels of the last channel group; it must be smaller than a
   line (masking a whole group means the instruction names one group too many: a fault).
 
@@ -42,6 +44,13 @@ def check_mask(channel_offset: int, width: int) -> None:
                     f"use one channel_group fewer and a channel_offset below {width}")
 
 
+def check_phase(phase: int, group: int, phase_name: str, group_name: str) -> None:
+    """Fault unless a slot position lies inside its slot (0 .. group - 1)."""
+    if phase >= group:
+        raise fault(f"{phase_name} = {phase} is not a position inside a slot of {group_name} = {group} rows "
+                    f"(0 .. {group - 1})")
+
+
 def mask_tail(cols: np.ndarray, channel_offset: int) -> None:
     """Zero the last ``channel_offset`` channels of the last group: ``cols`` [..., G, width]."""
     if channel_offset:
@@ -63,6 +72,7 @@ def input_windows(m, init, op, *, rows: int, length: int, kernel: tuple[int, int
     rows_in = (rows - 1) * sh + kh
     cols_in = (length - 1) * sw + kw
     tile_rows, tile_cols = rows_in - pt - pb, cols_in - pl - pr
+    check_phase(init["stride_offset_in"], sh, "stride_offset_in", "stride_h")
     if tile_rows < 0 or tile_cols < 0:
         raise fault(f"padding {pt}+{pb} rows / {pl}+{pr} columns exceeds the input block of "
                     f"{rows_in} x {cols_in}")
@@ -83,6 +93,8 @@ def input_windows(m, init, op, *, rows: int, length: int, kernel: tuple[int, int
 
 def output_rows(m, init, op, *, rows: int, length: int, jump: int, lines_per_pixel: int) -> tuple[int, np.ndarray]:
     """Global line of pixel 0 of every output pixel: image group index and int64 ``[rows, length]``."""
+    if op.kind != "ELEW":
+        check_phase(init["stride_offset_out"], init["stride_out"], "stride_offset_out", "stride_out")
     try:
         banks, lines = output_row_slots(init, op, np.arange(rows), pp=m.target.pp)
     except AddressingError as exc:

@@ -20,7 +20,7 @@ with the weight matrix. The channel mask is applied to the weight matrix instead
 (``x * 0 == 0``: the same exact sum, on far fewer elements). Consecutive CONVs over the same input
 block (one per group of OCP output channels) reuse the float im2col block, and CONVs reusing
 weights reuse their float matrix, as long as no write has touched the bank group since (the
-groups' version counters, memory.py).
+groups' version counters, banks.py).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import blocks
+from .banks import Pixels
 from .faults import fault
-from .memory import Pixels
 from .numerics import F32_EXACT_TERMS, finish_biased
 
 
@@ -111,8 +111,9 @@ def _plan(m, init, op) -> ConvPlan:
         last_group = np.arange(kh * kw) * groups + groups - 1
         masked = (last_group[:, None] * width + np.arange(width - co, width)).ravel()
     w_key = (op["bank_addr_weights"], kh * kw, groups, co)
+    out = Pixels(banks, gi_out, starts, t.ocp).check_distinct(banks, "output")
     return ConvPlan(gi_in, chunks, rows, length, nlines, masked, w_gi, op["bank_addr_weights"], w_key, bias_span,
-                    init["shift_cut"], init["shift_bias"], init["act_type"], Pixels(banks, gi_out, starts, t.ocp).check_distinct(banks, "output"))
+                    init["shift_cut"], init["shift_bias"], init["act_type"], out)
 
 
 def _weights(m, p: ConvPlan) -> np.ndarray:
@@ -120,10 +121,9 @@ def _weights(m, p: ConvPlan) -> np.ndarray:
     unchanged."""
     banks = m.banks
     version = banks.version[p.w_gi]
-    cache = m.conv_weights
-    if cache.get("version") != version or len(cache) > 4096:
-        cache.clear()
-        cache["version"] = version
+    if m.conv_weights[0] != version or len(m.conv_weights[1]) > 4096:
+        m.conv_weights = (version, {})
+    cache = m.conv_weights[1]
     w = cache.get(p.w_key)
     if w is None:
         wv = banks.lines_view(p.w_gi)

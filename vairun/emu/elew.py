@@ -24,7 +24,7 @@ from xir.isa import AddressingError, ElewType, input_row_slots
 
 from . import blocks
 from .faults import fault
-from .memory import Pixels
+from .banks import Pixels
 from .numerics import finish
 
 

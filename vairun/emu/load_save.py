@@ -27,7 +27,7 @@ import numpy as np
 from xir.isa import PadMode
 
 from .faults import fault
-from .memory import Pixels
+from .banks import Pixels
 
 
 @dataclass(slots=True)

@@ -25,8 +25,10 @@ from xir.isa import DecodeError, DependencyError, Instruction, decode, run_token
 
 from . import alu, conv, dwconv, elew, load_save, pool
 from .allocator import keep_heap
+from .banks import Banks
+from .ddr import Ddr
 from .faults import EmulatorFault, fault
-from .memory import Banks, Ddr, Scratch
+from .scratch import Scratch
 
 #: Plans kept per machine before the cache is dropped and rebuilt (bounds memory for long sessions).
 MAX_PLANS = 200_000
@@ -65,8 +67,8 @@ class Machine:
         self.banks = Banks(target, self.batch)
         self.ddr = Ddr(self.batch)
         self.scratch = Scratch()
-        self.conv_cols = None    # (chunks, input group version, float im2col chunks) of the last CONV
-        self.conv_weights = {}   # float weight matrices of the current weights-group version
+        self.conv_cols = None          # (chunks, input group version, float im2col chunks) of the last CONV
+        self.conv_weights = (-1, {})   # (weights group version, float weight matrices by key)
         self.plans: dict = {}
         self.inits: dict[str, tuple[Instruction, tuple]] = {}
         self.elew_inputs: dict[int, tuple[Instruction, tuple]] = {}

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import blocks
 from .faults import fault
-from .memory import Pixels
+from .banks import Pixels
 
 
 @dataclass(slots=True)

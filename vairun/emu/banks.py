@@ -1,13 +1,12 @@
-"""The machine's memories: DDR registers (byte buffers) and the on-chip bank groups of the target.
+"""The on-chip bank groups of the target, and the pixel sets instructions move in and out of them.
 
-Rules enforced here (docs/isa.md §4.1, §4.2):
+Rules enforced here (docs/isa.md §4.2):
 
-* A DDR register is a byte buffer. CONST data is shared by the whole batch (one copy); WORKSPACE and
-  INTERFACE registers hold one buffer per image. Every access must fall inside the register: an
-  access outside it, or to a register that was never set, is a fault.
 * Every bank group of the target exists once per image: ``count`` banks of ``depth`` lines of
   ``width`` bytes, addressed by global bank id. A bank id the target does not have, or a line at or
   beyond the bank's depth, is a fault; addresses never wrap.
+* Channel ``k`` of a pixel based at line ``L`` is byte ``k mod width`` of line ``L + k div width``.
+* One instruction never writes a bank location twice (overlapping pixels are a fault).
 
 Storage: one int8 array per group, ``[batch, count * depth + 2 * SENTINEL, width]``; bank ``j`` of
 the group is lines ``j * depth .. (j + 1) * depth - 1`` (its "global line" in the group). The extra
@@ -50,7 +49,7 @@ class Banks:
         self.reset()
 
     def reset(self) -> None:
-        """Zero every bank line and restore the two sentinel lines of every group."""
+        """Zero every bank line and restore the sentinel lines of every group."""
         self.touch_all()
         for g, d in zip(self.groups, self.data):
             d.fill(0)
@@ -75,7 +74,7 @@ class Banks:
         """The group index of ``bank_id``; a fault when the target has no such bank."""
         if 0 <= bank_id < len(self.group_of) and self.group_of[bank_id] >= 0:
             return self.group_of[bank_id]
-        raise fault(f"{what} names bank {bank_id}, which target does not have (bank ids: "
+        raise fault(f"{what} names bank {bank_id}, which the target does not have (bank ids: "
                     f"{', '.join(f'{g.name} {g.first_id}..{g.last_id}' for g in self.groups)})", bank=bank_id)
 
     def check_lines(self, bank_id: int, first: int, last: int, what: str) -> None:
@@ -153,55 +152,6 @@ class Banks:
         return self.data[gi][:, first:first + g.depth, :]
 
 
-class Ddr:
-    """The eight DDR base registers, each a byte buffer (shared by the batch, or one per image)."""
-
-    COUNT = 8
-
-    def __init__(self, batch: int):
-        self.batch = batch
-        self.regs: dict[int, np.ndarray] = {}
-        self.shared: dict[int, bool] = {}
-
-    def set(self, reg_id: int, data, shared: bool) -> None:
-        """Store a register's bytes. Shared data is one buffer ``[size]``; per-image data is
-        ``[batch, size]`` (a single ``[size]`` buffer is copied to every image)."""
-        if not 0 <= int(reg_id) < self.COUNT:
-            raise ValueError(f"reg_id must be 0..{self.COUNT - 1}, got {reg_id}")
-        if isinstance(data, (bytes, bytearray, memoryview)):
-            arr = np.frombuffer(bytes(data), dtype=np.int8)
-        else:
-            arr = np.asarray(data)
-            if arr.dtype.itemsize != 1 or arr.dtype.kind not in "iub":
-                raise ValueError(f"register data must be bytes or a 1-byte integer array, got dtype {arr.dtype}")
-            arr = arr.view(np.int8)
-        if shared:
-            buf = np.array(arr.reshape(1, -1), dtype=np.int8)
-        elif arr.ndim == 1:
-            buf = np.repeat(arr.reshape(1, -1), self.batch, axis=0)
-        elif arr.ndim == 2 and arr.shape[0] == self.batch:
-            buf = np.array(arr, dtype=np.int8)
-        else:
-            raise ValueError(f"per-image register data must be [size] or [batch={self.batch}, size], "
-                             f"got shape {arr.shape}")
-        self.regs[int(reg_id)] = buf
-        self.shared[int(reg_id)] = bool(shared)
-
-    def get(self, reg_id: int, what: str) -> np.ndarray:
-        """The buffer ``[1 or batch, size]`` of a register; a fault when it was never set."""
-        buf = self.regs.get(reg_id)
-        if buf is None:
-            raise fault(f"{what} uses DDR register {reg_id}, which holds no buffer (set it with set_reg)")
-        return buf
-
-    def check(self, reg_id: int, buf: np.ndarray, first: int, last: int, what: str) -> None:
-        """Fault unless bytes ``first .. last`` lie inside register ``reg_id``."""
-        size = buf.shape[1]
-        if first < 0 or last >= size:
-            raise fault(f"{what} touches DDR bytes {first}..{last} of register {reg_id}, which holds "
-                        f"{size} bytes", address=max(first, size) if first >= 0 else first)
-
-
 class Pixels:
     """Where a set of pixels of ``nbytes`` bytes each live in one bank group.
 
@@ -263,25 +213,3 @@ class Pixels:
             banks.lines[self.gi][:, self.idx] = values.view(banks.lines[self.gi].dtype)
         else:
             banks.data[self.gi].reshape(banks.batch, -1)[:, self.idx] = values
-
-
-class Scratch:
-    """Reusable work buffers for the transient arrays of one instruction (im2col blocks, their
-    float copies). Reusing them avoids allocating (and page-faulting) fresh large arrays for every
-    instruction; a buffer's contents are only valid until the next request of the same name."""
-
-    def __init__(self):
-        self._bufs: dict[tuple[str, str], np.ndarray] = {}
-
-    def get(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-        """A C-contiguous array of ``shape`` and ``dtype`` (uninitialised contents)."""
-        dtype = np.dtype(dtype)
-        size = 1
-        for s in shape:
-            size *= s
-        key = (name, dtype.str)
-        buf = self._bufs.get(key)
-        if buf is None or buf.size < size:
-            buf = np.empty(max(size, 1), dtype=dtype)
-            self._bufs[key] = buf
-        return buf[:size].reshape(shape)
