@@ -488,6 +488,24 @@ class Graph(_AttrHolder):
             raise GraphError(f"cannot remove op '{op.name}': ops {[u.name for u in users][:5]} still read it")
         self._remove(op)
 
+    def rename_op(self, op: Op | str, new_name: str) -> Op:
+        """Give an op (and its output tensor, if it carried the op's name) a new unique name."""
+        op = self.get_op(op) if isinstance(op, str) else op
+        if new_name in self._ops:
+            raise GraphError(f"graph '{self.name}' already has an op named '{new_name}'")
+        old = op.name
+        self._ops = {(new_name if k == old else k): v for k, v in self._ops.items()}
+        self._fanouts[new_name] = self._fanouts.pop(old)
+        for s in self.root.walk():
+            if old in s._op_names:
+                s._op_names.discard(old)
+                s._op_names.add(new_name)
+        op.name = new_name
+        if op._output is not None and op._output.name == old:
+            op._output.name = new_name
+        self._dirty()
+        return op
+
     def replace_uses(self, old: Op, new: Op) -> None:
         """Make every reader of ``old`` read ``new`` instead."""
         for user in list(dict.fromkeys(self._fanouts[old.name])):

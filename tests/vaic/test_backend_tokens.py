@@ -133,3 +133,33 @@ def test_verify_rejects_out_of_range(program):
     instrs[k].fields["ddr_addr"] = prog.reg_sizes[instrs[k]["reg_id"]]
     with pytest.raises(CompilerBug, match=f"instruction {k} SAVE.*outside"):
         verify(with_instrs(prog, instrs), tgt)
+
+
+def test_generated_tiles_overlap():
+    """In a conv with several row tiles: LOAD of tile n+1 does not wait for any CONV of tile n, and a
+    CONV never waits for the SAVEs of rows it does not overwrite (vector clocks of the real tokens)."""
+    from vaic.backend.verify import _clocks
+    b = Builder()
+    b.conv(b.input([1, 120, 30, 64]), 32, k=3, name="c")
+    tgt = target("DPUCZDX8G/B512")
+    prog = generate(b.dpu_subgraph(), b.g, tgt)
+    rows, _ = prog.log[0].split(": ")[2].split(" tiles")[0].split("x")
+    assert int(rows) >= 3
+    instrs = prog.instructions
+    engines, pos, start = _clocks(instrs)
+    # tile boundaries: an input-row LOAD (INTERFACE) that follows a CONV in the stream starts a tile
+    tile_loads, seen_conv = [], False
+    for i, ins in enumerate(instrs):
+        if ins.kind == "CONV":
+            seen_conv = True
+        elif ins.kind == "LOAD" and ins["reg_id"] == 2 and seen_conv:
+            tile_loads.append(i)
+            seen_conv = False
+    assert len(tile_loads) >= 2
+    first = tile_loads[0]                                   # first LOAD of tile 1
+    convs_before = [i for i in range(first) if instrs[i].kind == "CONV"]
+    assert start[first][2] < len(convs_before)              # it may run while tile 0 computes
+    # and a CONV of tile 1 does not wait for the last SAVE of tile 0
+    conv1 = next(i for i in range(first, len(instrs)) if instrs[i].kind == "CONV")
+    saves_before = [i for i in range(conv1) if instrs[i].kind == "SAVE"]
+    assert start[conv1][1] < len(saves_before)

@@ -179,3 +179,17 @@ def test_copy_is_independent():
     h.get_op("conv").set_attr("stride", [2, 2])
     assert not g.get_op("conv").has_attr("stride")
     assert h.get_name() == "other"
+
+
+def test_rename_op_keeps_edges_subgraphs_and_tensor_name():
+    g, x, w, b, c, r, a = small_graph()
+    g.get_root_subgraph().create_child("s", [x, w, b, c])
+    g.get_root_subgraph().create_child("t", [r, a])
+    g.rename_op(c, "conv_new")
+    assert g.get_op("conv_new") is c and not g.has_op("conv") and c.get_output_tensor().name == "conv_new"
+    assert r.get_input_ops("input") == [c] and c.get_fanout_ops() == [r, a]
+    assert g.get_root_subgraph().find_leaf("conv_new").get_name() == "s"
+    g.validate()
+    assert xir.Graph.from_bytes(g.to_bytes()).get_op("relu").get_input_op("input").get_name() == "conv_new"
+    with pytest.raises(GraphError, match="already has an op named 'relu'"):
+        g.rename_op(c, "relu")

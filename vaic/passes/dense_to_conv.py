@@ -2,7 +2,8 @@
 convolution of a 1x1 image with K channels (weights [M, K] become [M, 1, 1, K]).
 
 Rule: ``inner-product-fix`` with a 2-D input becomes reshape-fix [N, 1, 1, K] -> conv2d-fix ->
-reshape-fix [N, M]; fix positions, nonlinear and bias are unchanged, so the numbers are identical.
+reshape-fix [N, M] (which takes the dense op's name, so the output tensor keeps its name); fix
+positions, nonlinear and bias are unchanged, so the numbers are identical.
 """
 from __future__ import annotations
 
@@ -44,7 +45,6 @@ def dense_to_conv(g: xir.Graph) -> list[str]:
         g.remove_op(op)
         if not w_op.get_fanout_ops():
             g.remove_op(w_op)
-        # keep the dense layer's name on its output tensor for users and runners
-        out.get_output_tensor().set_attr("source_op", name)
+        g.rename_op(out, name)  # the dense layer's output keeps its name for users and runners
         log.append(f"dense_to_conv: {name} ({k} -> {m}) is a 1x1 conv")
     return log
