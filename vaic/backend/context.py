@@ -23,7 +23,6 @@ from .program import CONST_REG, LayerStats
 
 LOAD_LENGTH = 1024
 LOAD_CHANNEL = 16384
-SAVE_CHANNEL = 4096
 DDR_JUMP = 65535
 LINE_JUMP = 1023
 
@@ -47,8 +46,7 @@ class Halves:
 
 
 class Ctx:
-    def __init__(self, g: xir.Graph, target: Target, plan: DdrPlan):
-        self.g = g
+    def __init__(self, target: Target, plan: DdrPlan):
         self.t = target
         self.banks = Banks(target)
         self.plan = plan

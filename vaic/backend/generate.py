@@ -44,7 +44,7 @@ def generate(sg: xir.Subgraph, g: xir.Graph, target: Target) -> DpuProgram:
         if op.get_type() not in GENERATED:
             raise TilingError(op.get_name(), f"{op.get_type()} has no DPU code generator")
     plan = plan_ddr(sg, schedule)
-    ctx = Ctx(g, target, plan)
+    ctx = Ctx(target, plan)
     const_addr: dict[str, int] = {}
     for op in schedule:
         kind = op.get_type()
