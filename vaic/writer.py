@@ -41,7 +41,7 @@ def annotate(result) -> None:
         sg.set_attr("dpu_name", t.name)
         sg.set_attr("dpu_fingerprint", t.fingerprint, "uint64")
         sg.set_attr("isa", t.isa)
-        sg.set_attr("mc_code", encode(prog.instructions, t.isa))
+        sg.set_attr("mc_code", prog.mc_code or encode(prog.instructions, t.isa))
         names = sorted({i.layer or "" for i in prog.instructions})
         index = {n: k for k, n in enumerate(names)}
         sg.set_attr("mc_code_layers", names, "string[]")

@@ -59,6 +59,18 @@ def _set_fix(op: Op, info: dict) -> Op:
     return op
 
 
+def _quantize_const(data: np.ndarray, info: dict) -> np.ndarray:
+    """Integers of a const under its fix: the quantizer stores values already on the grid, so when
+    every scaled value is an in-range integer the rounding is the identity and is skipped."""
+    lo, hi = fixpoint.qrange(int(info["bit_width"]), bool(info["if_signed"]))
+    if data.dtype == np.float32:
+        scaled = np.ldexp(data, int(info["fix_point"]))        # exact: a power-of-two scaling
+        if np.array_equal(scaled, np.trunc(scaled)) and scaled.min(initial=0) >= lo and scaled.max(initial=0) <= hi:
+            return scaled.astype(fixpoint.int_dtype(int(info["bit_width"]), bool(info["if_signed"])))
+    return fixpoint.quantize(data.astype(np.float64), info["fix_point"], info["bit_width"], info["round_mode"],
+                             info["if_signed"])
+
+
 def _only_user(op: Op) -> Op | None:
     users = op.get_fanout_ops()
     return users[0] if len(users) == 1 and op.get_fanout_num() == 1 else None
@@ -170,8 +182,7 @@ class _Folder:
                                                           "data_type": f"xint{info['bit_width']}"})
             out = _set_fix(new, info)
         elif how == "const":
-            q = fixpoint.quantize(p.get_const_data().astype(np.float64), info["fix_point"],
-                                  info["bit_width"], info["round_mode"], info["if_signed"])
+            q = _quantize_const(p.get_const_data(), info)
             kind = f"{'xint' if info['if_signed'] else 'xuint'}{info['bit_width']}"
             out = _set_fix(self.dst.create_const_op(p.name, q, kind, kind="const-fix"), info)
         elif how == "fixed":
