@@ -59,7 +59,9 @@ def inspect_model(path, json_file=None) -> dict:
     for sg in g.get_root_subgraph().toposort_child_subgraph():
         dev = sg.get_attr("device")
         entry = {"name": sg.get_name(), "device": dev,
-                 "ops": [{"name": o.get_name(), "type": o.get_type()} for o in sg.get_ops()]}
+                 "ops": [{"name": o.get_name(), "type": o.get_type(),
+                          **{k: o.get_attr(k) for k in ("workload", "workload_on_arch") if o.has_attr(k)}}
+                         for o in sg.get_ops()]}
         if dev == "CPU":
             entry["cpu_reasons"] = sg.get_attr("cpu_reasons")
         if dev == "DPU":
@@ -72,13 +74,22 @@ def inspect_model(path, json_file=None) -> dict:
         table.add_column("op")
         table.add_column("type")
         table.add_column("note")
+        if dev == "DPU":
+            table.add_column("MOPs", justify="right")
+            table.add_column("on arch", justify="right")
         reasons = entry.get("cpu_reasons", {})
         for o in sg.get_ops():
             t = o.get_output_tensor()
             note = reasons.get(o.get_name(), "")
             if dev == "DPU" and t.has_attr("reg_id"):
                 note = f"REG_{t.get_attr('reg_id')}+{t.get_attr('ddr_addr')} fix {t.get_attr('fix_point')}"
-            table.add_row(o.get_name(), o.get_type(), note)
+            if dev == "DPU":
+                wl = o.get_attr("workload") / 1e6 if o.has_attr("workload") else None
+                wa = o.get_attr("workload_on_arch") / 1e6 if o.has_attr("workload_on_arch") else None
+                table.add_row(o.get_name(), o.get_type(), note, "" if wl is None else f"{wl:.2f}",
+                              "" if wa is None else f"{wa:.2f}")
+            else:
+                table.add_row(o.get_name(), o.get_type(), note)
         console.print(table)
         if dev == "DPU":
             console.print(f"  workload {entry.get('workload', 0) / 1e6:.2f} MOPs, on arch "

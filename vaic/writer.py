@@ -52,6 +52,11 @@ def annotate(result) -> None:
                                                for k in regs}, "map<string,string>")
         sg.set_attr("reg_id_to_context_type_v2", {k: CONTEXT[int(k[4:])] for k in regs}, "map<string,string>")
         sg.set_attr("reg_id_to_parameter_value", {"REG_0": prog.const_data}, "map<string,bytes>")
+        for layer in prog.layers:  # per-layer figures on the layer's op (vaic inspect, profilers)
+            if g.has_op(layer.name):
+                op = g.get_op(layer.name)
+                op.set_attr("workload", int(layer.workload), "uint64")
+                op.set_attr("workload_on_arch", int(layer.workload_on_arch), "uint64")
         sg.set_attr("workload", sum(layer.workload for layer in prog.layers), "uint64")
         sg.set_attr("workload_on_arch", sum(layer.workload_on_arch for layer in prog.layers), "uint64")
         sg.set_attr("input_tensors", [p.name for p in prog.inputs], "string[]")

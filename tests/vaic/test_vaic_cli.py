@@ -150,3 +150,17 @@ def test_torch_free_compile_in_a_fresh_interpreter(qmodel, tmp_path):
             "assert 'torch' not in sys.modules, 'vaic imported torch'") % (str(qmodel), str(tmp_path / "o"))
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_inspect_reports_per_layer_workloads(tmp_path):
+    from vaiq.zoo import MODELS, get_model
+    q = quantize_roundtrip(get_model("tiny_resnet"), MODELS["tiny_resnet"].input_shape, tmp_path / "q", batches=1)
+    out = tmp_path / "o"
+    assert run("-x", q.export_xmodel(), "-a", "DPUCZDX8G/KV260", "-o", out, "-n", "m")[0] == 0
+    code, text = run("inspect", out / "m.xmodel", "--json", tmp_path / "r.json")
+    assert code == 0, text
+    rep = json.loads((tmp_path / "r.json").read_text())
+    dpu = next(s for s in rep["subgraphs"] if s["device"] == "DPU")
+    convs = [o for o in dpu["ops"] if o["type"] == "conv2d-fix"]
+    assert convs and all(o["workload"] > 0 and o["workload_on_arch"] >= o["workload"] for o in convs)
+    assert sum(o.get("workload", 0) for o in dpu["ops"]) == dpu["workload"]
