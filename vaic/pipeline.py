@@ -15,6 +15,7 @@ from xir.target import Target, TargetError, load_target
 from .errors import VaicError
 from .passes.canonicalize import canonicalize
 from .passes.frontend import check_fix_positions, load_model
+from .passes.boundaries import insert_boundaries
 from .passes.partition import make_subgraphs, partition
 from .passes.support import Placement
 from .options import CompileOptions, apply_options
@@ -81,6 +82,7 @@ def compile_graph(path, arch: str, options: CompileOptions | None = None) -> Com
                 forced[o.get_name()] = Placement("CPU", "ALIAS_ONLY", "a reshape with no DPU op around it")
             continue
         subs = make_subgraphs(h, groups, where)
+        boundary_log = insert_boundaries(h, subs)
         programs = {}
         retry = False
         if backend is not None:
@@ -95,9 +97,18 @@ def compile_graph(path, arch: str, options: CompileOptions | None = None) -> Com
                     retry = True
                     break
         if not retry:
+            log += boundary_log
             break
+        _remove_boundaries(h)
     else:
         raise VaicError("the partitioner did not settle after 64 rounds")
     times["partition+backend"] = time.perf_counter() - t2
     res = CompileResult(h, target, programs, where, log, times)
     return res
+
+
+def _remove_boundaries(g: xir.Graph) -> None:
+    """Undo insert_boundaries before partitioning again."""
+    for op in [o for o in g.toposort() if o.get_type() in ("upload", "download")]:
+        g.replace_uses(op, op.get_input_op("input"))
+        g.remove_op(op)

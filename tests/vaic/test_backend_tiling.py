@@ -90,7 +90,7 @@ def test_banks_of_targets():
 
 def test_generated_op_types():
     assert GENERATED == {"conv2d-fix", "depthwise-conv2d-fix", "pool-fix", "eltwise-fix", "concat-fix",
-                         "reshape-fix"}
+                         "reshape-fix", "upload", "download"}
 
 
 def _conv_graph(cin, **kw):

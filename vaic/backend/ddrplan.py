@@ -9,7 +9,7 @@ Rules:
   straight into the concat's buffer at its channel offset (pixel stride = the concat's channels).
   An input that cannot be placed (produced outside the subgraph, a reshape alias, a subgraph output,
   already placed into another concat, repeated) is copied into its slice by a :class:`Copy` job.
-- ``reshape-fix`` is an alias (NHWC bytes unchanged) of a dense input; a non-dense input (a concat
+- ``reshape-fix``, ``upload`` and ``download`` are aliases (NHWC bytes unchanged) of a dense input; a non-dense input (a concat
   slice) is first copied into a dense buffer of its own.
 - Registers: REG_2 INTERFACE holds the subgraph's input and output tensors, dense, inputs first, in
   the order of ``sg.get_input_tensors()`` / ``get_output_tensors()``; a buffer aliased by an interface
@@ -32,6 +32,9 @@ ALIGN = 64
 #: op types whose output is written to DDR by SAVE instructions (and so may go straight into a concat)
 WRITERS = ("conv2d-fix", "depthwise-conv2d-fix", "pool-fix", "eltwise-fix", "concat-fix")
 CONSTS = ("const-fix", "const")
+
+#: ops that move no data: the same NHWC bytes under another name (DPU boundaries, reshapes)
+ALIASES = ("reshape-fix", "upload", "download")
 
 
 def _align(n: int) -> int:
@@ -165,7 +168,7 @@ def plan_ddr(sg: xir.Subgraph, schedule: list[xir.Op]) -> DdrPlan:
         if kind in WRITERS:
             if t.name not in slices:
                 views[t.name] = dense_view(new_buffer(*image_dims(t)), t)
-        elif kind != "reshape-fix":
+        elif kind not in ALIASES:
             raise TilingError(op.get_name(), f"{kind} has no DPU code generator")
     for op in reversed(schedule):
         if op.get_type() != "concat-fix":
@@ -181,7 +184,7 @@ def plan_ddr(sg: xir.Subgraph, schedule: list[xir.Op]) -> DdrPlan:
     for op in schedule:
         kind = op.get_type()
         t = op.get_output_tensor()
-        if kind == "reshape-fix":
+        if kind in ALIASES:
             src = op.get_input_tensor("input")
             if _fp(src) != _fp(t):
                 raise TilingError(op.get_name(), f"reshape changes the fix position ({_fp(src)} -> {_fp(t)}); "

@@ -2,7 +2,7 @@
 
 Rules:
 - ops run in the subgraph's topological order; ``const-fix`` ops only feed parameters;
-  ``reshape-fix`` is an alias and ``concat-fix`` is in place (ddrplan), so they emit code only for
+  ``reshape-fix``, ``upload`` and ``download`` are aliases and ``concat-fix`` is in place (ddrplan), so they emit code only for
   the copies the plan could not avoid;
 - every tensor of the subgraph gets the attributes ``reg_id``, ``ddr_addr``, ``location`` (1 = DDR)
   and ``stride`` (bytes per dim); its fix attributes are kept;
@@ -28,7 +28,7 @@ from .verify import verify
 
 #: op types this backend generates (the partitioner sends others to the CPU as NOT_GENERATED)
 GENERATED = frozenset({"conv2d-fix", "depthwise-conv2d-fix", "pool-fix", "eltwise-fix", "concat-fix",
-                       "reshape-fix"})
+                       "reshape-fix", "upload", "download"})
 
 GEN = {"conv2d-fix": gen_conv, "depthwise-conv2d-fix": gen_dwconv, "pool-fix": gen_pool,
        "eltwise-fix": gen_eltwise}

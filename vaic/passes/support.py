@@ -15,7 +15,7 @@ from xir.target import Target
 
 USER_OPS = ("data-fix", "data")
 CONV_ENGINE_ACTS = ("NONE", "RELU", "LEAKYRELU", "RELU6")   # CONVINIT / DWINIT / ELEW act_type codes
-ALIAS_OPS = ("reshape-fix",)                                # free on NHWC DDR data: same bytes
+ALIAS_OPS = ("reshape-fix", "upload", "download")           # free on NHWC DDR data: same bytes
 
 
 @dataclass(frozen=True)
