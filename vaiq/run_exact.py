@@ -18,6 +18,7 @@ from xir.kernels import float_ops
 
 from .calib import fake_quant, qbounds, round_t
 from .run_float import call_torch
+from .run_layout import LAYOUT_KINDS, run_layout
 
 HSIG_NUM, HSIG_SHIFT = fixpoint.HSIGMOID_NUM, fixpoint.HSIGMOID_SHIFT
 
@@ -71,6 +72,8 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
     a, k = n.attrs, n.kind
     if k in ("conv2d", "inner-product") and n.quant == "float":
         return float_layer(n, xs[0], fparams)
+    if k in LAYOUT_KINDS:
+        return run_layout(n, xs)
     if k == "conv2d":
         y = F.conv2d(xs[0], qparams["weight"], None, a["stride"], a["padding"], a["dilation"], a["groups"])
     elif k == "transposed-conv2d":
@@ -82,10 +85,6 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
         y = xs[0] + xs[1]
     elif k == "mul":
         y = xs[0] * xs[1]
-    elif k == "concat":
-        y = torch.cat(xs, a["dim"])
-    elif k == "maxpool2d":
-        y = F.max_pool2d(xs[0], a["kernel"], a["stride"], a["padding"], 1, a["ceil_mode"])
     elif k == "avgpool2d":
         factor, shift = fixpoint.avgpool_factor_shift(*a["kernel"])
         y = F.avg_pool2d(xs[0], a["kernel"], a["stride"], a["padding"], a["ceil_mode"], True,
@@ -96,18 +95,6 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
         y = _np_float(lambda v: float_act(v.astype(np.float64), k, a).astype(np.float32), xs[0])
     elif k in ("relu", "relu6", "leaky-relu", "hard-sigmoid", "hard-swish"):
         y = act_exact(xs[0], k)
-    elif k == "flatten":
-        y = torch.flatten(xs[0], a["start_dim"], a["end_dim"])
-    elif k == "reshape":
-        y = xs[0].reshape(a["shape"])
-    elif k == "transpose":
-        y = xs[0].permute(a["dims"])
-    elif k == "strided_slice":
-        y = xs[0][(slice(None),) * a["dim"] + (slice(a["start"], a["end"], a["step"]),)]
-    elif k == "pad":
-        y = F.pad(xs[0], a["pad"], value=a["value"])
-    elif k == "upsample":
-        y = xs[0].repeat_interleave(a["scale"][0], 2).repeat_interleave(a["scale"][1], 3)
     # ---- float (CPU) nodes: the xir float kernels, so every implementation gets the same bits
     elif k == "sigmoid":
         y = _np_float(float_ops.sigmoid, xs[0])

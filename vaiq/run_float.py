@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 from xir import fixpoint
 
+from .run_layout import LAYOUT_KINDS, run_layout
+
 HSIG_SCALE = fixpoint.HSIGMOID_NUM / 2 ** fixpoint.HSIGMOID_SHIFT
 
 
@@ -67,6 +69,8 @@ def run_node(n, xs: list[torch.Tensor], params: dict[str, torch.Tensor], dpu_app
     """Float value of node ``n`` from its input values ``xs``."""
     a = n.attrs
     k = n.kind
+    if k in LAYOUT_KINDS:
+        return run_layout(n, xs)
     if k == "conv2d":
         y = F.conv2d(xs[0], params["weight"], params.get("bias"), a["stride"], a["padding"], a["dilation"], a["groups"])
     elif k == "transposed-conv2d":
@@ -82,28 +86,12 @@ def run_node(n, xs: list[torch.Tensor], params: dict[str, torch.Tensor], dpu_app
         y = xs[0] - xs[1]
     elif k == "div":
         y = xs[0] / xs[1]
-    elif k == "concat":
-        y = torch.cat(xs, a["dim"])
-    elif k == "maxpool2d":
-        y = F.max_pool2d(xs[0], a["kernel"], a["stride"], a["padding"], 1, a["ceil_mode"])
     elif k == "avgpool2d":
         y = avgpool(xs[0], a, dpu_approx)
     elif k in ("relu", "relu6", "leaky-relu", "hard-sigmoid", "hard-swish", "sigmoid", "tanh"):
         y = apply_act(xs[0], k, a, dpu_approx)
     elif k == "softmax":
         y = torch.softmax(xs[0], a["dim"])
-    elif k == "flatten":
-        y = torch.flatten(xs[0], a["start_dim"], a["end_dim"])
-    elif k == "reshape":
-        y = xs[0].reshape(a["shape"])
-    elif k == "transpose":
-        y = xs[0].permute(a["dims"])
-    elif k == "strided_slice":
-        y = xs[0][(slice(None),) * a["dim"] + (slice(a["start"], a["end"], a["step"]),)]
-    elif k == "pad":
-        y = F.pad(xs[0], a["pad"], value=a["value"])
-    elif k == "upsample":
-        y = xs[0].repeat_interleave(a["scale"][0], 2).repeat_interleave(a["scale"][1], 3)
     elif k == "resize":
         y = F.interpolate(xs[0], size=a["size"], mode="bilinear", align_corners=a["align_corners"])
     elif k == "reduction_mean":

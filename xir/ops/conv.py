@@ -24,6 +24,11 @@ def _check_bias(op, cout):
         raise ShapeError(f"bias dims {list(b.dims)} do not match {cout} output channels")
 
 
+def _check_kernel(op, kw, kh):
+    if list(attr(op, "kernel")) != [kw, kh]:
+        raise ShapeError(f"kernel attribute {attr(op, 'kernel')} does not match weights [kw, kh] = {[kw, kh]}")
+
+
 def _conv(op, fixed=False):
     n, h, w, c = nhwc(one(op, "input"))
     wt = one(op, "weights").dims
@@ -33,8 +38,7 @@ def _conv(op, fixed=False):
     g = attr(op, "group")
     if g < 1 or c % g or cout % g or cin_g * g != c:
         raise ShapeError(f"weights {list(wt)} with group {g} do not match {c} input channels")
-    if list(attr(op, "kernel")) != [kw, kh]:
-        raise ShapeError(f"kernel attribute {attr(op, 'kernel')} does not match weights [kw, kh] = {[kw, kh]}")
+    _check_kernel(op, kw, kh)
     _check_bias(op, cout)
     ho, wo = spatial_out(op, h, w, kw, kh)
     return [n, ho, wo, cout], fixed_dtype(op) if fixed else "float32"
@@ -46,8 +50,7 @@ def _dwconv(op, fixed=False):
     if len(wt) != 4 or wt[3] != c:
         raise ShapeError(f"depthwise weights must be [multiplier, kh, kw, {c}], got {list(wt)}")
     mult, kh, kw, _ = wt
-    if list(attr(op, "kernel")) != [kw, kh]:
-        raise ShapeError(f"kernel attribute {attr(op, 'kernel')} does not match weights [kw, kh] = {[kw, kh]}")
+    _check_kernel(op, kw, kh)
     _check_bias(op, c * mult)
     ho, wo = spatial_out(op, h, w, kw, kh)
     return [n, ho, wo, c * mult], fixed_dtype(op) if fixed else "float32"
@@ -62,8 +65,7 @@ def _tconv(op, fixed=False):
     g = attr(op, "group")
     if g < 1 or cin_g * g != c:
         raise ShapeError(f"weights {list(wt)} with group {g} do not match {c} input channels")
-    if list(attr(op, "kernel")) != [kw, kh]:
-        raise ShapeError(f"kernel attribute {attr(op, 'kernel')} does not match weights [kw, kh] = {[kw, kh]}")
+    _check_kernel(op, kw, kh)
     _check_bias(op, cout)
     sw, sh = attr(op, "stride")
     dw, dh = attr(op, "dilation")
