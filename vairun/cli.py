@@ -82,8 +82,11 @@ def main():
 @click.option("--nchw", is_flag=True, help="inputs and outputs are NCHW")
 @click.option("--raw", is_flag=True, help="write int8 outputs with their fix points instead of floats")
 @click.option("--arch", help="emulate this board (same fingerprint as the compiled model)")
+@click.option("--chunk", default=64, show_default=True, type=click.IntRange(1, 1 << 20),
+              help="images per emulator call (a progress bar follows the chunks)")
+@click.option("--quiet", "-q", is_flag=True)
 @click.option("--debug", is_flag=True)
-def run(model, inputs, output, nchw, raw, arch, debug):
+def run(model, inputs, output, nchw, raw, arch, chunk, quiet, debug):
     """Run MODEL on the inputs; outputs keyed by output tensor name."""
     def work():
         from xir.xmodel import write_atomic
@@ -91,7 +94,7 @@ def run(model, inputs, output, nchw, raw, arch, debug):
         r = GraphRunner(model, arch)
         arrays = _load_inputs(inputs, r, nchw)
         t0 = time.perf_counter()
-        res = r.run(arrays, raw=raw)
+        res = _run_chunks(r, arrays, raw, chunk, quiet)
         dt = time.perf_counter() - t0
         out = {}
         for info in r.get_output_tensors():
@@ -107,6 +110,22 @@ def run(model, inputs, output, nchw, raw, arch, debug):
         write_atomic(Path(output), buf.getvalue())
         click.echo(f"ran {arrays[0].shape[0]} image(s) in {dt:.3f} s; wrote {output} ({', '.join(out)})")
     _guard(work, debug)
+
+
+def _run_chunks(r, arrays, raw: bool, chunk: int, quiet: bool) -> dict[str, np.ndarray]:
+    """Run the batch ``chunk`` images at a time, with a progress bar on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    n = arrays[0].shape[0]
+    starts = list(range(0, n, chunk))
+    parts: list[dict] = []
+    show = len(starts) > 1 and not quiet and sys.stdout.isatty()
+    with Progress(TextColumn("emulating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  disable=not show) as bar:
+        task = bar.add_task("run", total=n)
+        for s0 in starts:
+            parts.append(r.run([a[s0:s0 + chunk] for a in arrays], raw=raw))
+            bar.update(task, advance=min(chunk, n - s0))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
 def _print_profile(p, title: str) -> None:

@@ -175,3 +175,12 @@ def test_cli_bad_input_is_one_line_exit_2(case, message, compiled, tmp_path):
     assert code == 2, out
     assert message in out and "Traceback" not in out and len(out.strip().splitlines()) == 1
     assert not (tmp_path / "o.npz").exists()
+
+
+def test_cli_run_in_chunks_equals_one_call(compiled, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, x_of(5, seed=9))
+    assert invoke("run", compiled, "-i", x, "-o", tmp_path / "a.npz")[0] == 0
+    assert invoke("run", compiled, "-i", x, "-o", tmp_path / "b.npz", "--chunk", "2")[0] == 0
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)

@@ -44,6 +44,8 @@ class Banks:
                      for g in self.groups]
         # the same memory seen as whole lines: [batch, lines] of one opaque width-byte item each
         self.lines = [d.reshape(batch, -1).view(np.dtype((np.void, g.width))) for g, d in zip(self.groups, self.data)]
+        # and as flat bytes: [batch, lines * width]
+        self.flat = [d.reshape(batch, -1) for d in self.data]
         # bumped on every write into a group, so derived data (im2col blocks, float weights) can be reused
         self.version = [0] * len(self.groups)
         self.reset()
@@ -162,12 +164,12 @@ class Pixels:
     ``[batch, *starts.shape, nbytes]``.
     """
 
-    __slots__ = ("gi", "whole", "idx", "shape", "nbytes", "width")
+    __slots__ = ("gi", "whole", "idx", "shape", "nbytes", "width", "starts")
 
     def __init__(self, banks: Banks, gi: int, starts: np.ndarray, nbytes: int):
         width = banks.groups[gi].width
         starts = np.asarray(starts, dtype=np.int64)
-        self.gi, self.shape, self.nbytes, self.width = gi, starts.shape, nbytes, width
+        self.gi, self.shape, self.nbytes, self.width, self.starts = gi, starts.shape, nbytes, width, starts
         self.whole = nbytes % width == 0
         if self.whole:
             idx = starts[..., None] + np.arange(nbytes // width, dtype=np.int64)
@@ -188,6 +190,16 @@ class Pixels:
                 raise fault(f"{what} writes line {addr} of bank {bank_id} more than once (pixels overlap: "
                             f"the jumps are smaller than the lines a pixel spans)", bank=bank_id, address=addr)
         return self
+
+    def lines(self) -> np.ndarray:
+        """The global lines the pixels touch (whole or in part), sorted, without repeats."""
+        return np.unique(self.idx if self.whole else self.idx // self.width)
+
+    def touches(self, lines: np.ndarray) -> bool:
+        """Whether any of the pixels' lines is in ``lines`` (sorted global lines of the same group)."""
+        mine = self.lines()
+        pos = np.searchsorted(lines, mine)
+        return bool(np.any(lines[np.minimum(pos, lines.size - 1)] == mine)) if lines.size else False
 
     def read(self, banks: Banks) -> np.ndarray:
         """The pixels' bytes, int8 ``[batch, *shape, nbytes]``."""

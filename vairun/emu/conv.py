@@ -16,11 +16,18 @@ Rules enforced here:
 
 Execution: the input windows are gathered straight into im2col form (one ``np.take`` per chunk of
 at most 1024 reduction terms, so every float32 BLAS product is exact, numerics.py) and multiplied
-with the weight matrix. The channel mask is applied to the weight matrix instead of the inputs
-(``x * 0 == 0``: the same exact sum, on far fewer elements). Consecutive CONVs over the same input
-block (one per group of OCP output channels) reuse the float im2col block, and CONVs reusing
-weights reuse their float matrix, as long as no write has touched the bank group since (the
-groups' version counters, banks.py).
+with the weight matrix. Masked channels contribute exactly 0 to the sum: when they are a large part
+of the block (``4 * channel_offset >= channel_group * width``, e.g. a 3-channel image in 16-channel
+lines) they are left out of the reduction altogether (gathered byte by byte); otherwise the whole
+lines are gathered and the masked weights are zeroed (``x * 0 == 0``). Finishing takes the fast
+exact path of numerics.py (:class:`FastFinish`, whose factor ``2**(a - e)`` is folded into the
+weight matrix) wherever it is provably identical to the reference, else the reference.
+
+Per instruction (:func:`execute_conv`): consecutive CONVs over the same input block reuse the float
+im2col block, and CONVs reusing weights reuse their float matrix, as long as no write has touched
+the bank group since (the groups' version counters, banks.py). Fused (:class:`ConvGroup`, used by
+program.py): consecutive CONVs over the same input block become one matmul with all their output
+channels side by side, one finishing pass and one scatter.
 """
 
 from __future__ import annotations
@@ -32,26 +39,47 @@ import numpy as np
 from . import blocks
 from .banks import Pixels
 from .faults import fault
-from .numerics import F32_EXACT_TERMS, finish_biased
+from .moves import Mover, Runs
+from .numerics import F32_EXACT_TERMS, FastFinish, fast_finish, finish_biased
+
+#: Largest |x * w| of two int8 values.
+MAX_PRODUCT = 1 << 14
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
+class ConvInput:
+    """The im2col geometry of one input block, shared (by identity) by every CONV that reads it."""
+
+    gi: int
+    rows: int
+    length: int
+    terms: int               # reduction terms K (masked channels left out when ``by_bytes``)
+    by_bytes: bool           # gathered byte by byte without the masked channels, else as whole lines
+    chunks: tuple[tuple[int, int, np.ndarray], ...]  # (first term, last term + 1, flat gather indices)
+    lines: np.ndarray        # sorted global lines the block reads (sentinels included)
+
+    @property
+    def pixels(self) -> int:
+        return self.rows * self.length
+
+
+@dataclass(slots=True, eq=False)
 class ConvPlan:
     """Everything a CONV needs at run time, computed (and checked) once per distinct instruction."""
 
-    gi_in: int
-    chunks: tuple[tuple[int, int, np.ndarray], ...]  # (first K term, last K term + 1, flat global lines)
-    rows: int
-    length: int
-    lines: int               # kh * kw * G weight lines per output channel
-    masked: np.ndarray | None  # K terms whose weights read as zero (channel_offset)
+    inp: ConvInput
     w_gi: int
     w_line: int
-    w_key: tuple             # identifies the float weight matrix (start line, taps, groups, mask)
+    nlines: int              # kh * kw * G weight lines per output channel
+    w_terms: np.ndarray | None  # byte of the nlines * width weight bytes of every term (by_bytes)
+    w_masked: np.ndarray | None  # terms whose weights read as zero (whole-line gather with a mask)
+    w_key: tuple             # identifies the weight matrix (start line, lines, terms, mask)
     bias_span: tuple[int, int, int]
     shift_cut: int
     shift_bias: int
     act: int
+    ff: FastFinish | None    # the fast finishing path, None where only the reference is safe
+    ocp: int
     out: Pixels
 
 
@@ -60,14 +88,15 @@ def execute_convinit(m, instr) -> None:
     m.set_init(instr)
 
 
-def execute_conv(m, op) -> None:
+def execute_conv(m, op) -> ConvPlan:
     """CONV: gather the im2col block, multiply with the weights in BLAS, finish, write OCP channels."""
     init, ikey = m.need_init("CONVINIT", op.kind)
     key = ("CONV", ikey, tuple(op.fields.values()))
     plan = m.plans.get(key)
     if plan is None:
         plan = m.remember(key, _plan(m, init, op))
-    _run(m, plan)
+    run_conv(m, plan)
+    return plan
 
 
 def _plan(m, init, op) -> ConvPlan:
@@ -76,27 +105,25 @@ def _plan(m, init, op) -> ConvPlan:
     blocks.check_rows(rows, t.pp)
     groups, length, co = op["channel_group"], op["length"], op["channel_offset"]
     kh, kw = init["kernel_h"], init["kernel_w"]
-    nlines = kh * kw * groups
-    # CONVs over the same input block share one (checked) chunks object: the im2col cache compares
-    # identity, and the input geometry is built and checked once
+    taps = kh * kw
+    nlines = taps * groups
+    # CONVs over the same input block share one (checked) ConvInput: the im2col cache and the fused
+    # groups compare identity, and the input geometry is built and checked once
     in_key = ("CONV-IN", kh, kw, init["stride_h"], init["stride_w"], init["stride_offset_in"],
               init["jump_read"], init["jump_read_endl"], rows) + tuple(
         op[f] for f in ("bank_id_in", "bank_addr_in", "bank_addr_in_1", "bank_addr_in_2", "bank_addr_in_3",
-                        "pad_top", "pad_bottom", "pad_left", "pad_right", "channel_group", "length"))
-    source = m.plans.get(in_key)
-    if source is None:
+                        "pad_top", "pad_bottom", "pad_left", "pad_right", "channel_group", "length",
+                        "channel_offset"))
+    inp = m.plans.get(in_key)
+    if inp is None:
         gi_in, idx = blocks.input_windows(m, init, op, rows=rows, length=length, kernel=(kh, kw),
                                           stride=(init["stride_h"], init["stride_w"]), groups=groups,
                                           jump=init["jump_read"], pad_min=False)
         width = banks.groups[gi_in].width
-        idx = idx.reshape(rows * length, nlines)
-        step = max(1, F32_EXACT_TERMS // width)
-        chunks = tuple((l0 * width, min(l0 + step, nlines) * width,
-                        np.ascontiguousarray(idx[:, l0:l0 + step]).ravel()) for l0 in range(0, nlines, step))
-        source = m.remember(in_key, (gi_in, chunks))
-    gi_in, chunks = source
-    width = banks.groups[gi_in].width
-    blocks.check_mask(co, width)
+        blocks.check_mask(co, width)
+        inp = m.remember(in_key, _input(gi_in, idx.reshape(rows * length, nlines), rows, length, taps, groups,
+                                        width, co))
+    width = banks.groups[inp.gi].width
     wg = t.weights_group
     w_gi = banks.locate(wg.first_id, "weights")
     if wg.width != width:
@@ -106,68 +133,242 @@ def _plan(m, init, op) -> ConvPlan:
     ocp_lines = -(-t.ocp // width)
     gi_out, starts = blocks.output_rows(m, init, op, rows=rows, length=length, jump=init["jump_write"],
                                         lines_per_pixel=ocp_lines)
-    masked = None
-    if co:
-        last_group = np.arange(kh * kw) * groups + groups - 1
-        masked = (last_group[:, None] * width + np.arange(width - co, width)).ravel()
-    w_key = (op["bank_addr_weights"], kh * kw, groups, co)
+    w_terms = w_masked = None
+    if co and inp.by_bytes:
+        w_terms = _kept_terms(taps, groups, width, co)
+    elif co:
+        last_group = np.arange(taps) * groups + groups - 1
+        w_masked = (last_group[:, None] * width + np.arange(width - co, width)).ravel()
+    w_key = (op["bank_addr_weights"], nlines, co, inp.by_bytes)
     out = Pixels(banks, gi_out, starts, t.ocp).check_distinct(banks, "output")
-    return ConvPlan(gi_in, chunks, rows, length, nlines, masked, w_gi, op["bank_addr_weights"], w_key, bias_span,
-                    init["shift_cut"], init["shift_bias"], init["act_type"], out)
+    ff = fast_finish(inp.terms * MAX_PRODUCT, init["shift_bias"], init["shift_cut"], init["act_type"])
+    return ConvPlan(inp, w_gi, op["bank_addr_weights"], nlines, w_terms, w_masked, w_key, bias_span,
+                    init["shift_cut"], init["shift_bias"], init["act_type"], ff, t.ocp, out)
 
 
-def _weights(m, p: ConvPlan) -> np.ndarray:
-    """The float32 weight matrix [batch, OCP, K] (masked), from the cache while the weights group is
-    unchanged."""
+def _kept_terms(taps: int, groups: int, width: int, co: int) -> np.ndarray:
+    """Byte offsets (within the taps * groups lines) of the channels a mask of ``co`` keeps."""
+    keep = np.ones((taps, groups, width), dtype=bool)
+    keep[:, -1, width - co:] = False
+    return np.flatnonzero(keep)
+
+
+def _input(gi: int, idx: np.ndarray, rows: int, length: int, taps: int, groups: int, width: int,
+           co: int) -> ConvInput:
+    """The gather chunks of a block: ``idx`` [R*L, taps*G] global lines."""
+    nlines = taps * groups
+    by_bytes = bool(co) and 4 * co >= groups * width
+    lines = np.unique(idx)
+    if by_bytes:
+        kept = _kept_terms(taps, groups, width, co)
+        byte_idx = (idx[:, kept // width] * width + kept % width)
+        terms = kept.size
+        chunks = tuple((k0, min(k0 + F32_EXACT_TERMS, terms),
+                        np.ascontiguousarray(byte_idx[:, k0:k0 + F32_EXACT_TERMS]).ravel())
+                       for k0 in range(0, terms, F32_EXACT_TERMS))
+    else:
+        step = max(1, F32_EXACT_TERMS // width)
+        terms = nlines * width
+        chunks = tuple((l0 * width, min(l0 + step, nlines) * width,
+                        np.ascontiguousarray(idx[:, l0:l0 + step]).ravel()) for l0 in range(0, nlines, step))
+    return ConvInput(gi, rows, length, terms, by_bytes, chunks, lines)
+
+
+# ------------------------------------------------------------------ shared pieces
+
+
+def gather_cols(m, inp: ConvInput) -> list[np.ndarray]:
+    """The float32 im2col chunks ``[batch, R*L, k1 - k0]`` of the block (scratch buffers, valid until
+    the next gather)."""
+    banks = m.banks
+    b = banks.batch
+    mp = inp.pixels
+    cols = []
+    for i, (k0, k1, idx) in enumerate(inp.chunks):
+        if inp.by_bytes:
+            raw = m.scratch.get("conv_bytes", (b, idx.size), np.int8)
+            np.take(banks.flat[inp.gi], idx, axis=1, out=raw, mode="clip")
+        else:
+            raw = blocks.gather(m, inp.gi, idx, "conv_lines")
+        colsf = m.scratch.get(f"conv_f32_{i}", (b, mp, k1 - k0), np.float32)
+        np.copyto(colsf, raw.reshape(b, mp, k1 - k0))
+        cols.append(colsf)
+    return cols
+
+
+def weight_matrix(m, p: ConvPlan, scale: float) -> np.ndarray:
+    """The float32 weight matrix ``[batch, K, OCP]`` of ``p`` read from the banks now, times ``scale``
+    (a power of two: exact), masked channels zero or left out."""
+    wv = m.banks.lines_view(p.w_gi)
+    b, width = wv.shape[0], wv.shape[3]
+    raw = wv[:, :p.ocp, p.w_line:p.w_line + p.nlines, :].reshape(b, p.ocp, p.nlines * width)
+    if p.w_terms is not None:
+        raw = raw[:, :, p.w_terms]
+    w = np.empty((b, raw.shape[2], p.ocp), dtype=np.float32)
+    np.copyto(w, raw.transpose(0, 2, 1))
+    if p.w_masked is not None:
+        w[:, p.w_masked, :] = 0
+    if scale != 1.0:
+        w *= np.float32(scale)
+    return w
+
+
+def matmul_chunks(cols: list[np.ndarray], inp: ConvInput, w: np.ndarray) -> np.ndarray:
+    """Exact ``sum_k cols[..., k] * w[..., k, :]``: float32 when one chunk, else float64 (chunk sums
+    are exact float32, and their float64 sum stays below 2**53)."""
+    acc = None
+    for (k0, k1, _), c in zip(inp.chunks, cols):
+        part = np.matmul(c, w[..., k0:k1, :])
+        if acc is None:
+            acc = part if len(inp.chunks) == 1 else part.astype(np.float64)
+        else:
+            acc += part
+    return acc
+
+
+def finish_block(p: ConvPlan, acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """int8 ``[batch, M, N]`` results of the exact accumulators ``acc`` ``[batch, M, N]`` (scaled by
+    ``p.ff.acc_scale`` on the float route) with the int8 biases ``bias`` ``[batch, N]``."""
+    ff = p.ff
+    b, mp, n = acc.shape
+    if ff is None:
+        return finish_biased(acc.reshape(b * mp, n), bias.astype(np.int64), mp, p.shift_bias, p.shift_cut,
+                             p.act).reshape(b, mp, n)
+    if ff.is_float:
+        return ff.finish_scaled(add_offsets(acc, ff.offsets(bias)[:, None, :]))
+    return ff.apply(acc, bias[:, None, :])
+
+
+def add_offsets(acc: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """``acc + offs`` (in place when the dtypes allow: ``acc`` is a fresh matmul result)."""
+    if np.result_type(acc, offs) == acc.dtype:
+        return np.add(acc, offs, out=acc)
+    return acc + offs
+
+
+# ------------------------------------------------------------------ one CONV
+
+
+def _weights(m, p: ConvPlan, scale: float) -> np.ndarray:
+    """:func:`weight_matrix` from the cache while the weights group is unchanged."""
     banks = m.banks
     version = banks.version[p.w_gi]
     if m.conv_weights[0] != version or len(m.conv_weights[1]) > 4096:
         m.conv_weights = (version, {})
     cache = m.conv_weights[1]
-    w = cache.get(p.w_key)
+    key = p.w_key + (scale,)
+    w = cache.get(key)
     if w is None:
-        wv = banks.lines_view(p.w_gi)
-        b, ocp, width = wv.shape[0], wv.shape[1], wv.shape[3]
-        w = np.empty((b, ocp, p.lines * width), dtype=np.float32)
-        np.copyto(w, wv[:, :, p.w_line:p.w_line + p.lines, :].reshape(b, ocp, -1))
-        if p.masked is not None:
-            w[:, :, p.masked] = 0
-        cache[p.w_key] = w
+        w = cache[key] = weight_matrix(m, p, scale)
     return w
 
 
-def _im2col(m, p: ConvPlan) -> list[np.ndarray]:
-    """The float32 im2col chunks [batch, R*L, k1-k0] of the input block, reused while the same input
-    block is read again and its group is unchanged."""
-    version = m.banks.version[p.gi_in]
+def _im2col(m, inp: ConvInput) -> list[np.ndarray]:
+    """:func:`gather_cols`, reused while the same input block is read again and its group is
+    unchanged."""
+    version = m.banks.version[inp.gi]
     cached = m.conv_cols
-    if cached is not None and cached[0] is p.chunks and cached[1] == version:
+    if cached is not None and cached[0] is inp and cached[1] == version:
         return cached[2]
-    b = m.batch
-    m_rows = p.rows * p.length
-    cols = []
-    for i, (k0, k1, idx) in enumerate(p.chunks):
-        lines = blocks.gather(m, p.gi_in, idx, "conv_lines")
-        colsf = m.scratch.get(f"conv_f32_{i}", (b, m_rows, k1 - k0), np.float32)
-        np.copyto(colsf, lines.reshape(b, m_rows, k1 - k0))
-        cols.append(colsf)
-    m.conv_cols = (p.chunks, version, cols)
+    cols = gather_cols(m, inp)
+    m.conv_cols = (inp, version, cols)
     return cols
 
 
-def _run(m, p: ConvPlan) -> None:
+def run_conv(m, p: ConvPlan) -> None:
+    """Execute one planned CONV."""
     banks = m.banks
     b = banks.batch
-    m_rows = p.rows * p.length
-    w = _weights(m, p)
-    acc = None
-    for (k0, k1, _), colsf in zip(p.chunks, _im2col(m, p)):
-        part = np.matmul(colsf, w[:, :, k0:k1].transpose(0, 2, 1))
-        if acc is None:
-            acc = part if len(p.chunks) == 1 else part.astype(np.float64)
+    ff = p.ff
+    scale = ff.acc_scale if ff is not None else 1.0
+    acc = matmul_chunks(_im2col(m, p.inp), p.inp, _weights(m, p, scale))
+    out = finish_block(p, acc, banks.read_span(p.bias_span))
+    p.out.write(banks, out.reshape(b, p.inp.rows, p.inp.length, p.ocp))
+
+
+# ------------------------------------------------------------------ fused CONVs
+
+
+def output_runs(plans: list[ConvPlan], width: int) -> dict[int, Runs]:
+    """Byte runs from the fused result ``[M, sum OCP]`` (flat per image) to every output group."""
+    total = sum(p.ocp for p in plans)
+    mp = plans[0].inp.pixels
+    parts: dict[int, list[Runs]] = {}
+    col = 0
+    for p in plans:
+        starts = p.out.starts.reshape(mp)
+        parts.setdefault(p.out.gi, []).append(
+            Runs.of(starts * width, np.arange(mp, dtype=np.int64) * total + col, p.ocp))
+        col += p.ocp
+    return {gi: Runs.concat(rs) for gi, rs in parts.items()}
+
+
+def can_follow(group: list[ConvPlan], p: ConvPlan) -> bool:
+    """Whether CONV ``p`` may join the fused ``group`` (executed right after its last member)."""
+    first = group[0]
+    if p.inp is not first.inp or p.ff is None or first.ff is None:
+        return False
+    if (p.ff.a, p.ff.b, p.ff.e, p.ff.act, p.ff.dtype) != (first.ff.a, first.ff.b, first.ff.e, first.ff.act,
+                                                          first.ff.dtype):
+        return False
+    # a member that writes lines of the shared input block would change what later members read
+    return not any(q.out.gi == q.inp.gi and q.out.touches(q.inp.lines) for q in group)
+
+
+class ConvGroup:
+    """Consecutive CONVs over one input block, executed as one matmul ``[B*M, K] x [K, sum OCP]``,
+    one finishing pass and one scatter (program.py).
+
+    Equivalence with executing them one by one: they read the same input lines, which no member
+    writes (:func:`can_follow`); weights and biases live in banks no CONV writes; the finishing is
+    elementwise with the same :class:`FastFinish` for all; output bytes written by several members
+    take the last member's value (moves.py). ``const_params``: the builder proved that every weight
+    and bias line they read was last written, in this run, by a LOAD from a register shared by the
+    batch; the weight matrix and the offsets are then the same for every image and a function of the
+    shared registers' contents, cached under their key.
+    """
+
+    def __init__(self, plans: list[ConvPlan], banks, const_params: bool):
+        self.plans = plans
+        self.inp = plans[0].inp
+        self.ff = plans[0].ff
+        self.const_params = const_params
+        self.width = banks.groups[self.inp.gi].width
+        self.movers = [(gi, Mover(r)) for gi, r in output_runs(plans, self.width).items()]
+        self.n = sum(p.ocp for p in plans)
+        self._cache_key = None
+        self._w = self._offsets = None
+
+    def _params(self, m) -> tuple[np.ndarray, np.ndarray | None]:
+        """Weight matrix ``[K, N]`` (or ``[B, K, N]``) and float offsets ``[1, N]`` (or ``[B, N]``;
+        None on the int64 route, which takes the raw biases)."""
+        ff = self.ff
+        w = np.concatenate([weight_matrix(m, p, ff.acc_scale) for p in self.plans], axis=2)
+        bias = np.concatenate([m.banks.read_span(p.bias_span) for p in self.plans], axis=1)
+        offs = ff.offsets(bias) if ff.is_float else bias
+        if self.const_params:
+            w, offs = np.ascontiguousarray(w[0]), offs[:1]
+        return w, offs
+
+    def run(self, m, const_key) -> None:
+        banks = m.banks
+        b = banks.batch
+        if self.const_params:
+            if self._cache_key != const_key:
+                self._w, self._offsets = self._params(m)
+                self._cache_key = const_key
+            w, offs = self._w, self._offsets
         else:
-            acc += part
-    ocp = w.shape[1]
-    bias = banks.read_span(p.bias_span).astype(np.int64)
-    out = finish_biased(acc.reshape(b * m_rows, ocp), bias, m_rows, p.shift_bias, p.shift_cut, p.act)
-    p.out.write(banks, out.reshape(b, p.rows, p.length, ocp))
+            w, offs = self._params(m)
+        cols = gather_cols(m, self.inp)
+        mp = self.inp.pixels
+        if w.ndim == 2:
+            cols = [c.reshape(b * mp, -1) for c in cols]
+        acc = matmul_chunks(cols, self.inp, w).reshape(b, mp, self.n)
+        if self.ff.is_float:
+            out = self.ff.finish_scaled(add_offsets(acc, offs[:, None, :]))
+        else:
+            out = self.ff.apply(acc, np.broadcast_to(offs, (b, self.n))[:, None, :])
+        flat = out.reshape(b, -1)
+        for gi, mover in self.movers:
+            mover.run(banks.flat[gi], flat)
