@@ -13,6 +13,7 @@ import xir
 from xir.target import Target, TargetError, load_target
 
 from .errors import VaicError
+from .gcscope import young_objects_only
 from .passes.canonicalize import canonicalize
 from .passes.frontend import check_fix_positions, load_model
 from .passes.boundaries import insert_boundaries
@@ -59,6 +60,11 @@ def _backend():
 
 
 def compile_graph(path, arch: str, options: CompileOptions | None = None) -> CompileResult:
+    with young_objects_only():
+        return _compile_graph(path, arch, options)
+
+
+def _compile_graph(path, arch: str, options: CompileOptions | None) -> CompileResult:
     t0 = time.perf_counter()
     target = resolve_target(arch)
     g = load_model(path)

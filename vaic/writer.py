@@ -17,12 +17,14 @@ import json
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from xir.isa import encode
 
 from .backend.program import CONTEXT, DpuProgram
 from .errors import CompilerBug, VaicError
+from .gcscope import young_objects_only
 
 
 def annotate(result) -> None:
@@ -69,6 +71,11 @@ def annotate(result) -> None:
 
 
 def write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
+    with young_objects_only():
+        return _write_outputs(result, out_dir, net_name)
+
+
+def _write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise VaicError(f"{out_dir}: exists and is not a directory")
@@ -78,12 +85,15 @@ def write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
     annotate(result)
     result.graph.validate()
     data = result.graph.to_bytes()
-    md5 = hashlib.md5(data).hexdigest()
     meta = {"lib": {"DPU": "vairun (emulated DPU)"}, "filename": f"{net_name}.xmodel",
             "kernel": [s.get_name() for s in result.dpu_subgraphs], "target": result.target.name}
     stage = Path(tempfile.mkdtemp(prefix=".vaic-", dir=parent))
     try:
-        (stage / f"{net_name}.xmodel").write_bytes(data)
+        # hashing and writing both release the GIL: the md5 is computed while the bytes are written
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            digest = pool.submit(lambda: hashlib.md5(data).hexdigest())
+            (stage / f"{net_name}.xmodel").write_bytes(data)
+            md5 = digest.result()
         (stage / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
         (stage / "md5sum.txt").write_text(md5 + "\n")
         out_dir.mkdir(exist_ok=True)

@@ -11,6 +11,7 @@ Rules:
 """
 from __future__ import annotations
 
+import mmap
 import os
 import tempfile
 from pathlib import Path
@@ -225,14 +226,26 @@ def graph_from_bytes(data: bytes, where: str = "<bytes>") -> Graph:
 
 
 def load_graph(path) -> Graph:
-    """Read an .xmodel file into a Graph."""
+    """Read an .xmodel file into a Graph.
+
+    A regular file is parsed straight from a read-only memory map of it (the parser copies what it
+    keeps, so the map is closed when the graph is built); anything else is read into memory first."""
     p = Path(path)
     if not p.exists():
         raise XModelError(f"{p}: no such file")
     if p.is_dir():
         raise XModelError(f"{p}: is a directory, not an .xmodel file")
     try:
-        data = p.read_bytes()
+        with open(p, "rb") as f:
+            try:
+                mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if os.fstat(f.fileno()).st_size else None
+            except (OSError, ValueError):   # not a regular file, or one that cannot be mapped
+                mapped = None
+            if mapped is None:
+                data = f.read()
+            else:
+                with mapped, memoryview(mapped) as view:
+                    return graph_from_bytes(view, str(p))
     except OSError as e:
         raise XModelError(f"{p}: cannot read: {e.strerror or e}") from None
     return graph_from_bytes(data, str(p))

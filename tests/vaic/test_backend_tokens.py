@@ -163,3 +163,47 @@ def test_generated_tiles_overlap():
     conv1 = next(i for i in range(first, len(instrs)) if instrs[i].kind == "CONV")
     saves_before = [i for i in range(conv1) if instrs[i].kind == "SAVE"]
     assert start[conv1][1] < len(saves_before)
+
+
+def test_verify_with_the_emitter_trace_equals_standalone(program):
+    """generate verifies with the emitter's shadow; a fresh shadow over the stream agrees."""
+    prog, tgt = program
+    assert verify(prog, tgt) == prog.mc_code == encode(prog.instructions, tgt.isa)
+
+
+def test_verify_reports_what_the_emitter_shadow_found():
+    """An emitted stream whose CONV reads lines nothing wrote: the emitter's shadow keeps the
+    violation and the verifier reports it (the emitter itself is never interrupted)."""
+    from vaic.backend.program import DpuProgram
+    t = target("DPUCZDX8G/KV260")
+    em = Emitter(Banks(t), {1: 4096, 2: 4096})
+    em.layer = "l"
+    em.init("CONVINIT", kernel_h=1, kernel_w=1, jump_read=1, jump_write=1, valid_pixel_parallel=1)
+    em.emit("CONV", bank_id_in=0, bank_addr_in=0, bank_id_out=8, bank_addr_out=0, length=4)
+    prog = DpuProgram(instructions=em.finish(), reg_sizes={0: 0, 1: 4096, 2: 4096}, const_data=b"",
+                      inputs=[], outputs=[])
+    for trace in (em.shadow, None):
+        with pytest.raises(CompilerBug, match="instruction 1 CONV.*reads lines 0..3 of banks 0..0: never written"):
+            verify(prog, t, trace=trace)
+
+
+def test_verify_rejects_const_reads_past_the_parameters(program):
+    prog, tgt = program
+    instrs = copy_instrs(prog)
+    j = next(i for i, x in enumerate(instrs) if x.kind == "LOAD" and x["reg_id"] == 0)
+    instrs[j].fields["ddr_addr"] = prog.reg_sizes[0]
+    with pytest.raises(CompilerBug, match=f"instruction {j} LOAD.*CONST access {prog.reg_sizes[0]}"):
+        verify(with_instrs(prog, instrs), tgt)
+
+
+def test_verify_rejects_a_token_signalled_later_in_the_stream():
+    """The protocol lets a wait take a token signalled by a later instruction of another engine;
+    the emitter never does that and the verifier, which reads the stream in order, refuses it."""
+    from vaic.backend.program import DpuProgram
+    from xir.isa import make
+    t = target("DPUCZDX8G/KV260")
+    instrs = [make("LOAD", dpdon=["CONV"]), make("CONVINIT"), make("CONV", dpdby=["LOAD"]), make("END")]
+    assert not run_tokens(instrs, strict=True).leftover          # a valid stream for the protocol
+    prog = DpuProgram(instructions=instrs, reg_sizes={0: 0, 1: 64, 2: 64}, const_data=b"", inputs=[], outputs=[])
+    with pytest.raises(CompilerBug, match="consumed before the instruction that signals it"):
+        verify(prog, t)

@@ -135,3 +135,60 @@ def test_any_batch_equals_one_image_at_a_time():
             if k in ("w", "b", "fw") or k.endswith("_weights"):
                 continue
             assert np.array_equal(whole[k][i:i + 1], v), k
+
+
+def _reference_quantize_const(data, info):
+    """The rule of fold_fix._quantize_const computed over the whole array with np.ldexp."""
+    lo, hi = fixpoint.qrange(int(info["bit_width"]), bool(info["if_signed"]))
+    if data.dtype == np.float32:
+        scaled = np.ldexp(data, int(info["fix_point"]))
+        if np.array_equal(scaled, np.trunc(scaled)) and scaled.min(initial=0) >= lo and scaled.max(initial=0) <= hi:
+            return scaled.astype(fixpoint.int_dtype(int(info["bit_width"]), bool(info["if_signed"])))
+    return fixpoint.quantize(data.astype(np.float64), info["fix_point"], info["bit_width"], info["round_mode"],
+                             info["if_signed"])
+
+
+@pytest.mark.parametrize("fp", [-140, -126, -3, 0, 7, 12, 127, 130])
+@pytest.mark.parametrize("bw,signed", [(8, True), (8, False), (4, True), (16, True), (12, False)])
+def test_const_quantization_matches_the_whole_array_rule(fp, bw, signed):
+    """Block-wise scaling (a float32 multiply where 2**fp is a normal float32) gives what the
+    whole-array ldexp rule gives: on the grid, off it by one value, out of range, NaN, empty."""
+    from xir.transforms.fold_fix import _CHUNK, _quantize_const
+    rng = np.random.default_rng(abs(fp) * 31 + bw)
+    lo, hi = fixpoint.qrange(bw, signed)
+    info = {"fix_point": fp, "bit_width": bw, "if_signed": signed, "round_mode": "DPU_ROUND"}
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for shape in [(0,), (5,), (3, 4, 2), (_CHUNK + 7,)]:
+            n = int(np.prod(shape))
+            on_grid = np.ldexp(rng.integers(lo, hi + 1, size=n).astype(np.float64), -fp).astype(np.float32)
+            cases = [on_grid]
+            if n:
+                for bad in (np.ldexp(hi + 1.0, -fp), np.ldexp(0.5, -fp), np.nan, np.ldexp(lo - 1.0, -fp)):
+                    x = on_grid.copy()
+                    x[rng.integers(n)] = bad
+                    cases.append(x)
+            for x in cases:
+                x = x.reshape(shape)
+                try:
+                    want = _reference_quantize_const(x, info)
+                except ValueError as e:
+                    with pytest.raises(ValueError, match=str(e)[:20]):
+                        _quantize_const(x, info)
+                    continue
+                got = _quantize_const(x, info)
+                assert got.dtype == want.dtype and got.shape == want.shape
+                np.testing.assert_array_equal(got, want)
+
+
+def test_fold_fix_without_validation_gives_the_same_graph():
+    fix = {"bit_width": 8, "if_signed": True, "round_mode": "DPU_ROUND"}
+    g = xir.Graph("t")
+    x = g.create_op("x", "data", {"shape": [1, 4, 4, 2], "data_type": "float32"})
+    fx = g.create_op("x_fix", "fix", {"fix_point": 4, **fix}, {"input": [x]})
+    w = g.create_const_op("w", np.full((3, 1, 1, 2), 0.25, np.float32))
+    fw = g.create_op("w_fix", "fix", {"fix_point": 6, **fix}, {"input": [w]})
+    c = g.create_op("c", "conv2d", {"kernel": [1, 1]}, {"input": [fx], "weights": [fw]})
+    g.create_op("c_fix", "fix", {"fix_point": 3, **fix}, {"input": [c]})
+    a, b = fold_fix_ops(g), fold_fix_ops(g, validate=False)
+    b.validate()
+    assert a.to_bytes() == b.to_bytes()

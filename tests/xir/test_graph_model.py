@@ -193,3 +193,20 @@ def test_rename_op_keeps_edges_subgraphs_and_tensor_name():
     assert xir.Graph.from_bytes(g.to_bytes()).get_op("relu").get_input_op("input").get_name() == "conv_new"
     with pytest.raises(GraphError, match="already has an op named 'relu'"):
         g.rename_op(c, "relu")
+
+
+@pytest.mark.parametrize("atype", ["int32[]", "uint32[]", "int64[]", "uint64[]", None])
+def test_integer_vector_attributes_store_what_coerce_gives(atype):
+    """Plain in-range int lists are stored directly; anything else goes through coerce as before."""
+    from xir.attrs import coerce, infer_type
+    g = xir.Graph("g")
+    for value in ([1, 2, 3], [], [2**31], [-5], [True, 1], [1.0, 2], [np.int64(4)], (1, 2), [2**64]):
+        try:
+            want = (atype or infer_type(value), coerce(value, atype or infer_type(value)))
+        except AttrError:
+            with pytest.raises(AttrError):
+                g.set_attr("a", value, atype)
+            continue
+        g.set_attr("a", value, atype)
+        got = g._attrs["a"]
+        assert got == want and [type(v) for v in got[1]] == [type(v) for v in want[1]]

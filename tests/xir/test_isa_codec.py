@@ -209,3 +209,68 @@ def test_coding_functions_agree_with_the_codec(data):
     assert 0 <= raw <= slot.mask and from_raw(slot, raw) == value
     words = struct.unpack(f"<{word_count(kind, isa)}I", encode_one(make(kind, **{slot.name: value}), isa))
     assert (words[slot.word] >> slot.lsb) & slot.mask == raw
+
+
+# ---- the vectorized stream encoder against encode_one --------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_stream_encode_is_the_concatenation_of_encode_one(data):
+    isa = data.draw(st.sampled_from(ISAS))
+    instrs = data.draw(st.lists(instructions(isa), min_size=1, max_size=60))
+    from xir.isa.codec import _encode_fast
+    fast = _encode_fast(instrs, isa)
+    assert fast is not None                       # plain valid streams take the packed path
+    assert fast == b"".join(encode_one(i, isa) for i in instrs) == encode(iter(instrs), isa)
+
+
+def _first_error(instrs, isa="ISA1"):
+    for i, ins in enumerate(instrs):
+        try:
+            if not isinstance(ins, Instruction):
+                raise IsaError(f"item {i} of the instruction list is a {type(ins).__name__}, not an Instruction")
+            encode_one(ins, isa)
+        except IsaError as e:
+            return type(e), str(e)
+    return None
+
+
+@pytest.mark.parametrize("spoil", ["bool", "float", "range", "enum", "extra", "missing", "dep", "hugedep", "item",
+                                   "numpy", "kind"])
+def test_stream_encode_falls_back_to_the_checked_path(spoil):
+    """Anything but plain in-range Python ints takes the one-by-one path: the same bytes when it is
+    acceptable (numpy ints, missing fields), else the error encode_one gives for the first culprit."""
+    instrs = [make("LOAD", length=4, channel=16), make("CONV", length=3), make("SAVE", length=2), make("END")]
+    bad = [make("CONV", length=5), make("LOAD", length=1)]
+    victim = bad[0]
+    if spoil == "bool":
+        victim.fields["length"] = True
+    elif spoil == "float":
+        victim.fields["length"] = 2.0
+    elif spoil == "range":
+        victim.fields["length"] = 5000
+    elif spoil == "enum":
+        victim = bad[0] = make("CONVINIT")
+        victim.fields["act_type"] = 9             # fits the 4 bits, names no activation
+    elif spoil == "extra":
+        victim.fields["bogus"] = 1
+    elif spoil == "missing":
+        del victim.fields["length"]
+    elif spoil == "dep":
+        victim.dpdon = 1 << 2                     # its own engine
+    elif spoil == "hugedep":
+        victim.dpdby = 1 << 70
+    elif spoil == "numpy":
+        victim.fields["length"] = np.int16(9)
+    elif spoil == "kind":
+        victim = bad[0] = Instruction._trusted("NOP", {}, 0, 0)
+    stream = instrs[:2] + bad + instrs[2:]
+    if spoil == "item":
+        stream = instrs[:2] + ["LOAD"] + instrs[2:]
+    expected = _first_error(stream)
+    if expected is None:
+        assert encode(stream) == b"".join(encode_one(i) for i in stream)
+    else:
+        with pytest.raises(expected[0]) as err:
+            encode(stream)
+        assert str(err.value) == expected[1]

@@ -263,6 +263,25 @@ def test_every_truncation_is_rejected(tmp_path):
         xir.Graph.deserialize(p)
 
 
+def test_a_model_that_cannot_be_memory_mapped_is_read(tmp_path):
+    """Regular files are parsed from a memory map; a pipe is read into memory instead."""
+    import os
+    import threading
+    g = build_graph()
+    data = g.to_bytes()
+    fifo = tmp_path / "pipe.xmodel"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(data,))
+    writer.start()
+    try:
+        h = xir.Graph.deserialize(fifo)
+    finally:
+        writer.join()
+    assert h.to_bytes() == data
+    (tmp_path / "m.xmodel").write_bytes(data)
+    assert xir.Graph.deserialize(tmp_path / "m.xmodel").to_bytes() == data
+
+
 def test_missing_file_and_directory(tmp_path):
     with pytest.raises(XModelError, match="no such file"):
         xir.Graph.deserialize(tmp_path / "missing.xmodel")

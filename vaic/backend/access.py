@@ -1,7 +1,7 @@
 """What each instruction reads and writes, derived from its fields alone (docs/isa.md §4-5).
 
 Both the emitter (which derives dependency tokens from it) and the verifier (which checks a finished
-stream) use this one definition. An access is a tuple
+stream) use this one definition, through ``shadow.Shadow.record``. An access is a tuple
 ``(space, write, lo_id, hi_id, start, count, stride, width)``:
 ``space`` is "B" (bank lines of bank ids ``lo_id .. hi_id-1``) or "D" (bytes of DDR register
 ``lo_id``), covering ``count`` runs of ``width`` units starting ``stride`` apart from ``start``.
@@ -10,6 +10,8 @@ Row placement follows ``xir.isa`` (same rule as ``row_slots``): reads of CONV/DP
 group 1 (writes: ``stride_out``/``stride_offset_out``) with uniform sweeps.
 """
 from __future__ import annotations
+
+from functools import lru_cache
 
 from xir.isa import Instruction, block_extent
 
@@ -113,11 +115,22 @@ def _row_runs(rows, write: bool, ncols: int, jump: int, lines: int, out: list) -
         i = j
 
 
-def _init(state: InitState, kind: str) -> Instruction:
-    init = state.init.get(INIT_OF[kind])
-    if init is None:
-        raise AccessError(f"{kind} before any {INIT_OF[kind]}")
-    return init
+@lru_cache(maxsize=1 << 14)
+def _read_runs(first_bank: int, pp: int, g: int, phase: int, endl: int, bases: tuple, n: int,
+               ncols: int, jump: int, lines: int) -> tuple:
+    """Accesses of a read under the read rule (cached: a layer repeats the same reads)."""
+    out: list = []
+    _row_runs(_rows_read(first_bank, pp, g, phase, endl, bases, n), False, ncols, jump, lines, out)
+    return tuple(out)
+
+
+@lru_cache(maxsize=1 << 14)
+def _uniform_runs(write: bool, first_bank: int, pp: int, g: int, phase: int, endl: int, base: int, n: int,
+                  ncols: int, jump: int, lines: int) -> tuple:
+    """Accesses of a write (or an ELEW read) under the uniform rule (cached)."""
+    out: list = []
+    _row_runs(_rows_uniform(first_bank, pp, g, phase, endl, base, n), write, ncols, jump, lines, out)
+    return tuple(out)
 
 
 def accesses(ins: Instruction, state: InitState, banks: Banks) -> list[tuple]:
@@ -125,40 +138,48 @@ def accesses(ins: Instruction, state: InitState, banks: Banks) -> list[tuple]:
     k = ins.kind
     f = ins.fields
     pp = banks.pp
-    out: list[tuple] = []
     if k == "LOAD":
-        width = banks.info.get(f["bank_id"], (banks.icp, 0))[0]
+        bank = f["bank_id"]
+        width = banks.info.get(bank, (banks.icp, 0))[0]
         npl = -(-(f["channel"] + f["pad_idx"]) // width)
         n = f["length"]
         jw = f["jump_write"]
         if jw > npl and n > 1:
-            run = (f["bank_addr"], n, jw, npl)
+            out = [("B", True, bank, bank + f["broadcast"] + 1, f["bank_addr"], n, jw, npl)]
         else:
-            run = (f["bank_addr"], 1, (n - 1) * jw + npl, (n - 1) * jw + npl)
-        out.append(("B", True, f["bank_id"], f["bank_id"] + f["broadcast"] + 1) + run)
+            w = (n - 1) * jw + npl
+            out = [("B", True, bank, bank + f["broadcast"] + 1, f["bank_addr"], 1, w, w)]
         q = n - f["pad_start"] - f["pad_end"]
         if q > 0:
-            out.append(("D", False, f["reg_id"], f["reg_id"] + 1, f["ddr_addr"], q, f["jump_read"], f["channel"]))
+            reg = f["reg_id"]
+            out.append(("D", False, reg, reg + 1, f["ddr_addr"], q, f["jump_read"], f["channel"]))
         return out
     if k == "SAVE":
+        out = []
         if not f["const_en"]:
             width = banks.info.get(f["bank_id"], (banks.icp, 0))[0]
             npl = -(-f["channel"] // width)
             _row_runs([(f["bank_id"], f["bank_addr"])], False, f["length"], f["jump_read"], npl, out)
-        out.append(("D", True, f["reg_id"], f["reg_id"] + 1, f["ddr_addr"], f["length"], f["jump_write"], f["channel"]))
+        reg = f["reg_id"]
+        out.append(("D", True, reg, reg + 1, f["ddr_addr"], f["length"], f["jump_write"], f["channel"]))
         return out
-    if k in ("CONV", "DPTWISE", "POOL", "ALU"):
-        init = _init(state, k)
+    if k in INIT_OF:
+        init = state.init.get(INIT_OF[k])
+        if init is None:
+            raise AccessError(f"{k} before any {INIT_OF[k]}")
         i = init.fields
-        R = i["valid_pixel_parallel"] if k in ("CONV", "POOL") else f["valid_pixel_parallel"]
+        R = i["valid_pixel_parallel"] if k == "CONV" or k == "POOL" else f["valid_pixel_parallel"]
         kh, kw, sh, sw = i["kernel_h"], i["kernel_w"], i["stride_h"], i["stride_w"]
         cg = f["channel_group"]
         nrows = block_extent(R, sh, kh) - f["pad_top"] - f["pad_bottom"]
         ncols = block_extent(f["length"], sw, kw) - f["pad_left"] - f["pad_right"]
-        endl_in = f["jump_read_endl"] if k == "POOL" else i["jump_read_endl"]
-        bases = [f["bank_addr_in"], f["bank_addr_in_1"], f["bank_addr_in_2"], f["bank_addr_in_3"]]
-        rows = _rows_read(f["bank_id_in"], pp, sh, i["stride_offset_in"], endl_in, bases, max(nrows, 0))
-        _row_runs(rows, False, ncols, i["jump_read"], cg, out)
+        if k == "POOL":
+            endl_in, endl_out = f["jump_read_endl"], f["jump_write_endl"]
+        else:
+            endl_in, endl_out = i["jump_read_endl"], i["jump_write_endl"]
+        bases = (f["bank_addr_in"], f["bank_addr_in_1"], f["bank_addr_in_2"], f["bank_addr_in_3"])
+        out = list(_read_runs(f["bank_id_in"], pp, sh, i["stride_offset_in"], endl_in, bases, max(nrows, 0),
+                              ncols, i["jump_read"], cg))
         icp = banks.icp
         if k == "CONV":
             out.append(("B", False, banks.weights_first, banks.weights_first + banks.ocp,
@@ -168,50 +189,30 @@ def accesses(ins: Instruction, state: InitState, banks: Banks) -> list[tuple]:
             olines = banks.olines
         else:
             olines = cg
-        dwconv = k == "DPTWISE" or (k == "ALU" and i["alu_type"] == 2)
-        if dwconv:
-            wl = -(-(kh * kw * cg * icp) // banks.dw_width)
-            out.append(("B", False, banks.dw_bank, banks.dw_bank + 1, f["bank_addr_weights"], 1, wl, wl))
-            nb = cg * icp * (2 if (k == "ALU" and i["act_type"] == 2) else 1)
-            bl = -(-nb // banks.bias_width)
-            out.append(("B", False, banks.bias_bank, banks.bias_bank + 1, f["bank_addr_bias"], 1, bl, bl))
-        elif k == "ALU" and i["act_type"] == 2:
-            bl = -(-(2 * cg * icp) // banks.bias_width)
-            out.append(("B", False, banks.bias_bank, banks.bias_bank + 1, f["bank_addr_bias"], 1, bl, bl))
-        endl_out = f["jump_write_endl"] if k == "POOL" else i["jump_write_endl"]
-        orows = _rows_uniform(f["bank_id_out"], pp, i["stride_out"], i["stride_offset_out"], endl_out,
-                              f["bank_addr_out"], R)
-        _row_runs(orows, True, f["length"], i["jump_write"], olines, out)
+            dwconv = k == "DPTWISE" or (k == "ALU" and i["alu_type"] == 2)
+            if dwconv:
+                wl = -(-(kh * kw * cg * icp) // banks.dw_width)
+                out.append(("B", False, banks.dw_bank, banks.dw_bank + 1, f["bank_addr_weights"], 1, wl, wl))
+                nb = cg * icp * (2 if (k == "ALU" and i["act_type"] == 2) else 1)
+                bl = -(-nb // banks.bias_width)
+                out.append(("B", False, banks.bias_bank, banks.bias_bank + 1, f["bank_addr_bias"], 1, bl, bl))
+            elif k == "ALU" and i["act_type"] == 2:
+                bl = -(-(2 * cg * icp) // banks.bias_width)
+                out.append(("B", False, banks.bias_bank, banks.bias_bank + 1, f["bank_addr_bias"], 1, bl, bl))
+        out += _uniform_runs(True, f["bank_id_out"], pp, i["stride_out"], i["stride_offset_out"], endl_out,
+                             f["bank_addr_out"], R, f["length"], i["jump_write"], olines)
         return out
     if k == "ELEW":
         R, cg, n = f["valid_pixel_parallel"], f["channel_group"], f["length"]
+        out = []
         for inp in range(f["num_inputs"]):
             e = state.elew.get(inp)
             if e is None:
                 raise AccessError(f"ELEW reads input {inp}, which no ELEWINIT configured")
             e = e.fields
-            rows = _rows_uniform(e["bank_id"], pp, 1, 0, e["jump_read_endl"], e["bank_addr"], R)
-            _row_runs(rows, False, n, e["jump_read"], cg, out)
-        orows = _rows_uniform(f["bank_id_out"], pp, 1, 0, f["jump_write_endl"], f["bank_addr_out"], R)
-        _row_runs(orows, True, n, f["jump_write"], cg, out)
+            out += _uniform_runs(False, e["bank_id"], pp, 1, 0, e["jump_read_endl"], e["bank_addr"], R, n,
+                                 e["jump_read"], cg)
+        out += _uniform_runs(True, f["bank_id_out"], pp, 1, 0, f["jump_write_endl"], f["bank_addr_out"], R, n,
+                             f["jump_write"], cg)
         return out
-    return out
-
-
-def conflicts(shadow, idx: int, engine: int, acc: list[tuple]) -> set[int]:
-    """Record the accesses of instruction ``idx`` (engine ``engine``) in ``shadow`` and return the
-    earlier instructions of other engines it conflicts with: for each engine, the latest one that
-    wrote what it reads or writes, or read what it writes (engines run in order, so the latest
-    stands for all). DDR accesses of registers the shadow does not track (CONST) are skipped."""
-    out: set[int] = set()
-    for sp, write, lo, hi, start, count, stride, width in acc:
-        if sp == "B":
-            m = shadow.bank_access(idx, engine, write, lo, hi, start, count, stride, width).tolist()
-            for e, p in enumerate(m):
-                if p >= 0 and e % 4 != engine:
-                    out.add(p)
-        elif lo in shadow.ddr:
-            p = shadow.ddr_access(idx, write, lo, start, count, stride, width)
-            if p >= 0:
-                out.add(p)
-    return out
+    return []

@@ -50,7 +50,7 @@ class Ctx:
         self.t = target
         self.banks = Banks(target)
         self.plan = plan
-        self.em = Emitter(self.banks, plan.reg_sizes)
+        self.em = Emitter(self.banks, plan.reg_sizes, plan.inputs)
         self.const = ConstBuilder()
         self.stats: list[LayerStats] = []
         self.log: list[str] = []

@@ -4,7 +4,8 @@ Rule (docs/isa.md §3): instructions of different engines are ordered only by to
 cross-engine hazard on a bank line or DDR byte (read-after-write, write-after-read,
 write-after-write) must be covered by a token chain. The emitter reads the stream in its sequential
 meaning (stream order), derives each instruction's hazards from what it accesses (``access.py``,
-shadow memory) and then places the fewest tokens that order them:
+``shadow.Shadow``, which also runs the verifier's access checks) and then places the fewest tokens
+that order them:
 
 - an instruction ``j`` of engine ``b`` that must follow ``p`` of engine ``a`` gets ``dpdon`` bit
   ``a`` and ``p`` gets ``dpdby`` bit ``b``, unless ``p`` already happens before ``j`` through the
@@ -21,19 +22,23 @@ from __future__ import annotations
 
 from xir.isa import ENGINE_OF_KIND, Instruction, IsaError, make
 
-from .access import INIT_KINDS, InitState, accesses, conflicts
+from .access import INIT_KINDS, InitState, accesses
 from .banks import Banks
 from .shadow import Shadow
 
+_ENGINE = {k: int(e) for k, e in ENGINE_OF_KIND.items() if e is not None}
+_INT = {int}
+
 
 class Emitter:
-    def __init__(self, banks: Banks, ddr_sizes: dict[int, int]):
+    def __init__(self, banks: Banks, ddr_sizes: dict[int, int], inputs=()):
+        """``ddr_sizes``: bytes of the DDR registers (CONST is not tracked); ``inputs``: the
+        TensorPlaces holding data before the stream starts (interface inputs)."""
         self.banks = banks
         self.instrs: list[Instruction] = []
-        self.preds: list[tuple[int, ...]] = []
-        self.accesses: list[list[tuple]] = []
         self.state = InitState()
-        self.shadow = Shadow(banks, {r: s for r, s in ddr_sizes.items() if r != 0})
+        self.shadow = Shadow(banks, {r: s for r, s in ddr_sizes.items() if r != 0}, inputs)
+        self.preds = self.shadow.preds          # hazards of every instruction (Shadow.record)
         self.layer: str | None = None
         self._init_cache: dict[tuple, dict] = {}
         self._templates: dict[str, dict] = {}
@@ -41,16 +46,18 @@ class Emitter:
     # ------------------------------------------------------------------ building
     def _make(self, kind: str, fields: dict) -> Instruction:
         """``xir.isa.make`` without its per-field type checks (the verifier encodes every field):
-        the kind's default fields, updated with ``fields``; unknown names still raise."""
+        the kind's default fields, updated with ``fields`` as ints; unknown names still raise."""
         tpl = self._templates.get(kind)
         if tpl is None:
             tpl = self._templates[kind] = make(kind).fields
-        if not fields.keys() <= tpl.keys():
+        full = tpl.copy()
+        full.update(fields)
+        if len(full) != len(tpl):
             make(kind, **fields)  # raises IsaError naming the unknown field
             raise IsaError(f"{kind}: unknown field in {sorted(fields)}")
-        full = dict(tpl)
-        for k, v in fields.items():
-            full[k] = int(v)
+        if set(map(type, fields.values())) - _INT:
+            for k, v in fields.items():
+                full[k] = int(v)
         ins = Instruction._trusted(kind, full, 0, 0)
         ins.layer = self.layer
         return ins
@@ -62,12 +69,9 @@ class Emitter:
         self.instrs.append(ins)
         if kind in INIT_KINDS:
             self.state.update(ins)
-            self.preds.append(())
-            self.accesses.append([])
+            self.shadow.skip()
             return idx
-        acc = accesses(ins, self.state, self.banks)
-        self.accesses.append(acc)
-        self.preds.append(tuple(sorted(conflicts(self.shadow, idx, int(ENGINE_OF_KIND[kind]), acc))))
+        self.shadow.record(idx, _ENGINE[kind], self.layer, accesses(ins, self.state, self.banks))
         return idx
 
     def init(self, kind: str, **fields) -> None:
@@ -89,20 +93,21 @@ class Emitter:
             engines.append(e)
             pos.append(count[e])
             count[e] += 1
-        done: list[list[int] | None] = [None] * len(self.instrs)   # vector clock at completion
+        done: list[tuple | None] = [None] * len(self.instrs)   # vector clock at completion
         last = [-1, -1, -1, -1]
-        for j, ins in enumerate(self.instrs):
+        instrs, preds = self.instrs, self.preds
+        zero = (0, 0, 0, 0)
+        for j, ins in enumerate(instrs):
             b = engines[j]
-            clock = list(done[last[b]]) if last[b] >= 0 else [0, 0, 0, 0]
-            for p in sorted(self.preds[j], reverse=True):
+            lb = last[b]
+            clock = done[lb] if lb >= 0 else zero
+            for p in reversed(preds[j]):          # latest first: it may order the earlier ones
                 a = engines[p]
                 if a == b or clock[a] > pos[p]:
                     continue
-                self.instrs[p].dpdby |= 1 << b
+                instrs[p].dpdby |= 1 << b
                 ins.dpdon |= 1 << a
-                pc = done[p]
-                clock = [x if x > y else y for x, y in zip(clock, pc)]
-            clock[b] = pos[j] + 1
-            done[j] = clock
+                clock = tuple([x if x > y else y for x, y in zip(clock, done[p])])
+            done[j] = clock[:b] + (pos[j] + 1,) + clock[b + 1:]
             last[b] = j
         return self.instrs + [make("END")]

@@ -71,7 +71,7 @@ def generate(sg: xir.Subgraph, g: xir.Graph, target: Target) -> DpuProgram:
     _annotate(sg, plan, const_addr)
     prog = DpuProgram(instructions=instrs, reg_sizes=regs, const_data=const, inputs=plan.inputs,
                       outputs=plan.outputs, internal=plan.internal, layers=ctx.stats, log=ctx.log)
-    prog.mc_code = verify(prog, target, trace=(ctx.em.accesses + [[]], ctx.em.preds + [()]))
+    prog.mc_code = verify(prog, target, trace=ctx.em.shadow)
     return prog
 
 

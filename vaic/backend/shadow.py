@@ -1,13 +1,37 @@
-"""Shadow memory: for every bank line and DDR byte, the last instruction of each engine that wrote
-it and that read it. Engines run in order, so the latest access of an engine stands for all its
-earlier ones: one maximum per engine is all a hazard check needs.
+"""Shadow memory: what the stream has done to every bank line and DDR byte so far, and the checks
+that need it. Instructions are recorded in stream order (``record``), by the emitter while it builds
+the stream and by the verifier when it checks a stream on its own.
 
-Bank lines: array ``[8, banks, depth]`` (rows 0..3 last writer per engine, 4..7 last reader).
-DDR bytes: per register ``[2, size]`` (row 0 last SAVE writing, row 1 last LOAD reading); CONST is
-read-only and not tracked. ``-1`` = never accessed; DDR row 0 holds ``-2`` for bytes that hold data
-before the stream starts (interface inputs).
+Hazards: ``record`` returns, for every other engine, the latest instruction of that engine that
+wrote what the instruction reads or writes, or read what it writes. Engines run in order, so the
+latest conflicting instruction of an engine stands for all its earlier ones: ordering the
+instruction after these (at most one per engine) orders it after every conflicting access before
+it. CONST (REG_0) is read-only and not tracked.
+
+Checks, the first violation kept as ``violation`` = (instruction, access number, message) for the
+verifier to report (recording goes on, so the emitter is never interrupted):
+- every access stays inside the target's banks (existing bank ids, lines below the bank depth) and
+  inside its DDR register; CONST is never written;
+- every bank line read was last written by an instruction of the same layer;
+- every DDR byte read holds an interface input or was written by a SAVE;
+- CONST reads are listed (``const_reads``) and checked against the final CONST size by
+  ``first_violation``, since parameters are still being laid out while the stream is built.
+
+Layout, 0 meaning "never": bank lines ``[11, bank, line]`` int32 with planes ``2e`` the last writer
+of engine ``e`` and ``2e + 1`` its last access (read or write; instruction index + 1), 8 the layer of
+the last writer (layer id + 1), 10 its negation (plane 9 is unused): one maximum over the even
+planes gives the hazards of a read and checks the layer of every line it reads, one over the odd
+planes 1..7 the hazards of a write. DDR bytes, per register ``[3, cell]``: 0 the last SAVE,
+1 ``-1`` where the bytes hold data (an interface input, or written), 2 the last LOAD. A DDR cell is
+``granule`` bytes: the largest power of two (at most 64) dividing the start, width and stride of
+every access so far, so each access covers whole cells and all bytes of a cell share their history;
+an access that does not divide evenly first splits the cells (state copied to every part), which
+keeps the record exact at byte level. A bank read of exactly the lines an earlier read took, with no
+write to those banks since, reuses that read's maxima of the even planes (they cannot have changed).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -15,63 +39,233 @@ from .banks import Banks
 
 BANK_PAD = 2048     # lines of room for the last run of a strided view (jumps are < 1024 lines)
 DDR_PAD = 1 << 16  # bytes of room (DDR jumps are < 65536 bytes)
+DDR_GRANULE = 64   # bytes per DDR cell until an access needs finer ones
+CONST_REG = 0
+
+_MAX = np.maximum.reduce
+_AX2, _AX3 = (1, 2), (1, 2, 3)
 
 
-_NONE = np.full(8, -1)
+def place_bytes(t) -> tuple[int, int, int, int]:
+    """(start, count, stride, width) of a TensorPlace's bytes."""
+    dims = list(t.dims)
+    c = dims[-1]
+    pix = t.pixel_stride or c
+    n = 1
+    for d in dims[1:-1]:
+        n *= d
+    return t.ddr_addr, max(n, 1), pix, c
 
 
 class Shadow:
-    def __init__(self, banks: Banks, ddr_sizes: dict[int, int]):
+    def __init__(self, banks: Banks, ddr_sizes: dict[int, int], inputs=(), target_name: str | None = None):
         nb = max(banks.info) + 1
         depth = max(d for _, d in banks.info.values())
-        self.depth = {b: d for b, (_, d) in banks.info.items()}
-        self.bank = np.full((8, nb, depth + BANK_PAD), -1, dtype=np.int32)
-        self.ddr = {r: np.full((2, s + DDR_PAD), -1, dtype=np.int32) for r, s in ddr_sizes.items()}
-        self.ddr_size = dict(ddr_sizes)
+        self.bank_depth = {b: d for b, (_, d) in banks.info.items()}
+        self.target_name = target_name or banks.t.name
+        self.bank = np.zeros((11, nb, depth + BANK_PAD), dtype=np.int32)
+        self.ddr_size = {r: s for r, s in ddr_sizes.items() if r != CONST_REG}
+        self.granule = {r: DDR_GRANULE for r in self.ddr_size}
+        self.ddr = {r: np.zeros((3, -(-(s + DDR_PAD) // DDR_GRANULE)), dtype=np.int32)
+                    for r, s in self.ddr_size.items()}
+        for t in inputs:
+            if t.reg_id in self.ddr:
+                self._ddr_cells(t.reg_id, *place_bytes(t))[1] = -1
+        self._range_depth: dict[tuple[int, int], int] = {}
+        self.layers: dict[object, int] = {}
+        self.preds: list[tuple[int, ...]] = []     # per recorded instruction
+        self.const_reads: list[tuple[int, int, int, int]] = []   # (instruction, access no., start, end)
+        self.violation: tuple[int, int, str] | None = None
+        self._tag_of: dict[int, tuple] = {}        # layer id + 1 -> planes 8 and 10 of its writes
+        self._written = np.array([[0], [-1]], dtype=np.int32)
+        self._last_write = [0] * nb        # per bank: the last instruction (index + 1) that wrote it
+        self._reads: dict[tuple, tuple[int, list]] = {}   # read access -> (when, maxima of the even planes)
+
+    # ------------------------------------------------------------------ helpers
+    def _ddr_cells(self, reg: int, start: int, count: int, stride: int, width: int):
+        """The cells of DDR register ``reg`` covering ``count`` runs of ``width`` bytes ``stride``
+        apart from ``start`` (splitting the cells first when the access does not divide evenly)."""
+        g = self.granule[reg]
+        if start % g or width % g or (count > 1 and stride % g):
+            g2 = math.gcd(g, start, width, stride if count > 1 else 0)
+            self.ddr[reg] = np.repeat(self.ddr[reg], g // g2, axis=1)
+            self.granule[reg] = g = g2
+        arr = self.ddr[reg]
+        if count == 1:
+            return arr[:, start // g:(start + width) // g]
+        s = start // g
+        return arr[:, s:s + count * (stride // g)].reshape(3, count, stride // g)[:, :, :width // g]
+
+    def _fail(self, idx: int, seq: int, msg: str) -> None:
+        if self.violation is None:
+            self.violation = (idx, seq, msg)
+
+    def _depth(self, lo: int, hi: int) -> int | None:
+        bd = self.bank_depth
+        if hi <= lo or any(b not in bd for b in range(lo, hi)):
+            return None
+        d = self._range_depth[(lo, hi)] = min(bd[b] for b in range(lo, hi))
+        return d
 
     @staticmethod
-    def _view(arr, lo, hi, start, count, stride, width):
-        if count == 1:
-            return arr[:, lo:hi, start:start + width]
-        v = arr[:, lo:hi, start:start + count * stride]
-        return v.reshape(v.shape[0], hi - lo, count, stride)[:, :, :, :width]
+    def _tags(l1: int) -> tuple:
+        """(layer, -layer) shaped for a write of one bank, of several, of strided runs."""
+        t = np.array([l1, -l1], dtype=np.int32)
+        return t[:, None], t[:, None, None], t[:, None, None, None]
 
-    def bank_access(self, idx: int, engine: int, write: bool, lo, hi, start, count, stride, width) -> np.ndarray:
-        """Record the access; return the per-engine maxima it conflicts with: writers 0..3, and for a
-        write also readers 4..7 (a read does not conflict with reads)."""
-        a = self.bank
-        if width <= 0:
-            return _NONE
-        if count == 1:
-            if write:
-                m = a[:, lo:hi, start:start + width].max(axis=(1, 2))
-                a[engine, lo:hi, start:start + width] = idx
+    def layer_name(self, lid: int) -> str:
+        for k, v in self.layers.items():
+            if v == lid:
+                return str(k)
+        return "?"
+
+    # ------------------------------------------------------------------ recording
+    def skip(self) -> None:
+        """An instruction without accesses (INIT, END)."""
+        self.preds.append(())
+
+    def record(self, idx: int, engine: int, layer, acc: list[tuple]) -> tuple[int, ...]:
+        """Record the accesses ``acc`` of instruction ``idx`` (engine ``engine``, layer ``layer``);
+        return its hazards (module rule), ascending, and keep them in ``preds``. DDR is written by
+        SAVE and read by LOAD (access.py)."""
+        if idx != len(self.preds):
+            raise ValueError(f"instruction {idx} recorded out of stream order (expected {len(self.preds)})")
+        lid = self.layers.get(layer)
+        if lid is None:
+            lid = self.layers[layer] = len(self.layers)
+        i1 = idx + 1
+        l1 = lid + 1
+        b0 = b1 = b2 = b3 = 0          # latest hazard (index + 1) per engine
+        bank = self.bank
+        depth = self._range_depth
+        lastw = self._last_write
+        memo = self._reads
+        tag_of = self._tag_of
+        granule, ddr = self.granule, self.ddr
+        for k, a in enumerate(acc):
+            sp, write, lo, hi, s, count, stride, width = a
+            if width <= 0:
+                continue
+            last = s + (count - 1) * stride + width
+            if sp == "B":
+                d = depth.get((lo, hi)) or self._depth(lo, hi)
+                if d is None or last > d or s < 0:
+                    self._bank_fail(idx, k, lo, hi, s, last, d)
+                    continue
+                one = hi - lo == 1
+                if write:
+                    tags = tag_of.get(l1)
+                    if tags is None:
+                        tags = tag_of[l1] = self._tags(l1)
+                    e2 = 2 * engine
+                    if count == 1 and one:
+                        v = bank[:, lo, s:s + width]
+                        m = _MAX(v[1:8:2], axis=1).tolist()
+                        v[e2:e2 + 2] = i1
+                        v[8:11:2] = tags[0]
+                        lastw[lo] = i1
+                    else:
+                        if count == 1 or width == 1:    # one run, or single lines ``stride`` apart
+                            v = bank[:, lo:hi, s:last:stride] if count > 1 else bank[:, lo:hi, s:last]
+                            m = _MAX(v[1:8:2], axis=_AX2).tolist()
+                            v[8:11:2] = tags[1]
+                        else:
+                            v = bank[:, lo:hi, s:s + count * stride].reshape(11, hi - lo, count, stride)[..., :width]
+                            m = _MAX(v[1:8:2], axis=_AX3).tolist()
+                            v[8:11:2] = tags[2]
+                        v[e2:e2 + 2] = i1
+                        lastw[lo:hi] = [i1] * (hi - lo)
+                else:
+                    hit = memo.get(a)
+                    if hit is not None and (lastw[lo] if one else max(lastw[lo:hi])) >= hit[0]:
+                        hit = None
+                    a1 = 2 * engine + 1
+                    if count == 1:
+                        if one:
+                            if hit is None:
+                                m = _MAX(bank[0:11:2, lo, s:s + width], axis=1).tolist()
+                            bank[a1, lo, s:s + width] = i1
+                        else:
+                            if hit is None:
+                                m = _MAX(bank[0:11:2, lo:hi, s:s + width], axis=_AX2).tolist()
+                            bank[a1, lo:hi, s:s + width] = i1
+                    else:
+                        v = bank[:, lo:hi, s:s + count * stride].reshape(11, hi - lo, count, stride)[..., :width]
+                        if hit is None:
+                            m = _MAX(v[0:11:2], axis=_AX3).tolist()
+                        v[a1] = i1
+                    if hit is None:
+                        memo[a] = (i1, m)
+                    else:
+                        m = hit[1]
+                    if m[4] != l1 or m[5] != -l1:
+                        self._read_fail(idx, k, lo, hi, s, count, stride, width, last, l1)
+                if engine != 0 and m[0] > b0:
+                    b0 = m[0]
+                if engine != 1 and m[1] > b1:
+                    b1 = m[1]
+                if engine != 2 and m[2] > b2:
+                    b2 = m[2]
+                if engine != 3 and m[3] > b3:
+                    b3 = m[3]
+            elif lo == CONST_REG:
+                if write:
+                    self._fail(idx, k, "writes CONST")
+                else:
+                    self.const_reads.append((idx, k, s, last))
             else:
-                m = a[:4, lo:hi, start:start + width].max(axis=(1, 2))
-                a[4 + engine, lo:hi, start:start + width] = idx
-            return m
-        v = self._view(a, lo, hi, start, count, stride, width)
-        m = v.max(axis=(1, 2, 3)) if write else v[:4].max(axis=(1, 2, 3))
-        v[engine if write else 4 + engine] = idx
-        return m
+                size = self.ddr_size.get(lo)
+                if size is None or last > size or s < 0:
+                    self._fail(idx, k, f"DDR register {lo} access {s}..{last - 1} outside its "
+                                       f"{size or 0} bytes")
+                    continue
+                if count > 1 and stride == width:    # back-to-back runs: one run
+                    count, width = 1, count * width
+                g = granule[lo]
+                if count == 1 and not (s % g or width % g):
+                    v = ddr[lo][:, s // g:(s + width) // g]
+                else:
+                    v = self._ddr_cells(lo, s, count, stride, width)
+                if write:    # SAVE: after the LOADs that read these bytes
+                    p = int(_MAX(v[2], axis=None))
+                    w = self._written
+                    w[0, 0] = i1
+                    v[:2] = w if count == 1 else w[..., None]
+                    if p > b0:
+                        b0 = p
+                else:        # LOAD: after the SAVEs that wrote them; they must hold data
+                    m = _MAX(v[:2], axis=_AX2 if count > 1 else 1).tolist()
+                    v[2] = i1
+                    if m[1] != -1:
+                        self._fail(idx, k, f"reads DDR register {lo} bytes {s}..{last - 1} before they are written")
+                    if m[0] > b1:
+                        b1 = m[0]
+        out = tuple(sorted([p - 1 for p in (b0, b1, b2, b3) if p]))
+        self.preds.append(out)
+        return out
 
-    def ddr_view(self, reg: int, start: int, count: int, stride: int, width: int):
-        a = self.ddr[reg]
-        if count == 1:
-            return a[:, start:start + width]
-        v = a[:, start:start + count * stride]
-        return v.reshape(2, count, stride)[:, :, :width]
-
-    def ddr_access(self, idx: int, write: bool, reg, start, count, stride, width) -> int:
-        """Record a DDR access (SAVE writes, LOAD reads); return the latest conflicting instruction
-        of the other engine (LOAD readers for a write, SAVE writers for a read), or -1."""
-        v = self.ddr_view(reg, start, count, stride, width)
-        if v.size == 0:
-            return -1
-        if write:
-            m = int(v[1].max())
-            v[0] = idx
+    def _bank_fail(self, idx, k, lo, hi, s, last, d) -> None:
+        if d is None:
+            missing = [b for b in range(lo, hi) if b not in self.bank_depth]
+            self._fail(idx, k, f"bank id {missing[0] if missing else lo} does not exist on {self.target_name}")
         else:
-            m = int(v[0].max())
-            v[1] = idx
-        return m
+            self._fail(idx, k, f"lines {s}..{last - 1} of banks {lo}..{hi - 1} exceed their depth {d}")
+
+    def _read_fail(self, idx, k, lo, hi, s, count, stride, width, last, l1) -> None:
+        if count == 1:
+            t = self.bank[8, lo:hi, s:s + width]
+        else:
+            t = self.bank[8, lo:hi, s:s + count * stride].reshape(hi - lo, count, stride)[..., :width]
+        bad = int(t[t != l1].flat[0]) - 1
+        what = "never written" if bad < 0 else f"written for another layer ({self.layer_name(bad)})"
+        self._fail(idx, k, f"reads lines {s}..{last - 1} of banks {lo}..{hi - 1}: {what}")
+
+    def first_violation(self, const_size: int) -> tuple[int, str] | None:
+        """The first violation in stream order, CONST reads checked against ``const_size`` bytes."""
+        first = self.violation
+        for idx, seq, s, last in self.const_reads:
+            if last > const_size or s < 0:
+                if first is None or (idx, seq) < first[:2]:
+                    first = (idx, seq, f"CONST access {s}..{last - 1} outside its {const_size} bytes")
+                break
+        return None if first is None else (first[0], first[2])

@@ -1,28 +1,35 @@
 """Static verification of a generated DPU program (run by ``generate`` before it returns).
 
-Checks, each failure a ``CompilerBug`` naming the instruction index:
+Checks, each failure a ``CompilerBug`` naming the instruction index (the first one in stream order):
 - every field fits its slot (``xir.isa.encode``, FieldRangeError);
-- the tokens are balanced and cannot deadlock (``xir.isa.run_tokens(..., strict=True)``);
+- the tokens are balanced and cannot deadlock: the stream order itself is an execution order with
+  no token left over (``_clocks``; otherwise ``xir.isa.run_tokens(..., strict=True)`` names the
+  problem);
 - every access stays inside the target's banks (bank ids, lines < depth) and the DDR registers;
 - every bank line read was written before by an instruction of the same layer (so no two live
   tensors share bank lines), and every DDR byte read holds an interface input or was written by a
   SAVE; reads of CONST are in bounds;
 - every cross-engine hazard (read-after-write, write-after-read, write-after-write) on bank lines
-  and DDR bytes, taken in stream order (``access.conflicts``), is ordered by the tokens actually
+  and DDR bytes, taken in stream order (``Shadow.record``), is ordered by the tokens actually
   present in the stream (vector clocks over the FIFO-matched tokens).
+The access checks and the hazards come from one pass of ``shadow.Shadow`` over the stream: the
+emitter's own (``generate`` passes it, so nothing is derived twice), or a fresh one here.
 """
 from __future__ import annotations
 
-import numpy as np
+from collections import deque
 
 from xir.isa import ENGINE_OF_KIND, IsaError, encode, encode_one, run_tokens
 from xir.target import Target
 
 from ..errors import CompilerBug
-from .access import INIT_KINDS, AccessError, InitState, accesses, conflicts
+from .access import INIT_KINDS, AccessError, InitState, accesses
 from .banks import Banks
 from .program import CONST_REG, DpuProgram
-from .shadow import BANK_PAD, DDR_PAD, Shadow
+from .shadow import Shadow
+
+
+_ENGINE = {k: int(e) for k, e in ENGINE_OF_KIND.items() if e is not None}
 
 
 def _bug(i: int, ins, msg: str) -> CompilerBug:
@@ -31,53 +38,66 @@ def _bug(i: int, ins, msg: str) -> CompilerBug:
     return CompilerBug(f"instruction {i} {kind}{where}: {msg}")
 
 
-def _clocks(instrs) -> tuple[list[int], list[int], list[list[int]]]:
-    """Engine, position in its engine and start-time vector clock of every instruction."""
+def _clocks(instrs) -> tuple[list[int], list[int], list[list[int]]] | None:
+    """Engine, position in its engine and start-time vector clock of every instruction, with the
+    tokens matched first-in first-out per channel; None unless the stream order is an execution
+    order that leaves no token behind (END last and only there, every wait finds a token signalled
+    earlier in the stream, every signal consumed) -- which is what the emitter produces, and which
+    implies that the stream finishes and its tokens are balanced."""
+    n = len(instrs)
     engines, pos = [], []
     count = [0, 0, 0, 0]
     for ins in instrs:
-        e = ENGINE_OF_KIND[ins.kind]
-        e = -1 if e is None else int(e)
+        e = _ENGINE.get(ins.kind, -1)
         engines.append(e)
-        pos.append(count[e] if e >= 0 else -1)
         if e >= 0:
+            pos.append(count[e])
             count[e] += 1
-    signals: dict[tuple[int, int], list[int]] = {}
-    for i, ins in enumerate(instrs):
-        if engines[i] >= 0:
-            for b in range(4):
-                if ins.dpdby >> b & 1:
-                    signals.setdefault((engines[i], b), []).append(i)
-    used: dict[tuple[int, int], int] = {}
-    done: list[list[int] | None] = [None] * len(instrs)
-    start: list[list[int]] = [[0, 0, 0, 0]] * len(instrs)
+        else:
+            pos.append(-1)
+    if not n or engines[-1] >= 0 or engines.count(-1) != 1:
+        return None
+    queues = [[deque() for _ in range(4)] for _ in range(4)]     # [producer][consumer]
+    done: list[list[int] | None] = [None] * n
+    start: list[list[int]] = [[0, 0, 0, 0]] * n
     last = [-1, -1, -1, -1]
-    for j, ins in enumerate(instrs):
+    zero = [0, 0, 0, 0]
+    for j in range(n - 1):
+        ins = instrs[j]
         b = engines[j]
-        if b < 0:
-            continue
-        clock = list(done[last[b]]) if last[b] >= 0 else [0, 0, 0, 0]
-        for a in range(4):
-            if ins.dpdon >> a & 1:
-                k = used.get((a, b), 0)
-                used[(a, b)] = k + 1
-                p = signals[(a, b)][k]
-                clock = [x if x > y else y for x, y in zip(clock, done[p])]
+        lb = last[b]
+        clock = done[lb] if lb >= 0 else zero      # never mutated: every clock is a new list
+        on = ins.dpdon
+        if on:
+            for a in range(4):
+                if on >> a & 1:
+                    q = queues[a][b]
+                    if not q:
+                        return None
+                    clock = [x if x > y else y for x, y in zip(clock, done[q.popleft()])]
         start[j] = clock
-        c2 = list(clock)
+        c2 = clock.copy()
         c2[b] = pos[j] + 1
         done[j] = c2
         last[b] = j
+        by = ins.dpdby
+        if by:
+            row = queues[b]
+            for c in range(4):
+                if by >> c & 1:
+                    row[c].append(j)
+    if any(q for row in queues for q in row):
+        return None
     return engines, pos, start
 
 
-def verify(program: DpuProgram, target: Target, *, trace: tuple[list, list] | None = None) -> bytes:
+def verify(program: DpuProgram, target: Target, *, trace: Shadow | None = None) -> bytes:
     """Check ``program`` (module rules); CompilerBug on the first violation.
 
-    ``trace`` = (accesses, conflicts) per instruction, as the emitter derived them while it built
-    the stream with the same functions (``access.accesses`` / ``access.conflicts``); ``generate``
-    passes it so the hazards are not derived twice. Without it everything is derived from the
-    instructions' fields. Returns the encoded stream."""
+    ``trace`` is the emitter's :class:`Shadow`, which recorded every instruction of the stream (all
+    but END) with the same functions (``access.accesses``, ``Shadow.record``) as it built the
+    stream, so its hazards and access checks are not derived twice; without it the verifier
+    derives everything from the instructions' fields. Returns the encoded stream."""
     instrs = program.instructions
     isa = target.isa
     try:
@@ -89,106 +109,54 @@ def verify(program: DpuProgram, target: Target, *, trace: tuple[list, list] | No
             except IsaError as e:
                 raise _bug(i, ins, str(e)) from None
         raise
-    try:
-        run_tokens(instrs, strict=True)
-    except IsaError as e:
-        i = getattr(e, "index", len(instrs) - 1)
-        raise _bug(i, instrs[i] if i < len(instrs) else None, str(e)) from None
-    engines, pos, start = _clocks(instrs)
-    banks = Banks(target)
+    clocks = _clocks(instrs)
+    if clocks is None:   # name the problem: a deadlock, tokens left over, a misplaced END ...
+        try:
+            run_tokens(instrs, strict=True)
+        except IsaError as e:
+            i = getattr(e, "index", len(instrs) - 1)
+            raise _bug(i, instrs[i] if i < len(instrs) else None, str(e)) from None
+        raise CompilerBug("a dependency token is consumed before the instruction that signals it in stream "
+                          "order (the emitter only places tokens from earlier to later instructions)")
+    engines, pos, start = clocks
     sizes = dict(program.reg_sizes)
     if trace is None:
-        shadow = Shadow(banks, {r: s for r, s in sizes.items() if r != CONST_REG})
-        state = InitState()
-    else:
-        shadow = state = None
-    nb = max(banks.info) + 1
-    depth = max(d for _, d in banks.info.values())
-    tags = np.full((1, nb, depth + BANK_PAD), -1, dtype=np.int32)
-    valid = {r: np.zeros((2, s + DDR_PAD), dtype=bool) for r, s in sizes.items() if r != CONST_REG}
-    for t in program.inputs:
-        _ddr(valid[t.reg_id], *_place_bytes(t))[0][...] = True
-    layer_ids: dict[object, int] = {}
-    bank_depth = {b: d for b, (_, d) in banks.info.items()}
-    range_depth: dict[tuple[int, int], int] = {}
-
-    for j, ins in enumerate(instrs):
-        if engines[j] < 0:
-            continue
-        if trace is None:
-            if ins.kind in INIT_KINDS:
-                state.update(ins)
-                continue
-            try:
-                acc = accesses(ins, state, banks)
-            except AccessError as e:
-                raise _bug(j, ins, str(e)) from None
-        else:
-            acc = trace[0][j]
-            if not acc:
-                continue
-        lid = layer_ids.setdefault(ins.layer, len(layer_ids))
-        for sp, write, lo, hi, s, count, stride, width in acc:
-            if width <= 0:
-                continue
-            last = s + (count - 1) * stride + width
-            if sp == "B":
-                d = range_depth.get((lo, hi))
-                if d is None:
-                    missing = [b for b in range(lo, hi) if b not in bank_depth]
-                    if missing or hi <= lo:
-                        raise _bug(j, ins, f"bank id {missing[0] if missing else lo} does not exist on {target.name}")
-                    d = range_depth[(lo, hi)] = min(bank_depth[b] for b in range(lo, hi))
-                if last > d:
-                    raise _bug(j, ins, f"lines {s}..{last - 1} of banks {lo}..{hi - 1} exceed their depth {d}")
-                v = Shadow._view(tags, lo, hi, s, count, stride, width)
-                if write:
-                    v[...] = lid
-                elif (v != lid).any():
-                    bad = int(v[v != lid].flat[0])
-                    what = "never written" if bad < 0 else f"written for another layer ({_name(layer_ids, bad)})"
-                    raise _bug(j, ins, f"reads lines {s}..{last - 1} of banks {lo}..{hi - 1}: {what}")
-            elif lo == CONST_REG:
-                if write or last > sizes.get(CONST_REG, 0):
-                    raise _bug(j, ins, "writes CONST" if write else
-                               f"CONST access {s}..{last - 1} outside its {sizes.get(CONST_REG, 0)} bytes")
-            else:
-                if lo not in valid or last > sizes.get(lo, 0):
-                    raise _bug(j, ins, f"DDR register {lo} access {s}..{last - 1} outside its "
-                                       f"{sizes.get(lo, 0)} bytes")
-                v = _ddr(valid[lo], s, count, stride, width)[0]
-                if write:
-                    v[...] = True
-                elif not v.all():
-                    raise _bug(j, ins, f"reads DDR register {lo} bytes {s}..{last - 1} before they are written")
-        deps = conflicts(shadow, j, engines[j], acc) if trace is None else trace[1][j]
-        for p in deps:
-            if not (engines[p] == engines[j] and p < j or start[j][engines[p]] > pos[p]):
-                raise _bug(j, ins, f"conflicting access by instruction {p} ({instrs[p].kind}, layer "
-                                   f"{instrs[p].layer}) is not ordered before it by tokens")
+        trace = _replay(program, target, engines)
+    elif len(trace.preds) != sum(1 for e in engines if e >= 0):
+        raise CompilerBug(f"the emitter recorded {len(trace.preds)} instructions; the stream has "
+                          f"{sum(1 for e in engines if e >= 0)}")
+    first = trace.first_violation(sizes.get(CONST_REG, 0))
+    stop = first[0] if first is not None else len(instrs)
+    for j in range(min(stop, len(trace.preds))):
+        sj = start[j]
+        for p in trace.preds[j]:
+            if not (engines[p] == engines[j] and p < j or sj[engines[p]] > pos[p]):
+                raise _bug(j, instrs[j], f"conflicting access by instruction {p} ({instrs[p].kind}, layer "
+                                         f"{instrs[p].layer}) is not ordered before it by tokens")
+    if first is not None:
+        raise _bug(first[0], instrs[first[0]], first[1])
     return blob
 
 
-def _ddr(arr, start, count, stride, width):
-    if count == 1:
-        return arr[:, start:start + width]
-    v = arr[:, start:start + count * stride]
-    return v.reshape(v.shape[0], count, stride)[:, :, :width]
-
-
-def _name(ids: dict, lid: int) -> str:
-    for k, v in ids.items():
-        if v == lid:
-            return str(k)
-    return "?"
-
-
-def _place_bytes(t) -> tuple[int, int, int, int]:
-    """(start, count, stride, width) of a TensorPlace's bytes."""
-    dims = list(t.dims)
-    c = dims[-1]
-    pix = t.pixel_stride or c
-    n = 1
-    for d in dims[1:-1]:
-        n *= d
-    return t.ddr_addr, max(n, 1), pix, c
+def _replay(program: DpuProgram, target: Target, engines: list[int]) -> Shadow:
+    """Record every instruction of ``program`` in a fresh shadow (an instruction whose fields cannot
+    be interpreted is the violation, and recording stops there)."""
+    banks = Banks(target)
+    shadow = Shadow(banks, {r: s for r, s in program.reg_sizes.items() if r != CONST_REG}, program.inputs,
+                    target.name)
+    state = InitState()
+    for j, ins in enumerate(program.instructions):
+        if engines[j] < 0:
+            break
+        if ins.kind in INIT_KINDS:
+            state.update(ins)
+            shadow.skip()
+            continue
+        try:
+            acc = accesses(ins, state, banks)
+        except AccessError as e:
+            if shadow.violation is None:
+                shadow.violation = (j, -1, str(e))
+            break
+        shadow.record(j, engines[j], ins.layer, acc)
+    return shadow

@@ -45,14 +45,15 @@ def execute_aluinit(m, instr) -> None:
     m.set_init(instr)
 
 
-def execute_alu(m, op) -> None:
+def execute_alu(m, op) -> AluPlan:
     """ALU: window operation, then the activation and one rounding."""
     init, ikey = m.need_init("ALUINIT", op.kind)
     key = ("ALU", ikey, tuple(op.fields.values()))
     plan = m.plans.get(key)
     if plan is None:
         plan = m.remember(key, _plan(m, init, op))
-    _run(m, plan)
+    run_alu(m, plan)
+    return plan
 
 
 def _plan(m, init, op) -> AluPlan:
@@ -73,7 +74,8 @@ def _plan(m, init, op) -> AluPlan:
     return AluPlan(win, alu_type, channels, w_span, bias_span, dict(init.fields))
 
 
-def _run(m, p: AluPlan) -> None:
+def run_alu(m, p: AluPlan) -> None:
+    """Execute one planned ALU."""
     f = p.init
     cols = read_windows(m, p.win)
     side = None if p.bias_span is None else m.banks.read_span(p.bias_span).astype(np.int64)[:, None, :]

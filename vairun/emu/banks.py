@@ -57,6 +57,18 @@ class Banks:
             d.fill(0)
             d[:, g.count * g.depth + SENTINEL:, :] = -128
 
+    def part(self, lo: int, hi: int) -> "Banks":
+        """The banks of images ``lo .. hi - 1`` (views of the same memory, own version counters):
+        what a thread executing those images sees."""
+        view = Banks.__new__(Banks)
+        view.__dict__.update(self.__dict__)
+        view.batch = hi - lo
+        view.data = [d[lo:hi] for d in self.data]
+        view.lines = [x[lo:hi] for x in self.lines]
+        view.flat = [x[lo:hi] for x in self.flat]
+        view.version = list(self.version)
+        return view
+
     def touch_all(self) -> None:
         """Mark every group as changed (its derived data must be recomputed)."""
         self.version = [v + 1 for v in self.version]

@@ -40,7 +40,7 @@ from . import blocks
 from .banks import Pixels
 from .faults import fault
 from .moves import Mover, Runs
-from .numerics import F32_EXACT_TERMS, FastFinish, fast_finish, finish_biased
+from .numerics import F32_EXACT_TERMS, FastFinish, add_offsets, fast_finish, finish_biased
 
 #: Largest |x * w| of two int8 values.
 MAX_PRODUCT = 1 << 14
@@ -177,29 +177,37 @@ def _input(gi: int, idx: np.ndarray, rows: int, length: int, taps: int, groups: 
 # ------------------------------------------------------------------ shared pieces
 
 
-def gather_cols(m, inp: ConvInput) -> list[np.ndarray]:
+def gather_cols(m, inp: ConvInput, ones: bool = False) -> list[np.ndarray]:
     """The float32 im2col chunks ``[batch, R*L, k1 - k0]`` of the block (scratch buffers, valid until
-    the next gather)."""
+    the next gather); ``ones``: the last chunk has one more column, all 1."""
     banks = m.banks
     b = banks.batch
     mp = inp.pixels
     cols = []
+    last = len(inp.chunks) - 1
     for i, (k0, k1, idx) in enumerate(inp.chunks):
         if inp.by_bytes:
             raw = m.scratch.get("conv_bytes", (b, idx.size), np.int8)
             np.take(banks.flat[inp.gi], idx, axis=1, out=raw, mode="clip")
         else:
             raw = blocks.gather(m, inp.gi, idx, "conv_lines")
-        colsf = m.scratch.get(f"conv_f32_{i}", (b, mp, k1 - k0), np.float32)
-        np.copyto(colsf, raw.reshape(b, mp, k1 - k0))
+        extra = 1 if ones and i == last else 0
+        colsf = m.scratch.get(f"conv_f32_{i}", (b, mp, k1 - k0 + extra), np.float32)
+        if extra:
+            np.copyto(colsf[..., :k1 - k0], raw.reshape(b, mp, k1 - k0))
+            colsf[..., -1] = 1.0
+        else:
+            np.copyto(colsf, raw.reshape(b, mp, k1 - k0))
         cols.append(colsf)
     return cols
 
 
-def weight_matrix(m, p: ConvPlan, scale: float) -> np.ndarray:
+def weight_matrix(m, p: ConvPlan, scale: float, first_only: bool = False) -> np.ndarray:
     """The float32 weight matrix ``[batch, K, OCP]`` of ``p`` read from the banks now, times ``scale``
-    (a power of two: exact), masked channels zero or left out."""
+    (a power of two: exact), masked channels zero or left out (``first_only``: image 0 only)."""
     wv = m.banks.lines_view(p.w_gi)
+    if first_only:
+        wv = wv[:1]
     b, width = wv.shape[0], wv.shape[3]
     raw = wv[:, :p.ocp, p.w_line:p.w_line + p.nlines, :].reshape(b, p.ocp, p.nlines * width)
     if p.w_terms is not None:
@@ -238,12 +246,6 @@ def finish_block(p: ConvPlan, acc: np.ndarray, bias: np.ndarray) -> np.ndarray:
         return ff.finish_scaled(add_offsets(acc, ff.offsets(bias)[:, None, :]))
     return ff.apply(acc, bias[:, None, :])
 
-
-def add_offsets(acc: np.ndarray, offs: np.ndarray) -> np.ndarray:
-    """``acc + offs`` (in place when the dtypes allow: ``acc`` is a fresh matmul result)."""
-    if np.result_type(acc, offs) == acc.dtype:
-        return np.add(acc, offs, out=acc)
-    return acc + offs
 
 
 # ------------------------------------------------------------------ one CONV
@@ -312,20 +314,29 @@ def can_follow(group: list[ConvPlan], p: ConvPlan) -> bool:
                                                           first.ff.dtype):
         return False
     # a member that writes lines of the shared input block would change what later members read
-    return not any(q.out.gi == q.inp.gi and q.out.touches(q.inp.lines) for q in group)
+    # (the members before the last one were checked when their successors joined)
+    last = group[-1]
+    return not (last.out.gi == last.inp.gi and last.out.touches(last.inp.lines))
 
 
 class ConvGroup:
     """Consecutive CONVs over one input block, executed as one matmul ``[B*M, K] x [K, sum OCP]``,
     one finishing pass and one scatter (program.py).
 
-    Equivalence with executing them one by one: they read the same input lines, which no member
-    writes (:func:`can_follow`); weights and biases live in banks no CONV writes; the finishing is
+    Equivalence with executing them one by one: they read the same input lines, which no member but
+    the last writes (:func:`can_follow`), so every member reads what it would read executed alone;
+    weights and biases live in banks no CONV writes; the finishing is
     elementwise with the same :class:`FastFinish` for all; output bytes written by several members
     take the last member's value (moves.py). ``const_params``: the builder proved that every weight
     and bias line they read was last written, in this run, by a LOAD from a register shared by the
     batch; the weight matrix and the offsets are then the same for every image and a function of the
     shared registers' contents, cached under their key.
+
+    On the float32 route with one reduction chunk the finishing offsets ride in the matmul: a column
+    of ones is appended to the im2col block and the offsets row to the weight matrix, so the product
+    is ``t = acc * acc_scale + offsets`` directly. Exact: every product and every partial sum, in any
+    order, is an integer multiple of ``2**-e`` of magnitude at most the bound :func:`fast_finish`
+    checked against 2**24 (``|n| + 2**(e-1) + off * 2**e``).
     """
 
     def __init__(self, plans: list[ConvPlan], banks, const_params: bool):
@@ -336,39 +347,46 @@ class ConvGroup:
         self.width = banks.groups[self.inp.gi].width
         self.movers = [(gi, Mover(r)) for gi, r in output_runs(plans, self.width).items()]
         self.n = sum(p.ocp for p in plans)
-        self._cache_key = None
-        self._w = self._offsets = None
+        self.fold = self.ff.dtype is np.float32 and len(self.inp.chunks) == 1
+        self._cache = (None, None, None)   # (key, weights, offsets), replaced as a whole
 
     def _params(self, m) -> tuple[np.ndarray, np.ndarray | None]:
         """Weight matrix ``[K, N]`` (or ``[B, K, N]``) and float offsets ``[1, N]`` (or ``[B, N]``;
-        None on the int64 route, which takes the raw biases)."""
+        the raw biases on the int64 route; None when folded into the matrix as its last row)."""
         ff = self.ff
-        w = np.concatenate([weight_matrix(m, p, ff.acc_scale) for p in self.plans], axis=2)
-        bias = np.concatenate([m.banks.read_span(p.bias_span) for p in self.plans], axis=1)
+        one = self.const_params
+        w = np.concatenate([weight_matrix(m, p, ff.acc_scale, one) for p in self.plans], axis=2)
+        bias = np.concatenate([m.banks.read_span(p.bias_span)[:1 if one else None] for p in self.plans], axis=1)
         offs = ff.offsets(bias) if ff.is_float else bias
+        if self.fold:
+            w, offs = np.concatenate([w, offs[:, None, :]], axis=1), None
         if self.const_params:
-            w, offs = np.ascontiguousarray(w[0]), offs[:1]
+            w, offs = np.ascontiguousarray(w[0]), None if offs is None else offs[:1]
         return w, offs
 
     def run(self, m, const_key) -> None:
         banks = m.banks
         b = banks.batch
         if self.const_params:
-            if self._cache_key != const_key:
-                self._w, self._offsets = self._params(m)
-                self._cache_key = const_key
-            w, offs = self._w, self._offsets
+            key, w, offs = self._cache
+            if key != const_key:
+                w, offs = self._params(m)
+                self._cache = (const_key, w, offs)
         else:
             w, offs = self._params(m)
-        cols = gather_cols(m, self.inp)
+        cols = gather_cols(m, self.inp, ones=self.fold)
         mp = self.inp.pixels
         if w.ndim == 2:
             cols = [c.reshape(b * mp, -1) for c in cols]
-        acc = matmul_chunks(cols, self.inp, w).reshape(b, mp, self.n)
-        if self.ff.is_float:
+        if self.fold:
+            out = self.ff.finish_scaled(np.matmul(cols[0], w).reshape(b, mp, self.n))
+        elif self.ff.is_float:
+            acc = matmul_chunks(cols, self.inp, w).reshape(b, mp, self.n)
             out = self.ff.finish_scaled(add_offsets(acc, offs[:, None, :]))
         else:
+            acc = matmul_chunks(cols, self.inp, w).reshape(b, mp, self.n)
             out = self.ff.apply(acc, np.broadcast_to(offs, (b, self.n))[:, None, :])
         flat = out.reshape(b, -1)
         for gi, mover in self.movers:
             mover.run(banks.flat[gi], flat)
+            banks.version[gi] += 1

@@ -12,6 +12,11 @@ Rules enforced here:
   bank cannot run DPTWISE (a fault).
 * ``v = (acc + bias * 2**shift_bias) / 2**shift_cut``, activation, one rounding, int8 saturation.
   Padding and ``channel_offset`` work as in CONV.
+
+Execution: the tap sums are one float32 ``einsum`` over the gathered windows (exact: at most 1024
+products of two int8 values), with the weights already multiplied by the fast finishing factor
+(numerics.py :class:`FastFinish`) where that path applies; else exact int64 sums and the reference
+finishing.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .faults import fault
-from .numerics import add_bias, exact_tap_sum, finish
+from .numerics import F32_EXACT_TERMS, FastFinish, add_bias, add_offsets, exact_tap_sum, fast_finish, finish
 from .window import WindowPlan, as_float, plan_windows, read_windows, write_block
+
+#: Largest |x * w| of two int8 values.
+MAX_PRODUCT = 1 << 14
 
 
 @dataclass(slots=True)
@@ -35,6 +43,7 @@ class DwPlan:
     shift_cut: int
     shift_bias: int
     act: int
+    ff: FastFinish | None
 
 
 def depthwise_spans(m, op, taps: int, channels: int, bias_bytes: int):
@@ -58,7 +67,7 @@ def execute_dwinit(m, instr) -> None:
     m.set_init(instr)
 
 
-def execute_dptwise(m, op) -> None:
+def execute_dptwise(m, op) -> DwPlan:
     """DPTWISE: per-channel window products, bias, shift, activation, one rounding."""
     init, ikey = m.need_init("DWINIT", op.kind)
     key = ("DPTWISE", ikey, tuple(op.fields.values()))
@@ -70,10 +79,30 @@ def execute_dptwise(m, op) -> None:
                            jump_write=init["jump_write"], channel_offset=op["channel_offset"], pad_min=False)
         channels = op["channel_group"] * m.target.icp
         w_span, bias_span = depthwise_spans(m, op, win.taps, channels, channels)
+        ff = fast_finish(win.taps * MAX_PRODUCT, init["shift_bias"], init["shift_cut"], init["act_type"])
+        if ff is not None and ff.is_float and win.taps > F32_EXACT_TERMS:
+            ff = None
         plan = m.remember(key, DwPlan(win, w_span, bias_span, init["shift_cut"], init["shift_bias"],
-                                      init["act_type"]))
+                                      init["act_type"], ff))
+    run_dptwise(m, plan)
+    return plan
+
+
+def run_dptwise(m, plan: DwPlan) -> None:
+    """Execute one planned DPTWISE."""
     cols = read_windows(m, plan.win)
-    acc = depthwise_acc(m, plan.win, cols, plan.w_span)
-    bias = m.banks.read_span(plan.bias_span).astype(np.int64)[:, None, :]
-    n, e = add_bias(acc, bias, plan.shift_bias, plan.shift_cut)
-    write_block(m, plan.win, finish(n, e, plan.act))
+    ff = plan.ff
+    bias = m.banks.read_span(plan.bias_span)
+    if ff is not None and ff.is_float:
+        w = m.banks.read_span(plan.w_span).reshape(m.batch, plan.win.taps, -1)
+        wf = np.multiply(w, np.float32(ff.acc_scale), dtype=np.float32)
+        acc = np.einsum("bmtc,btc->bmc", as_float(m, cols), wf)
+        out = ff.finish_scaled(add_offsets(acc, ff.offsets(bias)[:, None, :]))
+    else:
+        acc = depthwise_acc(m, plan.win, cols, plan.w_span)
+        if ff is not None:
+            out = ff.apply(acc, bias[:, None, :])
+        else:
+            n, e = add_bias(acc, bias.astype(np.int64)[:, None, :], plan.shift_bias, plan.shift_cut)
+            out = finish(n, e, plan.act)
+    write_block(m, plan.win, out)

@@ -12,6 +12,11 @@ Rules enforced here:
   MUL: ``v = (prod_i q_i) * 2**-shift_write``; a nonzero shift_read is a fault, and so is a product
   that could leave int64.
 * Then the activation (NONE, RELU, LEAKYRELU, RELU6), one rounding, int8 saturation.
+
+Execution: ADD takes the fast finishing path of numerics.py (:class:`FastFinish`) where it is
+provably identical to the reference: the inputs, each multiplied by ``2**shift_read`` and the
+finishing factor (exact powers of two), are summed in float32/float64 below the exact-integer bound.
+MUL and anything else take int64 and the reference finishing.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from xir.isa import AddressingError, ElewType, input_row_slots
 from . import blocks
 from .faults import fault
 from .banks import Pixels
-from .numerics import finish
+from .numerics import FastFinish, fast_finish, finish
 
 
 @dataclass(slots=True)
@@ -38,6 +43,7 @@ class ElewPlan:
     shift_write: int
     act: int
     out: Pixels
+    ff: FastFinish | None   # ADD's fast finishing path (None: MUL, or only the reference is safe)
 
 
 def execute_elewinit(m, instr) -> None:
@@ -45,7 +51,7 @@ def execute_elewinit(m, instr) -> None:
     m.elew_inputs[instr["input_id"]] = (instr, tuple(instr.fields.values()))
 
 
-def execute_elew(m, op) -> None:
+def execute_elew(m, op) -> ElewPlan:
     """ELEW: read every input block, combine exactly, finish, write."""
     states = []
     for i in range(op["num_inputs"]):
@@ -58,7 +64,8 @@ def execute_elew(m, op) -> None:
     plan = m.plans.get(key)
     if plan is None:
         plan = m.remember(key, _plan(m, [s[0] for s in states], op))
-    _run(m, plan)
+    run_elew(m, plan)
+    return plan
 
 
 def _plan(m, inits, op) -> ElewPlan:
@@ -83,11 +90,32 @@ def _plan(m, inits, op) -> ElewPlan:
         inputs.append((gi, idx.ravel()))
     gi_out, starts = blocks.output_rows(m, None, op, rows=rows, length=length, jump=op["jump_write"],
                                         lines_per_pixel=groups)
-    return ElewPlan(tuple(inputs), tuple(init["shift_read"] for init in inits), is_mul, op["shift_write"],
-                    op["act_type"], Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output"))
+    shifts = tuple(init["shift_read"] for init in inits)
+    ff = None
+    if not is_mul:
+        ff = fast_finish(sum(128 << s for s in shifts), None, op["shift_write"] + max(shifts), op["act_type"])
+        if ff is not None and not ff.is_float:
+            ff = None
+    return ElewPlan(tuple(inputs), shifts, is_mul, op["shift_write"], op["act_type"],
+                    Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output"), ff)
 
 
-def _run(m, p: ElewPlan) -> None:
+def run_elew(m, p: ElewPlan) -> None:
+    """Execute one planned ELEW."""
+    if p.ff is not None:
+        ff = p.ff
+        t = None
+        for (gi, idx), s in zip(p.inputs, p.shift_reads):
+            x = np.take(m.banks.lines[gi], idx, axis=1).view(np.int8)
+            scale = ff.dtype(ff.acc_scale * (1 << s))
+            if t is None:
+                t = np.multiply(x, scale, dtype=ff.dtype)
+                t += ff.offsets(None)
+            else:
+                t += x * scale
+        out = ff.finish_scaled(t)
+        p.out.write(m.banks, out.reshape((m.batch,) + p.out.shape + (-1,)))
+        return
     data = [np.take(m.banks.data[gi], idx, axis=1).astype(np.int64) for gi, idx in p.inputs]
     if p.is_mul:
         if len(data) > 8:

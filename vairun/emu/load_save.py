@@ -28,6 +28,7 @@ from xir.isa import PadMode
 
 from .faults import fault
 from .banks import Pixels
+from .moves import Runs
 
 
 @dataclass(slots=True)
@@ -39,6 +40,7 @@ class LoadPlan:
     length: int
     ddr_pixels: int
     channel: int
+    jump_read: int
     contiguous: bool
     ddr_idx: np.ndarray | None    # byte offsets [ddr_pixels * channel] when not contiguous
     ddr_last: int
@@ -58,6 +60,7 @@ class SavePlan:
     ddr_addr: int
     length: int
     channel: int
+    jump_write: int
     contiguous: bool
     ddr_idx: np.ndarray | None
     ddr_last: int
@@ -76,13 +79,14 @@ def _ddr_geometry(ddr_addr: int, pixels: int, channel: int, jump: int):
     return contiguous, idx, last
 
 
-def execute_load(m, op) -> None:
+def execute_load(m, op) -> LoadPlan:
     """LOAD: read the DDR pixels, add padding pixels and appended channels, write the bank(s)."""
     key = ("LOAD", tuple(op.fields.values()))
     plan = m.plans.get(key)
     if plan is None:
         plan = m.remember(key, _plan_load(m, op))
     _run_load(m, plan)
+    return plan
 
 
 def _plan_load(m, op) -> LoadPlan:
@@ -112,7 +116,7 @@ def _plan_load(m, op) -> LoadPlan:
     edge_map = None
     if edge and nd < length:
         edge_map = np.clip(np.arange(length) - ps, 0, nd - 1)
-    return LoadPlan(op["reg_id"], op["ddr_addr"], length, nd, channel, contiguous, idx, last,
+    return LoadPlan(op["reg_id"], op["ddr_addr"], length, nd, channel, op["jump_read"], contiguous, idx, last,
                     nd == length and extra == 0, ps, edge_map, op["const_value"], nbytes, tuple(targets))
 
 
@@ -137,13 +141,14 @@ def _run_load(m, p: LoadPlan) -> None:
         px.write(m.banks, pix)
 
 
-def execute_save(m, op) -> None:
+def execute_save(m, op) -> SavePlan:
     """SAVE: read pixels from the bank (or take the constant) and write them to DDR."""
     key = ("SAVE", tuple(op.fields.values()))
     plan = m.plans.get(key)
     if plan is None:
         plan = m.remember(key, _plan_save(m, op))
     _run_save(m, plan)
+    return plan
 
 
 def _plan_save(m, op) -> SavePlan:
@@ -163,7 +168,7 @@ def _plan_save(m, op) -> SavePlan:
         raise fault(f"SAVE writes {channel} bytes per pixel but steps only {op['jump_write']} bytes in DDR: "
                     f"pixels overlap", address=op["ddr_addr"] + op["jump_write"])
     contiguous, idx, last = _ddr_geometry(op["ddr_addr"], length, channel, op["jump_write"])
-    return SavePlan(op["reg_id"], op["ddr_addr"], length, channel, contiguous, idx, last, const,
+    return SavePlan(op["reg_id"], op["ddr_addr"], length, channel, op["jump_write"], contiguous, idx, last, const,
                     op["const_value"], source)
 
 
@@ -181,3 +186,37 @@ def _run_save(m, p: SavePlan) -> None:
         buf[:, p.ddr_addr:p.ddr_addr + p.length * p.channel] = vals
     else:
         buf[:, p.ddr_idx] = vals
+
+
+# ------------------------------------------------------------------ as byte runs (fused moves)
+
+
+def load_runs(m, p: LoadPlan) -> list[tuple[int, Runs]]:
+    """The LOAD as byte runs from its DDR register into each destination group: ``(group, runs)``.
+    Source offsets are bytes of the register; destination offsets bytes of the group (per image)."""
+    pix = np.arange(p.length, dtype=np.int64)
+    if p.edge_map is not None:
+        ddr_pixel = p.edge_map.astype(np.int64)
+    else:
+        ddr_pixel = pix - p.pad_start
+    from_ddr = (ddr_pixel >= 0) & (ddr_pixel < p.ddr_pixels)
+    src = np.where(from_ddr, p.ddr_addr + ddr_pixel * p.jump_read, -1)
+    value = np.where(from_ddr, 0, p.const_value)
+    extra = p.nbytes - p.channel
+    out = []
+    for px in p.targets:
+        dst = px.starts * px.width  # [banks, length]
+        runs = [Runs.of(dst, src, p.channel, value)]
+        if extra:
+            runs.append(Runs.of(dst + p.channel, -1, extra, p.const_value))
+        out.append((px.gi, Runs.concat(runs)))
+    return out
+
+
+def save_runs(m, p: SavePlan) -> Runs:
+    """The SAVE as byte runs into its DDR register, from the source group (``p.source.gi``) or
+    constant."""
+    dst = p.ddr_addr + np.arange(p.length, dtype=np.int64) * p.jump_write
+    if p.const:
+        return Runs.of(dst, -1, p.channel, p.const_value)
+    return Runs.of(dst, p.source.starts * p.source.width, p.channel)

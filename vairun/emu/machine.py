@@ -13,10 +13,17 @@ Rules enforced here (docs/isa.md §3, §6):
 * Every instruction executes from its fields and the INIT state alone, vectorized over pixels,
   channels and the batch. Its address arithmetic is checked once per distinct (instruction, INIT)
   pair and kept as a *plan*, so running the same stream again skips it.
+* A stream that ran to its end is kept as a fused :class:`~vairun.emu.program.Program` (per machine,
+  the last few streams): running the same stream again (equal kinds, fields and dependency bits, or
+  the same bytes) executes the fused steps, with the same results, unless an ``on_instruction``
+  hook is given (it needs instruction-by-instruction execution) or the DDR registers no longer allow
+  the stream's accesses (then the instructions run one by one and the right one faults).
 """
 
 from __future__ import annotations
 
+import os
+from operator import attrgetter
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,10 +35,13 @@ from .allocator import keep_heap
 from .banks import Banks
 from .ddr import Ddr
 from .faults import EmulatorFault, fault
+from .program import Program
 from .scratch import Scratch
 
 #: Plans kept per machine before the cache is dropped and rebuilt (bounds memory for long sessions).
 MAX_PLANS = 200_000
+#: Fused programs kept per machine (the most recently used streams).
+MAX_PROGRAMS = 4
 
 _HANDLERS: dict[str, Callable] = {
     "LOAD": load_save.execute_load,
@@ -56,7 +66,7 @@ class Machine:
     ``set_reg``/``get_reg`` give the DDR registers their buffers; ``run`` executes a stream.
     """
 
-    def __init__(self, target, batch: int = 1):
+    def __init__(self, target, batch: int = 1, threads: int | None = None):
         if not getattr(target, "compilable", False) or not target.banks:
             raise ValueError(f"target {getattr(target, 'name', target)!r} has no instruction set to emulate")
         if int(batch) < 1:
@@ -72,6 +82,11 @@ class Machine:
         self.plans: dict = {}
         self.inits: dict[str, tuple[Instruction, tuple]] = {}
         self.elew_inputs: dict[int, tuple[Instruction, tuple]] = {}
+        self.programs: list[tuple[object, Program]] = []   # (stream key, program), most recent last
+        #: threads a fused run may split the batch over (program.py); default: the usable CPUs, or
+        #: the environment variable VAIRUN_EMU_THREADS
+        self.threads = default_threads() if threads is None else max(1, int(threads))
+        self.part_scratch: list[Scratch] = []
 
     # ------------------------------------------------------------ memories
 
@@ -115,7 +130,21 @@ class Machine:
         ``on_instruction(index, instr)`` is called after each instruction completes, in execution
         order (END last). Any violation of the contract raises :class:`EmulatorFault`.
         """
-        instrs = self._instructions(program, isa)
+        raw = isinstance(program, (bytes, bytearray, memoryview))
+        if raw:
+            key = (bytes(program), isa or self.target.isa)
+            instrs = None
+        else:
+            instrs = self._instructions(program, isa)
+            key = _StreamKey(instrs)
+        self.banks.touch_all()  # banks may have been written from outside since the last run
+        if on_instruction is None:
+            fused = self._program(key)
+            if fused is not None and fused.ready(self):
+                fused.execute(self)
+                return fused.order
+        if instrs is None:
+            instrs = self._instructions(program, isa)
         try:
             order = run_tokens(instrs, strict=True).order
         except DependencyError as exc:
@@ -123,17 +152,31 @@ class Machine:
             raise EmulatorFault(exc.problem, index=exc.index, kind=kind) from None
         self.inits.clear()
         self.elew_inputs.clear()
-        self.banks.touch_all()  # banks may have been written from outside since the last run
         handlers = _HANDLERS
+        trace = []
         for i in order:
             instr = instrs[i]
             try:
-                handlers[instr.kind](self, instr)
+                trace.append((i, handlers[instr.kind](self, instr)))
             except EmulatorFault as exc:
                 raise exc.at(i, instr.kind) from None
             if on_instruction is not None:
                 on_instruction(i, instr)
+        self._keep(key, Program(self, instrs, order, trace))
         return order
+
+    def _program(self, key) -> Program | None:
+        """The fused program of the stream ``key``, if kept (and mark it most recently used)."""
+        for n, (k, prog) in enumerate(self.programs):
+            if k == key:
+                self.programs.append(self.programs.pop(n))
+                return prog
+        return None
+
+    def _keep(self, key, prog: Program) -> None:
+        if isinstance(key, _StreamKey):
+            key.freeze()
+        self.programs = [(k, p) for k, p in self.programs if k != key][-(MAX_PROGRAMS - 1):] + [(key, prog)]
 
     def _instructions(self, program, isa: str | None) -> Sequence[Instruction]:
         if isinstance(program, (bytes, bytearray, memoryview)):
@@ -142,9 +185,10 @@ class Machine:
             except DecodeError as exc:
                 raise EmulatorFault(f"cannot decode the stream: {exc.problem}", address=exc.offset) from None
         instrs = list(program)
-        for i, x in enumerate(instrs):
-            if not isinstance(x, Instruction):
-                raise TypeError(f"program item {i} is {type(x).__name__}, not an xir.isa.Instruction")
+        if set(map(type, instrs)) - {Instruction}:
+            for i, x in enumerate(instrs):
+                if not isinstance(x, Instruction):
+                    raise TypeError(f"program item {i} is {type(x).__name__}, not an xir.isa.Instruction")
         return instrs
 
     # ------------------------------------------------------------ state used by the handlers
@@ -166,3 +210,41 @@ class Machine:
             self.plans.clear()
         self.plans[key] = plan
         return plan
+
+
+def default_threads() -> int:
+    """VAIRUN_EMU_THREADS if set, else the CPUs this process may run on."""
+    env = os.environ.get("VAIRUN_EMU_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+_META = attrgetter("kind", "dpdon", "dpdby")
+_FIELDS = attrgetter("fields")
+
+
+class _StreamKey:
+    """A snapshot of a decoded stream (kinds, dependency bits, fields), equal to another snapshot, or
+    compared with a live instruction list, by content."""
+
+    __slots__ = ("n", "meta", "fields")
+
+    def __init__(self, instrs: Sequence[Instruction]):
+        self.n = len(instrs)
+        self.meta = list(map(_META, instrs))
+        self.fields = list(map(_FIELDS, instrs))
+
+    def freeze(self) -> "_StreamKey":
+        """Copy the field dicts (a kept key must not follow later changes of the instructions)."""
+        self.fields = [dict(f) for f in self.fields]
+        return self
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, _StreamKey) and self.n == other.n and self.meta == other.meta
+                and self.fields == other.fields)
+
+    __hash__ = None

@@ -175,8 +175,8 @@ class Mover:
             if self.item == 1:
                 dst[:, self.dst_idx] = src[:, self.src_idx]
             else:
-                dv = item_view(dst, self.item)
-                dv[:, self.dst_idx] = np.take(item_view(src, self.item), self.src_idx, axis=1)
+                # fancy indexing, not np.take: take copies a non-contiguous source whole first
+                item_view(dst, self.item)[:, self.dst_idx] = item_view(src, self.item)[:, self.src_idx]
         if self.const_slices is not None:
             for d0, d1, v in self.const_slices:
                 dst[:, d0:d1] = v

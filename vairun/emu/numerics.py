@@ -18,6 +18,13 @@ Rules enforced here:
 
 Finishing runs over chunks of at most 8192 elements, so the int64 temporaries of the xir helpers
 stay small (large temporaries cost more in fresh-page faults than in arithmetic).
+
+The fast path (:class:`FastFinish`, built by :func:`fast_finish` once per plan) computes the same
+function without the reference's per-call validation, in float32/float64 where every value is an
+exactly representable integer multiple of a power of two, else in int64; it exists only for
+(accumulator bound, shifts, activation) where the reference cannot raise, so the two are the same
+function of their inputs (tests/vairun/test_emu_numerics.py checks it on random values, every tie
+and both saturation edges). Everything else takes the reference.
 """
 
 from __future__ import annotations
@@ -263,3 +270,11 @@ def fast_finish(acc_bound: int, shift_bias: int | None, shift_cut: int, act: int
         if wide <= limit:
             return FastFinish(a, b, e, act, dtype, lo, hi, off)
     return FastFinish(a, b, e, act, None, lo, hi, 0)
+
+
+def add_offsets(acc: np.ndarray, offs: np.ndarray) -> np.ndarray:
+    """``acc + offs`` for the float route, in place when the dtypes allow (``acc`` must be a fresh
+    array the caller owns)."""
+    if np.result_type(acc, offs) == acc.dtype:
+        return np.add(acc, offs, out=acc)
+    return acc + offs

@@ -8,6 +8,9 @@ Rules enforced here:
 * MAX: ``acc`` = window maximum, padding reads -128; ``v = acc / 2**shift_cut``.
 * AVG: ``acc`` = window sum, padding reads 0; ``v = acc * multi_factor / 2**shift_cut``.
 * No activation; one DPU_ROUND rounding, int8 saturation.
+
+Execution: the window maximum stays int8; maxima and sums are finished by the fast path of
+numerics.py (:class:`FastFinish`) where it is provably identical to the reference.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass
 
 from xir.isa import ActType, PoolType
 
-from .numerics import finish
+from .numerics import FastFinish, fast_finish, finish
 from .window import WindowPlan, plan_windows, read_windows, window_max, window_sum, write_block
 
 
@@ -28,6 +31,7 @@ class PoolPlan:
     is_max: bool
     multi_factor: int
     shift_cut: int
+    ff: FastFinish | None
 
 
 def execute_poolinit(m, instr) -> None:
@@ -35,7 +39,7 @@ def execute_poolinit(m, instr) -> None:
     m.set_init(instr)
 
 
-def execute_pool(m, op) -> None:
+def execute_pool(m, op) -> PoolPlan:
     """POOL: window max or factor-scaled window sum, shifted, rounded once."""
     init, ikey = m.need_init("POOLINIT", op.kind)
     key = ("POOL", ikey, tuple(op.fields.values()))
@@ -46,7 +50,22 @@ def execute_pool(m, op) -> None:
                            kernel=(init["kernel_h"], init["kernel_w"]),
                            stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
                            jump_write=init["jump_write"], channel_offset=0, pad_min=is_max)
-        plan = m.remember(key, PoolPlan(win, is_max, op["multi_factor"], init["shift_cut"]))
+        bound = 128 if is_max else 128 * win.taps * op["multi_factor"]
+        ff = fast_finish(bound, None, init["shift_cut"], ActType.NONE)
+        plan = m.remember(key, PoolPlan(win, is_max, op["multi_factor"], init["shift_cut"], ff))
+    run_pool(m, plan)
+    return plan
+
+
+def run_pool(m, plan: PoolPlan) -> None:
+    """Execute one planned POOL."""
     cols = read_windows(m, plan.win)
-    acc = window_max(cols) if plan.is_max else window_sum(m, cols) * plan.multi_factor
-    write_block(m, plan.win, finish(acc, plan.shift_cut, ActType.NONE))
+    if plan.is_max:
+        acc = window_max(cols, keep_int8=plan.ff is not None)
+    else:
+        acc = window_sum(m, cols) * plan.multi_factor
+    if plan.ff is not None:
+        out = plan.ff.apply(acc)
+    else:
+        out = finish(acc, plan.shift_cut, ActType.NONE)
+    write_block(m, plan.win, out)

@@ -80,15 +80,16 @@ def write_block(m, p: WindowPlan, out: np.ndarray) -> None:
 LOOP_TAPS = 64
 
 
-def window_max(cols: np.ndarray) -> np.ndarray:
-    """Exact window maximum of ``cols`` [B, M, T, C] int8 -> int64 [B, M, C]."""
+def window_max(cols: np.ndarray, keep_int8: bool = False) -> np.ndarray:
+    """Exact window maximum of ``cols`` [B, M, T, C] int8 -> int64 (or int8) [B, M, C]."""
     taps = cols.shape[2]
     if taps > LOOP_TAPS:
-        return cols.max(axis=2).astype(np.int64)
-    acc = cols[:, :, 0, :].copy()
-    for t in range(1, taps):
-        np.maximum(acc, cols[:, :, t, :], out=acc)
-    return acc.astype(np.int64)
+        acc = cols.max(axis=2)
+    else:
+        acc = cols[:, :, 0, :].copy()
+        for t in range(1, taps):
+            np.maximum(acc, cols[:, :, t, :], out=acc)
+    return acc if keep_int8 else acc.astype(np.int64)
 
 
 def window_sum(m, cols: np.ndarray) -> np.ndarray:

@@ -64,11 +64,42 @@ def _quantize_const(data: np.ndarray, info: dict) -> np.ndarray:
     every scaled value is an in-range integer the rounding is the identity and is skipped."""
     lo, hi = fixpoint.qrange(int(info["bit_width"]), bool(info["if_signed"]))
     if data.dtype == np.float32:
-        scaled = np.ldexp(data, int(info["fix_point"]))        # exact: a power-of-two scaling
-        if np.array_equal(scaled, np.trunc(scaled)) and scaled.min(initial=0) >= lo and scaled.max(initial=0) <= hi:
-            return scaled.astype(fixpoint.int_dtype(int(info["bit_width"]), bool(info["if_signed"])))
+        q = _on_grid(data, int(info["fix_point"]), lo, hi,
+                     fixpoint.int_dtype(int(info["bit_width"]), bool(info["if_signed"])))
+        if q is not None:
+            return q
     return fixpoint.quantize(data.astype(np.float64), info["fix_point"], info["bit_width"], info["round_mode"],
                              info["if_signed"])
+
+
+_CHUNK = 1 << 16   # elements per block: the scaled block stays in cache while it is checked and cast
+
+
+def _on_grid(data: np.ndarray, fp: int, lo: int, hi: int, dtype) -> np.ndarray | None:
+    """``data * 2**fp`` as ``dtype`` when every scaled value is an integer in [lo, hi], else None.
+
+    The scaling is exact (a power of two; a product that underflows or overflows rounds the same way
+    as ``np.ldexp``), so a value passes exactly when its exact scaled value is such an integer."""
+    flat = np.ascontiguousarray(data).reshape(-1)
+    out = np.empty(flat.size, dtype=dtype)
+    n = min(flat.size, _CHUNK)
+    scaled, whole, bad = np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.bool_)
+    # 2**fp as a normal float32 multiplies exactly like ldexp; outside that range use ldexp itself
+    factor = np.float32(2.0 ** fp) if -126 <= fp <= 127 else None
+    for i in range(0, flat.size, _CHUNK):
+        src = flat[i:i + _CHUNK]
+        k = src.size
+        s, t, b = scaled[:k], whole[:k], bad[:k]
+        if factor is not None:
+            np.multiply(src, factor, out=s)
+        else:
+            np.ldexp(src, fp, out=s)
+        np.trunc(s, out=t)
+        np.not_equal(s, t, out=b)
+        if b.any() or s.min() < lo or s.max() > hi:
+            return None
+        out[i:i + k] = s
+    return out.reshape(data.shape)
 
 
 def _only_user(op: Op) -> Op | None:
@@ -139,7 +170,7 @@ class _Folder:
         return ("float2fix" if not self.is_fixed[p.name] else "requantize", p, None)
 
     # -- pass 2 --------------------------------------------------------------------------------
-    def run(self) -> Graph:
+    def run(self, validate: bool = True) -> Graph:
         self.make_plan()
         for op in self.src.toposort():
             if op.name in self.absorbed:
@@ -152,7 +183,8 @@ class _Folder:
             else:
                 ins = {a: [self.float_of(o.name) for o in ops] for a, ops in op.get_input_ops().items()}
                 self.new[op.name] = self.dst.create_op(op.name, t, _copy_attrs(op), ins)
-        self.dst.validate()
+        if validate:
+            self.dst.validate()
         return self.dst
 
     def float_of(self, name: str) -> Op:
@@ -229,8 +261,9 @@ class _Folder:
         return _set_fix(new, info)
 
 
-def fold_fix_ops(g: Graph) -> Graph:
-    """A new graph where every foldable ``fix`` is folded into the fixed op it belongs to."""
+def fold_fix_ops(g: Graph, validate: bool = True) -> Graph:
+    """A new graph where every foldable ``fix`` is folded into the fixed op it belongs to; it is
+    validated unless ``validate`` is False (for callers that edit it further and validate after)."""
     if g.get_root_subgraph().children:
         raise GraphError(f"graph '{g.get_name()}' is already partitioned; fold a deploy graph instead")
-    return _Folder(g).run()
+    return _Folder(g).run(validate)

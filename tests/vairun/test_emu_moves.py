@@ -1,0 +1,91 @@
+"""Fused byte moves (vairun.emu.moves) have the effect of executing their runs one after another:
+overlaps resolved in favour of the later run, constants, slices and item gathers, a source shared by
+the batch broadcast to every image. And the DDR register tokens that key the cached parameters."""
+
+import numpy as np
+import pytest
+
+from vairun.emu import moves
+from vairun.emu.ddr import Ddr
+from vairun.emu.moves import Mover, Runs, normalize
+
+
+def _sequential(runs: Runs, dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    out = dst.copy()
+    for d, s, n, v in zip(runs.dst, runs.src, runs.length, runs.value):
+        out[:, d:d + n] = v if s < 0 else src[:, s:s + n]
+    return out
+
+
+def _random_runs(rng, count, dst_size, src_size, max_len, const_share=0.2) -> Runs:
+    length = rng.integers(1, max_len + 1, count)
+    dst = rng.integers(0, dst_size - max_len, count)
+    src = rng.integers(0, src_size - max_len, count)
+    src = np.where(rng.random(count) < const_share, -1, src)
+    value = np.where(src < 0, rng.integers(-128, 128, count), 0)
+    return Runs.of(dst, src, length, value)
+
+
+@pytest.mark.parametrize("count", [1, 5, moves.MAX_SLICES + 1, 300])
+@pytest.mark.parametrize("shared", [False, True])
+def test_random_overlapping_runs_equal_sequential_execution(count, shared):
+    rng = np.random.default_rng(count * 2 + shared)
+    batch = 3
+    for trial in range(20):
+        runs = _random_runs(rng, count, 700, 500, 40)
+        src = rng.integers(-128, 128, size=(1 if shared else batch, 500)).astype(np.int8)
+        dst = rng.integers(-128, 128, size=(batch, 700)).astype(np.int8)
+        want = _sequential(runs, dst, np.broadcast_to(src, (batch, 500)))
+        got = dst.copy()
+        Mover(runs).run(got, src)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_item_moves_use_the_largest_common_run_size():
+    # 40 runs of 16 or 48 bytes that do not touch: items of 16 bytes, no slices
+    rng = np.random.default_rng(3)
+    lengths = rng.choice([16, 48], 40)
+    dst = np.arange(40) * 64 + 5
+    src = np.arange(40)[::-1] * 50 + 3
+    runs = Runs.of(dst, src, lengths)
+    mover = Mover(runs)
+    assert mover.slices is None and mover.item == 16 and mover.dst_idx.size == int(lengths.sum()) // 16
+    srcbuf = rng.integers(-128, 128, size=(2, 2100)).astype(np.int8)
+    dstbuf = np.zeros((2, 2600), np.int8)
+    want = _sequential(runs, dstbuf, srcbuf)
+    mover.run(dstbuf, srcbuf)
+    np.testing.assert_array_equal(dstbuf, want)
+
+
+def test_normalize_merges_neighbours_and_lets_the_later_run_win():
+    runs = Runs.of([0, 4, 8, 2], [100, 104, -1, 50], [4, 4, 4, 3], [0, 0, 7, 0])
+    norm = normalize(runs)
+    # bytes 2..4 come from the last run (src 50..52); 0..1 and 5..7 from the first two; 8..11 constant
+    assert norm.dst.tolist() == [0, 2, 5, 8]
+    assert norm.src.tolist() == [100, 50, 105, -1]
+    assert norm.length.tolist() == [2, 3, 3, 4]
+    assert norm.value.tolist()[3] == 7
+    # contiguous runs merge into one
+    merged = normalize(Runs.of([0, 10, 20], [5, 15, 25], [10, 10, 10]))
+    assert merged.dst.tolist() == [0] and merged.length.tolist() == [30]
+
+
+def test_shared_register_tokens_follow_contents():
+    ddr = Ddr(batch=2)
+    blob = bytes(range(100)) * 50
+    ddr.set(0, np.frombuffer(blob, dtype=np.uint8), shared=True)
+    token, buf = ddr.token[0], ddr.regs[0]
+    ddr.set(0, np.frombuffer(blob, dtype=np.uint8), shared=True)   # the same immutable bytes: kept
+    assert ddr.token[0] == token and ddr.regs[0] is buf
+    ddr.set(0, np.frombuffer(blob, dtype=np.uint8).copy(), shared=True)  # equal contents: kept
+    assert ddr.token[0] == token and ddr.regs[0] is buf
+    changed = np.frombuffer(blob, dtype=np.uint8).copy()
+    changed[-1] ^= 1
+    ddr.set(0, changed, shared=True)
+    assert ddr.token[0] != token and int(ddr.regs[0][0, -1]) == int(changed[-1].view(np.int8))
+    token = ddr.token[0]
+    ddr.set(0, changed[:-1], shared=True)                           # another size
+    assert ddr.token[0] != token and ddr.regs[0].shape == (1, changed.size - 1)
+    key = ddr.const_key()
+    ddr.set(1, np.zeros(10, np.int8), shared=False)                 # per-image registers do not count
+    assert ddr.const_key() == key
