@@ -89,3 +89,47 @@ def test_shared_register_tokens_follow_contents():
     key = ddr.const_key()
     ddr.set(1, np.zeros(10, np.int8), shared=False)                 # per-image registers do not count
     assert ddr.const_key() == key
+
+
+def test_regular_runs_become_strided_copies():
+    # rows of 3-byte pixels into 16-byte lines, 8 rows in 8 banks of 2048 lines (one nested copy),
+    # a source pixel copied to 30 lines (source step 0), and a descending source (not a
+    # progression: copied run by run)
+    rows = [Runs.of(r * 2048 + np.arange(100) * 16, 5 + r * 300 + np.arange(100) * 3, 3) for r in range(8)]
+    runs = Runs.concat(rows + [Runs.of(17000 + np.arange(30) * 8, 2500, 4),
+                               Runs.of(18000 + np.arange(3) * 4, 2800 - np.arange(3) * 10, 2)])
+    mover = Mover(runs)
+    assert mover.slices is not None
+    assert [op[3] for op in mover.slices] == [(8, 100), (30,), (), (), ()]
+    rng = np.random.default_rng(8)
+    for batch, src_rows in ((1, 1), (3, 1), (3, 3)):
+        src = rng.integers(-128, 128, size=(src_rows, 2900)).astype(np.int8)
+        dst = rng.integers(-128, 128, size=(batch, 18100)).astype(np.int8)
+        want = _sequential(runs, dst, np.broadcast_to(src, (batch, 2900)))
+        mover.run(dst, src)
+        np.testing.assert_array_equal(dst, want)
+
+
+def test_random_nested_progressions_equal_sequential_execution():
+    rng = np.random.default_rng(12)
+    checked = 0
+    while checked < 300:
+        parts, base = [], 0
+        for _ in range(rng.integers(1, 6)):
+            count, length = int(rng.integers(1, 40)), int(rng.integers(1, 6))
+            d_step, s_step = length + int(rng.integers(0, 10)), int(rng.integers(0, 8))
+            outer = int(rng.integers(1, 4))
+            o_step, o_src = count * d_step + int(rng.integers(0, 30)), int(rng.integers(0, 200))
+            for o in range(outer):
+                parts.append(Runs.of(base + o * o_step + np.arange(count) * d_step,
+                                     10 + o * o_src + np.arange(count) * s_step, length))
+            base += outer * o_step + 50
+        runs = Runs.concat(parts)
+        if runs.dst.max() + 10 > 20000 or runs.src.max() + 10 > 3000:
+            continue
+        src = rng.integers(-128, 128, (2, 3000)).astype(np.int8)
+        dst = rng.integers(-128, 128, (2, 20000)).astype(np.int8)
+        want = _sequential(runs, dst, src)
+        Mover(runs).run(dst, src)
+        np.testing.assert_array_equal(dst, want)
+        checked += 1

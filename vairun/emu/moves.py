@@ -10,9 +10,11 @@ Rules:
 * Runs listed later win: when runs overlap in the destination, :func:`normalize` keeps, for every
   byte, the run listed last (the order of the instructions a fused move replaces), so executing the
   normalized runs in any order gives the bytes the instructions give one after another.
-* A normalized move is executed as slice assignments when it has few runs, else as one gather and
-  one scatter of fixed-size items (the largest size that divides every run) through views that see
-  every byte offset as the start of an item.
+* A normalized move is executed as a few slice assignments when its runs form few *progressions*
+  (runs of one length whose destinations and sources advance by constant steps: one strided view
+  assignment each, e.g. a row of 3-byte pixels into 16-byte lines), else as one gather and one
+  scatter of fixed-size items (the largest size that divides every run) through views that see every
+  byte offset as the start of an item.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from math import gcd
 
 import numpy as np
 
-#: Up to this many runs a move copies slices (each costs about a microsecond); beyond, items.
+#: Up to this many progressions a move copies slices (each costs a few microseconds); beyond, items.
 MAX_SLICES = 24
+#: Progressions shorter than this are copied run by run (a strided view costs more than a few slices).
+MIN_STRIDED = 4
 #: Items at most this large (bytes); a gcd above it is reduced to a divisor.
 MAX_ITEM = 1024
 
@@ -127,6 +131,64 @@ def item_view(flat: np.ndarray, item: int) -> np.ndarray:
                       strides=(flat.strides[0], 1))
 
 
+def _progressions(d: np.ndarray, s: np.ndarray, n: np.ndarray, limit: int):
+    """Slice operations for runs sorted by destination, or None when more than ``limit`` are needed.
+
+    An operation is ``(d0, s0, length, counts, d_steps, s_steps)``: the runs of a (possibly nested)
+    progression, run ``(j1, j2, ...)`` at ``d0 + sum(j * d_step)`` from ``s0 + sum(j * s_step)``
+    (``counts`` empty: a single run). Consecutive progressions of the same shape whose starts advance
+    by constant steps are nested into one operation (e.g. one LOAD row per bank, each a progression of
+    pixels)."""
+    ops = []
+    total = d.size
+    dd, ds, same = np.diff(d), np.diff(s), n[1:] == n[:-1]
+    # pair j (run j -> j + 1) continues the progression of pair j - 1 unless one of these differs
+    change = np.ones(dd.size + 1, dtype=bool)
+    change[1:-1] = ~(same[1:] & same[:-1] & (dd[1:] == dd[:-1]) & (ds[1:] == ds[:-1]))
+    breaks = np.flatnonzero(change)
+    i = 0
+    while i < total:
+        count = 1
+        if i + 1 < total and same[i] and ds[i] >= 0:
+            # pairs i .. next break - 1 are equal: runs i .. next break form the progression
+            count = 1 + int(breaks[np.searchsorted(breaks, i, side="right")]) - i
+        if count < MIN_STRIDED:
+            count = 1
+            op = (int(d[i]), int(s[i]), int(n[i]), (), (), ())
+        else:
+            op = (int(d[i]), int(s[i]), int(n[i]), (count,), (int(dd[i]),), (int(ds[i]),))
+        i += count
+        if ops and op[3] and _nest(ops, op):
+            continue
+        if len(ops) >= limit:
+            return None
+        ops.append(op)
+    return ops
+
+
+def _nest(ops: list, op: tuple) -> bool:
+    """Fold the single-level progression ``op`` into the last operation when that is the same
+    progression one outer step earlier; True when folded."""
+    d0, s0, length, counts, d_steps, s_steps = ops[-1]
+    if length != op[2]:
+        return False
+    if len(counts) == 1 and (counts, d_steps, s_steps) == op[3:]:
+        if op[1] - s0 >= 0:
+            ops[-1] = (d0, s0, length, (2,) + counts, (op[0] - d0,) + d_steps, (op[1] - s0,) + s_steps)
+            return True
+    elif len(counts) == 2 and (counts[1:], d_steps[1:], s_steps[1:]) == op[3:]:
+        if op[0] == d0 + counts[0] * d_steps[0] and op[1] == s0 + counts[0] * s_steps[0]:
+            ops[-1] = (d0, s0, length, (counts[0] + 1,) + counts[1:], d_steps, s_steps)
+            return True
+    return False
+
+
+def _strided(flat: np.ndarray, offset: int, counts: tuple, steps: tuple, length: int) -> np.ndarray:
+    """The runs of a progression in every image of ``flat``: ``[rows, *counts, length]`` bytes."""
+    return np.ndarray((flat.shape[0],) + counts + (length,), dtype=flat.dtype, buffer=flat, offset=offset,
+                      strides=(flat.strides[0],) + steps + (1,))
+
+
 class Mover:
     """A normalized set of runs from one source space into one destination space, ready to run."""
 
@@ -143,9 +205,8 @@ class Mover:
         self.slices = self.dst_idx = self.src_idx = None
         self.item = 1
         d, s, n = r.dst[moved], r.src[moved], r.length[moved]
-        if d.size <= MAX_SLICES:
-            self.slices = [(int(a), int(a + k), int(b), int(b + k)) for a, b, k in zip(d, s, n)]
-        else:
+        self.slices = _progressions(d, s, n, MAX_SLICES)
+        if self.slices is None:
             item = 0
             for k in np.unique(n):
                 item = gcd(item, int(k))
@@ -169,8 +230,11 @@ class Mover:
     def run(self, dst: np.ndarray, src: np.ndarray | None) -> None:
         """Execute into ``dst`` (``[B, n]`` bytes) from ``src`` (``[1 or B, m]`` bytes)."""
         if self.slices is not None:
-            for d0, d1, s0, s1 in self.slices:
-                dst[:, d0:d1] = src[:, s0:s1]
+            for d0, s0, length, counts, d_steps, s_steps in self.slices:
+                if counts:
+                    _strided(dst, d0, counts, d_steps, length)[...] = _strided(src, s0, counts, s_steps, length)
+                else:
+                    dst[:, d0:d0 + length] = src[:, s0:s0 + length]
         elif self.dst_idx is not None and self.dst_idx.size:
             if self.item == 1:
                 dst[:, self.dst_idx] = src[:, self.src_idx]
