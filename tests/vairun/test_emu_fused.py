@@ -141,7 +141,7 @@ def test_double_buffered_pipeline(threads):
 
 def conv_steps(m: Machine) -> list:
     """The CONV steps of the machine's last program: fused group sizes, or "single"."""
-    steps = m.programs[-1][1].steps
+    steps = m.programs[-1][1].program.steps
     return [len(s.group.plans) if hasattr(s, "group") else "single" for s in steps if s.kind == "CONV"]
 
 
@@ -162,7 +162,7 @@ def test_conv_layers(case, steps, batch, threads):
     fused, ref, m = run_twice(KV260, stream, setup, batch, threads)
     assert_same(fused, ref)
     assert conv_steps(m) == steps
-    prog = m.programs[-1][1]
+    prog = m.programs[-1][1].program
     assert prog.splittable == (steps[0] != "single")
     groups = [s.group for s in prog.steps if hasattr(s, "group")]
     assert all(g.const_params for g in groups)
@@ -197,7 +197,7 @@ def test_per_image_parameters(threads):
     assert_same(fused, ref)
     out = fused[f"reg{OUT_REG}"]
     assert not np.array_equal(out[0], out[1])
-    assert conv_steps(m) == [2] and not m.programs[-1][1].steps[-2].group.const_params
+    assert conv_steps(m) == [2] and not m.programs[-1][1].program.steps[-2].group.const_params
 
 
 def test_shared_parameters_changed_between_runs():
@@ -362,3 +362,47 @@ def test_init_state_after_a_fused_run():
         assert tm
         assert first["inits"] == snapshot(m)["inits"] and first["elew"] == snapshot(m)["elew"]
         assert first["inits"] or first["elew"]
+
+
+def test_program_built_on_the_second_run_and_kept_across_hook_runs():
+    stream, geometry = conv_layer_stream(KV260, cin=16, kernel=(1, 1), groups_out=2, act=ActType.RELU, pad=0)
+    setup = layer_setup(KV260, geometry, 2, 1, seed=21)
+    m = Machine(KV260)
+    setup(m)
+    m.run(stream)
+    kept = m.programs[-1][1]
+    assert kept.program is None                      # a stream run once does not pay for fusing
+    setup(m)
+    m.run(stream, on_instruction=lambda i, x: None)  # a hook run leaves it as it is
+    assert m.programs[-1][1] is kept and kept.program is None
+    setup(m)
+    m.run(stream)
+    program = kept.program
+    assert program is not None
+    fused = snapshot(m)
+    setup(m)
+    m.run(stream, on_instruction=lambda i, x: None)
+    assert m.programs[-1][1] is kept and kept.program is program
+    assert_same(snapshot(m), fused)
+
+
+def test_later_changes_of_the_first_runs_instructions_do_not_reach_the_program():
+    import copy
+    stream, geometry = conv_layer_stream(KV260, cin=16, kernel=(3, 3), groups_out=2, act=ActType.RELU)
+    twin = copy.deepcopy(stream)
+    setup = layer_setup(KV260, geometry, 2, 1, seed=31)
+    m = Machine(KV260)
+    setup(m)
+    m.run(stream)
+    for x in stream:  # the caller reuses its instruction objects for something else
+        if x.kind == "CONVINIT":
+            x.fields["shift_cut"] = 3
+        x.kind = "END" if x.kind == "SAVE" else x.kind
+    setup(m)
+    with timings() as tm:
+        m.run(twin)
+    assert tm
+    ref = Machine(KV260)
+    setup(ref)
+    ref.run(twin)
+    assert_same(snapshot(m), snapshot(ref))

@@ -209,9 +209,11 @@ class Pixels:
 
     def touches(self, lines: np.ndarray) -> bool:
         """Whether any of the pixels' lines is in ``lines`` (sorted global lines of the same group)."""
-        mine = self.lines()
+        if not lines.size:
+            return False
+        mine = self.idx if self.whole else self.idx // self.width
         pos = np.searchsorted(lines, mine)
-        return bool(np.any(lines[np.minimum(pos, lines.size - 1)] == mine)) if lines.size else False
+        return bool(np.any(lines[np.minimum(pos, lines.size - 1)] == mine))
 
     def read(self, banks: Banks) -> np.ndarray:
         """The pixels' bytes, int8 ``[batch, *shape, nbytes]``."""

@@ -13,11 +13,12 @@ Rules enforced here (docs/isa.md §3, §6):
 * Every instruction executes from its fields and the INIT state alone, vectorized over pixels,
   channels and the batch. Its address arithmetic is checked once per distinct (instruction, INIT)
   pair and kept as a *plan*, so running the same stream again skips it.
-* A stream that ran to its end is kept as a fused :class:`~vairun.emu.program.Program` (per machine,
-  the last few streams): running the same stream again (equal kinds, fields and dependency bits, or
-  the same bytes) executes the fused steps, with the same results, unless an ``on_instruction``
-  hook is given (it needs instruction-by-instruction execution) or the DDR registers no longer allow
-  the stream's accesses (then the instructions run one by one and the right one faults).
+* A stream that ran to its end is kept (per machine, the last few streams), and running the same
+  stream again (equal kinds, fields and dependency bits, or the same bytes) builds and then executes
+  its fused :class:`~vairun.emu.program.Program`, with the same results, unless an
+  ``on_instruction`` hook is given (it needs instruction-by-instruction execution) or the DDR
+  registers no longer allow the stream's accesses (then the instructions run one by one and the
+  right one faults).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .allocator import keep_heap
 from .banks import Banks
 from .ddr import Ddr
 from .faults import EmulatorFault, fault
-from .program import Program
+from .program import Kept
 from .scratch import Scratch
 
 #: Plans kept per machine before the cache is dropped and rebuilt (bounds memory for long sessions).
@@ -82,7 +83,7 @@ class Machine:
         self.plans: dict = {}
         self.inits: dict[str, tuple[Instruction, tuple]] = {}
         self.elew_inputs: dict[int, tuple[Instruction, tuple]] = {}
-        self.programs: list[tuple[object, Program]] = []   # (stream key, program), most recent last
+        self.programs: list[tuple[object, Kept]] = []   # (stream key, its program), most recent last
         #: threads a fused run may split the batch over (program.py); default: the usable CPUs, or
         #: the environment variable VAIRUN_EMU_THREADS
         self.threads = default_threads() if threads is None else max(1, int(threads))
@@ -138,9 +139,12 @@ class Machine:
             instrs = self._instructions(program, isa)
             key = _StreamKey(instrs)
         self.banks.touch_all()  # banks may have been written from outside since the last run
-        if on_instruction is None:
-            fused = self._program(key)
-            if fused is not None and fused.ready(self):
+        kept = self._kept(key)
+        usable = False
+        if kept is not None and (on_instruction is None or kept.program is not None):
+            fused = kept.get(self)
+            usable = fused.ready(self)
+            if usable and on_instruction is None:
                 fused.execute(self)
                 return fused.order
         if instrs is None:
@@ -162,18 +166,20 @@ class Machine:
                 raise exc.at(i, instr.kind) from None
             if on_instruction is not None:
                 on_instruction(i, instr)
-        self._keep(key, Program(self, instrs, order, trace))
+        if not usable and not (kept is not None and kept.program is None):
+            # (a hook forces this path: a kept program that fits, or one not built yet, stays)
+            self._keep(key, Kept(self, instrs, order, trace))
         return order
 
-    def _program(self, key) -> Program | None:
-        """The fused program of the stream ``key``, if kept (and mark it most recently used)."""
-        for n, (k, prog) in enumerate(self.programs):
+    def _kept(self, key) -> Kept | None:
+        """What is kept of the stream ``key`` (and mark it most recently used), or None."""
+        for n, (k, kept) in enumerate(self.programs):
             if k == key:
                 self.programs.append(self.programs.pop(n))
-                return prog
+                return kept
         return None
 
-    def _keep(self, key, prog: Program) -> None:
+    def _keep(self, key, prog: Kept) -> None:
         if isinstance(key, _StreamKey):
             key.freeze()
         self.programs = [(k, p) for k, p in self.programs if k != key][-(MAX_PROGRAMS - 1):] + [(key, prog)]
@@ -223,19 +229,20 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-_META = attrgetter("kind", "dpdon", "dpdby")
-_FIELDS = attrgetter("fields")
+_KIND, _DPDON, _DPDBY, _FIELDS = (attrgetter(a) for a in ("kind", "dpdon", "dpdby", "fields"))
 
 
 class _StreamKey:
     """A snapshot of a decoded stream (kinds, dependency bits, fields), equal to another snapshot, or
     compared with a live instruction list, by content."""
 
-    __slots__ = ("n", "meta", "fields")
+    __slots__ = ("n", "kinds", "dpdon", "dpdby", "fields")
 
     def __init__(self, instrs: Sequence[Instruction]):
         self.n = len(instrs)
-        self.meta = list(map(_META, instrs))
+        self.kinds = list(map(_KIND, instrs))
+        self.dpdon = list(map(_DPDON, instrs))
+        self.dpdby = list(map(_DPDBY, instrs))
         self.fields = list(map(_FIELDS, instrs))
 
     def freeze(self) -> "_StreamKey":
@@ -244,7 +251,7 @@ class _StreamKey:
         return self
 
     def __eq__(self, other) -> bool:
-        return (isinstance(other, _StreamKey) and self.n == other.n and self.meta == other.meta
-                and self.fields == other.fields)
+        return (isinstance(other, _StreamKey) and self.n == other.n and self.kinds == other.kinds
+                and self.dpdon == other.dpdon and self.dpdby == other.dpdby and self.fields == other.fields)
 
     __hash__ = None

@@ -48,16 +48,19 @@ class Runs:
 
     @staticmethod
     def of(dst, src, length, value=None) -> "Runs":
-        """Runs from broadcastable arrays (flattened)."""
-        dst, src, length = np.broadcast_arrays(np.asarray(dst, np.int64), np.asarray(src, np.int64),
-                                               np.asarray(length, np.int64))
-        if value is None:
-            value = np.zeros(dst.shape, dtype=np.int8)
-        else:
-            value = np.broadcast_to(np.asarray(value, np.int8), dst.shape)
-        keep = length.ravel() > 0
-        return Runs(dst.ravel()[keep].copy(), src.ravel()[keep].copy(), length.ravel()[keep].copy(),
-                    value.ravel()[keep].copy())
+        """Runs from broadcastable arrays (flattened; runs of length 0 dropped)."""
+        parts = [np.asarray(dst, np.int64), np.asarray(src, np.int64), np.asarray(length, np.int64),
+                 np.asarray(0 if value is None else value, np.int8)]
+        shape = np.broadcast_shapes(*(a.shape for a in parts))
+        out = []
+        for a in parts:
+            full = np.empty(shape, dtype=a.dtype)
+            full[...] = a
+            out.append(full.reshape(-1))
+        keep = out[2] > 0
+        if not keep.all():
+            out = [a[keep] for a in out]
+        return Runs(*out)
 
     @staticmethod
     def concat(parts) -> "Runs":

@@ -59,7 +59,6 @@ from .scratch import Scratch
 #: Source offsets of different memories in one fused move are kept apart by this stride.
 SPACE = 1 << 40
 
-_INIT_KINDS = ("CONVINIT", "POOLINIT", "ALUINIT", "DWINIT")
 _SINGLE = {
     "POOL": pool.run_pool,
     "ALU": alu.run_alu,
@@ -176,17 +175,46 @@ class _SingleStep:
             raise exc.at(self.first, self.kind) from None
 
 
+def _copy(instr):
+    """A copy of an instruction that later changes of ``instr`` do not reach."""
+    dup = copy.copy(instr)
+    dup.fields = dict(instr.fields)
+    return dup
+
+
+class Kept:
+    """A stream that ran to its end on machine ``m``: what its :class:`Program` is built from (taken
+    now, so later changes of the caller's instruction objects do not reach it), built when the stream
+    runs a second time (a stream run once does not pay for it)."""
+
+    __slots__ = ("args", "program")
+
+    def __init__(self, m, instrs, order, trace):
+        kinds = [x.kind for x in instrs]
+        final_inits = {k: _copy(x) for k, (x, _) in m.inits.items()}
+        final_elew = {k: _copy(x) for k, (x, _) in m.elew_inputs.items()}
+        self.args = (kinds, order, trace, dict(m.ddr.shared), final_inits, final_elew)
+        self.program = None
+
+    def get(self, m) -> "Program":
+        if self.program is None:
+            self.program = Program(m, *self.args)
+            self.args = None
+        return self.program
+
+
 class Program:
     """The fused form of one stream on one machine (see the module docstring)."""
 
-    def __init__(self, m, instrs, order, trace):
-        """``trace``: ``(index, plan)`` of every executed instruction, in execution order (plan None
-        for INITs and END)."""
+    def __init__(self, m, kinds, order, trace, shared: dict[int, bool], final_inits: dict, final_elew: dict):
+        """``kinds``: the kind of every instruction; ``trace``: ``(index, plan)`` of every executed
+        instruction, in execution order (plan None for INITs and END); ``shared``: which DDR
+        registers were shared by the batch in that run; ``final_inits``/``final_elew``: the INIT
+        state it left (copies)."""
+        self.shared = shared
         self.order = tuple(order)
         self.steps = []
         self.needs: dict[int, list] = {}   # reg -> [shared?, bytes needed]
-        final_inits: dict[str, int] = {}
-        final_elew: dict[int, int] = {}
         banks = m.banks
         const_lines = {gi: np.zeros(g.count * g.depth, dtype=bool)
                        for gi, g in enumerate(banks.groups) if not banks.image[gi]}
@@ -194,10 +222,10 @@ class Program:
         pos = 0
         while pos < n:
             i, plan = trace[pos]
-            kind = instrs[i].kind
+            kind = kinds[i]
             if kind in ("LOAD", "SAVE"):
                 end = pos
-                while end < n and instrs[trace[end][0]].kind == kind:
+                while end < n and kinds[trace[end][0]] == kind:
                     end += 1
                 self.steps.append(self._move_step(m, trace[pos:end], kind, const_lines))
                 pos = end
@@ -205,7 +233,7 @@ class Program:
             if kind == "CONV" and plan.ff is not None:
                 group = [plan]
                 end = pos + 1
-                while end < n and instrs[trace[end][0]].kind == "CONV" and conv.can_follow(group, trace[end][1]):
+                while end < n and kinds[trace[end][0]] == "CONV" and conv.can_follow(group, trace[end][1]):
                     group.append(trace[end][1])
                     end += 1
                 const = all(self._const_conv(banks, p, const_lines) for p in group)
@@ -214,22 +242,16 @@ class Program:
                 continue
             if kind in _SINGLE:
                 self.steps.append(_SingleStep(kind, i, _SINGLE[kind], plan))
-            elif kind in _INIT_KINDS:
-                final_inits[kind] = i
-            elif kind == "ELEWINIT":
-                final_elew[instrs[i]["input_id"]] = i
             pos += 1
         self.regs = {r: tuple(v) for r, v in self.needs.items()}
         self.splittable = not any(step.can_fault for step in self.steps)
-        # the INIT state the stream leaves (copies: the caller may change its instructions later)
-        self.final_inits = {k: copy.deepcopy(instrs[i]) for k, i in final_inits.items()}
-        self.final_elew = {k: copy.deepcopy(instrs[i]) for k, i in final_elew.items()}
+        self.final_inits, self.final_elew = final_inits, final_elew
 
     # ------------------------------------------------------------ building
 
     def _need(self, m, reg: int, last: int) -> None:
         """Register ``reg`` must exist (shared or not, as now) and hold bytes ``0 .. last``."""
-        entry = self.needs.setdefault(reg, [bool(m.ddr.shared.get(reg)), 0])
+        entry = self.needs.setdefault(reg, [bool(self.shared.get(reg)), 0])
         entry[1] = max(entry[1], last + 1)
 
     def _move_step(self, m, entries, kind: str, const_lines) -> _MoveStep:
@@ -238,15 +260,15 @@ class Program:
         for _, p in entries:
             if kind == "LOAD":
                 self._need(m, p.reg_id, p.ddr_last if p.ddr_pixels else -1)
-                shared = bool(m.ddr.shared.get(p.reg_id))
+                shared = bool(self.shared.get(p.reg_id))
                 for gi, runs in load_save.load_runs(m, p):
                     parts.setdefault(gi, []).append(("reg", p.reg_id, runs))
                 for px in p.targets:
                     if px.gi in const_lines:
                         if not shared:
-                            const_lines[px.gi][px.lines()] = False
+                            const_lines[px.gi][px.idx if px.whole else px.idx // px.width] = False
                         elif px.whole:
-                            const_lines[px.gi][px.lines()] = True
+                            const_lines[px.gi][px.idx] = True
             else:
                 self._need(m, p.reg_id, p.ddr_last)
                 runs = load_save.save_runs(m, p)
