@@ -49,9 +49,7 @@ def execute_alu(m, op) -> AluPlan:
     """ALU: window operation, then the activation and one rounding."""
     init, ikey = m.need_init("ALUINIT", op.kind)
     key = ("ALU", ikey, tuple(op.fields.values()))
-    plan = m.plans.get(key)
-    if plan is None:
-        plan = m.remember(key, _plan(m, init, op))
+    plan = m.planned(key, lambda: _plan(m, init, op))
     run_alu(m, plan)
     return plan
 

@@ -92,9 +92,7 @@ def execute_conv(m, op) -> ConvPlan:
     """CONV: gather the im2col block, multiply with the weights in BLAS, finish, write OCP channels."""
     init, ikey = m.need_init("CONVINIT", op.kind)
     key = ("CONV", ikey, tuple(op.fields.values()))
-    plan = m.plans.get(key)
-    if plan is None:
-        plan = m.remember(key, _plan(m, init, op))
+    plan = m.planned(key, lambda: _plan(m, init, op))
     run_conv(m, plan)
     return plan
 

@@ -71,21 +71,24 @@ def execute_dptwise(m, op) -> DwPlan:
     """DPTWISE: per-channel window products, bias, shift, activation, one rounding."""
     init, ikey = m.need_init("DWINIT", op.kind)
     key = ("DPTWISE", ikey, tuple(op.fields.values()))
-    plan = m.plans.get(key)
-    if plan is None:
-        win = plan_windows(m, init, op, rows=op["valid_pixel_parallel"],
-                           kernel=(init["kernel_h"], init["kernel_w"]),
-                           stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
-                           jump_write=init["jump_write"], channel_offset=op["channel_offset"], pad_min=False)
-        channels = op["channel_group"] * m.target.icp
-        w_span, bias_span = depthwise_spans(m, op, win.taps, channels, channels)
-        ff = fast_finish(win.taps * MAX_PRODUCT, init["shift_bias"], init["shift_cut"], init["act_type"])
-        if ff is not None and ff.is_float and win.taps > F32_EXACT_TERMS:
-            ff = None
-        plan = m.remember(key, DwPlan(win, w_span, bias_span, init["shift_cut"], init["shift_bias"],
-                                      init["act_type"], ff))
+    plan = m.planned(key, lambda: _plan(m, init, op))
     run_dptwise(m, plan)
     return plan
+
+
+def _plan(m, init, op) -> DwPlan:
+    """Check and plan one DPTWISE: windows, weight/bias spans, the finishing route."""
+    win = plan_windows(m, init, op, rows=op["valid_pixel_parallel"],
+                       kernel=(init["kernel_h"], init["kernel_w"]),
+                       stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
+                       jump_write=init["jump_write"], channel_offset=op["channel_offset"], pad_min=False)
+    channels = op["channel_group"] * m.target.icp
+    w_span, bias_span = depthwise_spans(m, op, win.taps, channels, channels)
+    ff = fast_finish(win.taps * MAX_PRODUCT, init["shift_bias"], init["shift_cut"], init["act_type"])
+    if ff is not None and ff.is_float and win.taps > F32_EXACT_TERMS:
+        ff = None
+    return DwPlan(win, w_span, bias_span, init["shift_cut"], init["shift_bias"],
+                  init["act_type"], ff)
 
 
 def run_dptwise(m, plan: DwPlan) -> None:

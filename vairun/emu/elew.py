@@ -61,9 +61,7 @@ def execute_elew(m, op) -> ElewPlan:
                         f"ELEWINIT with input_id {i}")
         states.append(state)
     key = ("ELEW", tuple(s[1] for s in states), tuple(op.fields.values()))
-    plan = m.plans.get(key)
-    if plan is None:
-        plan = m.remember(key, _plan(m, [s[0] for s in states], op))
+    plan = m.planned(key, lambda: _plan(m, [s[0] for s in states], op))
     run_elew(m, plan)
     return plan
 

@@ -82,9 +82,7 @@ def _ddr_geometry(ddr_addr: int, pixels: int, channel: int, jump: int):
 def execute_load(m, op) -> LoadPlan:
     """LOAD: read the DDR pixels, add padding pixels and appended channels, write the bank(s)."""
     key = ("LOAD", tuple(op.fields.values()))
-    plan = m.plans.get(key)
-    if plan is None:
-        plan = m.remember(key, _plan_load(m, op))
+    plan = m.planned(key, lambda: _plan_load(m, op))
     _run_load(m, plan)
     return plan
 
@@ -144,9 +142,7 @@ def _run_load(m, p: LoadPlan) -> None:
 def execute_save(m, op) -> SavePlan:
     """SAVE: read pixels from the bank (or take the constant) and write them to DDR."""
     key = ("SAVE", tuple(op.fields.values()))
-    plan = m.plans.get(key)
-    if plan is None:
-        plan = m.remember(key, _plan_save(m, op))
+    plan = m.planned(key, lambda: _plan_save(m, op))
     _run_save(m, plan)
     return plan
 

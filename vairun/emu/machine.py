@@ -210,6 +210,12 @@ class Machine:
             raise fault(f"{kind} executes before any {init_kind}; emit the {init_kind} first on the same engine")
         return state
 
+    def planned(self, key: tuple, build):
+        """The checked plan cached under ``key`` (the instruction's fields and INIT state), built with
+        ``build()`` the first time; address arithmetic and fault checks run once per distinct plan."""
+        plan = self.plans.get(key)
+        return plan if plan is not None else self.remember(key, build())
+
     def remember(self, key: tuple, plan):
         """Keep a checked plan for reuse and return it."""
         if len(self.plans) >= MAX_PLANS:

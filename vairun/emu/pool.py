@@ -43,18 +43,21 @@ def execute_pool(m, op) -> PoolPlan:
     """POOL: window max or factor-scaled window sum, shifted, rounded once."""
     init, ikey = m.need_init("POOLINIT", op.kind)
     key = ("POOL", ikey, tuple(op.fields.values()))
-    plan = m.plans.get(key)
-    if plan is None:
-        is_max = init["pool_type"] == PoolType.MAX
-        win = plan_windows(m, init, op, rows=init["valid_pixel_parallel"],
-                           kernel=(init["kernel_h"], init["kernel_w"]),
-                           stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
-                           jump_write=init["jump_write"], channel_offset=0, pad_min=is_max)
-        bound = 128 if is_max else 128 * win.taps * op["multi_factor"]
-        ff = fast_finish(bound, None, init["shift_cut"], ActType.NONE)
-        plan = m.remember(key, PoolPlan(win, is_max, op["multi_factor"], init["shift_cut"], ff))
+    plan = m.planned(key, lambda: _plan(m, init, op))
     run_pool(m, plan)
     return plan
+
+
+def _plan(m, init, op) -> PoolPlan:
+    """Check and plan one POOL: windows and the finishing route."""
+    is_max = init["pool_type"] == PoolType.MAX
+    win = plan_windows(m, init, op, rows=init["valid_pixel_parallel"],
+                       kernel=(init["kernel_h"], init["kernel_w"]),
+                       stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
+                       jump_write=init["jump_write"], channel_offset=0, pad_min=is_max)
+    bound = 128 if is_max else 128 * win.taps * op["multi_factor"]
+    ff = fast_finish(bound, None, init["shift_cut"], ActType.NONE)
+    return PoolPlan(win, is_max, op["multi_factor"], init["shift_cut"], ff)
 
 
 def run_pool(m, plan: PoolPlan) -> None:

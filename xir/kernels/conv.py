@@ -128,6 +128,23 @@ def _fix_positions(fp_in, fp_w, fp_b, fp_out, has_bias: bool) -> tuple[int, int,
     return i, w, b, o
 
 
+def _grouped_operands(x, w, group, nonlinear: str, what: str):
+    """Integer NHWC input and [out_c, kh, kw, in_c/group] weights that agree for ``group``."""
+    xi = as_int_tensor(x, "x", 4)
+    wi = as_int_tensor(w, "w", 4)
+    check_nonlinear(nonlinear)
+    g = as_int(group, "group")
+    if g < 1:
+        raise ValueError(f"group must be >= 1, got {g}")
+    cin, (cout, _, _, cig) = xi.shape[3], wi.shape
+    if cig * g != cin or cout % g:
+        raise ValueError(
+            f"{what}: x shape {xi.shape} and w shape {wi.shape} do not match for group={g}; "
+            f"w must be [out_c, kh, kw, in_c/group] with out_c divisible by group"
+        )
+    return xi, wi, g
+
+
 def _bias(b, cout: int, what: str) -> np.ndarray | None:
     if b is None:
         return None
@@ -163,19 +180,9 @@ def conv2d_fix(x, w, b, *, fp_in: int, fp_w: int, fp_b: int | None = None, fp_ou
     Output value = round_once(nonlinear(sum(x*w) * 2**-(fp_in+fp_w) + b * 2**-fp_b)) at
     ``fp_out``, saturated to ``bit_width`` bits.  Zero padding (left, right, top, bottom).
     """
-    xi = as_int_tensor(x, "x", 4)
-    wi = as_int_tensor(w, "w", 4)
-    check_nonlinear(nonlinear)
-    g = as_int(group, "group")
-    if g < 1:
-        raise ValueError(f"group must be >= 1, got {g}")
+    xi, wi, g = _grouped_operands(x, w, group, nonlinear, "conv2d")
     n_batch, h, wd, cin = xi.shape
     cout, kh, kw, cig = wi.shape
-    if cig * g != cin or cout % g:
-        raise ValueError(
-            f"conv2d: x shape {xi.shape} and w shape {wi.shape} do not match for group={g}; "
-            f"w must be [out_c, kh, kw, in_c/group] with out_c divisible by group"
-        )
     bi = _bias(b, cout, "conv2d")
     i, fw, fb, o = _fix_positions(fp_in, fp_w, fp_b, fp_out, bi is not None)
     sw, sh = pair(stride, "stride")
@@ -259,19 +266,9 @@ def transposed_conv2d_fix(x, w, b, *, fp_in: int, fp_w: int, fp_b: int | None = 
     inserted between pixels, padded by d*(k-1) - pad on each side (plus output_padding at the
     bottom/right), with the spatially flipped kernel.  Bias / nonlinear / rounding as conv2d_fix.
     """
-    xi = as_int_tensor(x, "x", 4)
-    wi = as_int_tensor(w, "w", 4)
-    check_nonlinear(nonlinear)
-    g = as_int(group, "group")
-    if g < 1:
-        raise ValueError(f"group must be >= 1, got {g}")
+    xi, wi, g = _grouped_operands(x, w, group, nonlinear, "transposed_conv2d")
     n_batch, h, wd, cin = xi.shape
     cout, kh, kw, cig = wi.shape
-    if cig * g != cin or cout % g:
-        raise ValueError(
-            f"transposed_conv2d: x shape {xi.shape} and w shape {wi.shape} do not match for "
-            f"group={g}; w must be [out_c, kh, kw, in_c/group] with out_c divisible by group"
-        )
     bi = _bias(b, cout, "transposed_conv2d")
     i, fw, fb, o = _fix_positions(fp_in, fp_w, fp_b, fp_out, bi is not None)
     sw, sh = pair(stride, "stride")
