@@ -191,12 +191,16 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
 
     def export_onnx_model(self, output_dir=None, verbose: bool = False, dynamic_batch: bool = False,
                           opset_version: int | None = None, native_onnx: bool = True,
-                          dump_layers: bool = False, check_model: bool = False, opt_graph: bool = False) -> Path:
-        """Write ``<Net>_int.onnx`` with QuantizeLinear/DequantizeLinear (power-of-two scales)."""
+                          dump_layers: bool = False, check_model: bool = False, opt_graph: bool = False,
+                          *, exact_rounding: bool = True) -> Path:
+        """Write ``<Net>_int.onnx`` with QuantizeLinear/DequantizeLinear (power-of-two scales).
+        ``exact_rounding`` (an addition to nndct's arguments): True reproduces the DPU's half-up
+        rounding exactly; False writes plain Q/DQ pairs (half to even on ties, fusable by int8 back ends)."""
         self._need_test("export_onnx_model()")
         from .export_onnx import export_onnx
         out = Path(output_dir) if output_dir else self.output_dir
-        return export_onnx(self, out, dynamic_batch=dynamic_batch, opset_version=opset_version)
+        return export_onnx(self, out, dynamic_batch=dynamic_batch, opset_version=opset_version,
+                           exact_rounding=exact_rounding)
 
     def export_torch_script(self, output_dir=None, verbose: bool = False) -> Path:
         """Write ``<Net>_int.pt``: a TorchScript module computing the quantized model."""

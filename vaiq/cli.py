@@ -211,6 +211,9 @@ def _model_options(fn):
 def _export_options(fn):
     fn = click.option("--torchscript/--no-torchscript", "torchscript", default=True,
                       help="Write <Net>_int.pt (TorchScript).")(fn)
+    fn = click.option("--onnx-rounding", type=click.Choice(["exact", "qdq"]), default="exact", show_default=True,
+                      help="exact: ONNX reproduces the DPU's half-up rounding bit for bit (Floor before each "
+                           "QuantizeLinear); qdq: plain Q/DQ pairs that int8 back ends fuse (ties differ).")(fn)
     return click.option("--onnx/--no-onnx", "onnx", default=True, help="Write <Net>_int.onnx.")(fn)
 
 
@@ -339,7 +342,7 @@ def cli():
 @_export_options
 @_guarded("quantize")
 def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, debug, calib_data, calib_size,
-             batch_size, output, bitwidth, method, onnx, torchscript):
+             batch_size, output, bitwidth, method, onnx, onnx_rounding, torchscript):
     """Calibrate, write quant_info.json, then export the quantized model (test mode on one batch)."""
     lm = _load(model_spec, weights, input_shape)
     data = open_data(calib_data, lm.input_shape[1:], calib_size)
@@ -361,7 +364,7 @@ def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet
         cmp = _Compare()
         with torch.no_grad():
             cmp.update(lm.model(first), qt.quant_model(first))
-        _export(qt, tmp, onnx, torchscript, deploy_check=False)
+        _export(qt, tmp, onnx and onnx_rounding, torchscript, deploy_check=False)
         written = stage.commit()
     _say(quiet, f"{qt.graph.name} ({lm.spec}), input {shape_text(lm.input_shape)}, "
                 f"{q.config.bits_a}-bit, method {q.config.method}")
@@ -372,10 +375,12 @@ def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet
         _say(quiet, f"wrote {p}")
 
 
-def _export(qt, folder: Path, onnx: bool, torchscript: bool, deploy_check: bool) -> None:
+def _export(qt, folder: Path, onnx: str | None, torchscript: bool, deploy_check: bool) -> None:
+    """Write the deploy xmodel, then ONNX (``onnx``: its rounding, "exact" or "qdq"; falsy: none) and
+    TorchScript."""
     qt.export_xmodel(output_dir=folder, deploy_check=deploy_check)
     if onnx:
-        qt.export_onnx_model(output_dir=folder)
+        qt.export_onnx_model(output_dir=folder, exact_rounding=onnx == "exact")
     if torchscript:
         qt.export_torch_script(output_dir=folder)
 
@@ -392,7 +397,7 @@ def _export(qt, folder: Path, onnx: bool, torchscript: bool, deploy_check: bool)
 @_export_options
 @_guarded("test")
 def test_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, debug, output, data_path, data_size,
-         batch_size, deploy_check, onnx, torchscript):
+         batch_size, deploy_check, onnx, onnx_rounding, torchscript):
     """Test mode from an existing quant_info.json: evaluate (optional) and export."""
     lm = _load(model_spec, weights, input_shape)
     data = open_data(data_path, lm.input_shape[1:], data_size) if data_path is not None else None
@@ -420,7 +425,7 @@ def test_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, de
             else:
                 x = torch.rand(lm.input_shape, generator=torch.Generator().manual_seed(0))
                 cmp.update(lm.model(x), qt.quant_model(x))
-        _export(qt, stage.tmp, onnx, torchscript, deploy_check)
+        _export(qt, stage.tmp, onnx and onnx_rounding, torchscript, deploy_check)
         written = stage.commit()
     _say(quiet, f"{qt.graph.name} ({lm.spec}), input {shape_text(lm.input_shape)}, fix positions from {info}")
     _say(quiet, _summary_ops(qt.graph))

@@ -218,3 +218,15 @@ def test_placement_follows_target_limits():
     g = QGraph("g", [Node("x", "input", quant="own"), _conv("c", 16, 32, 3)], ["x"], ["c"])
     rows = inspect_rows(g, kv260)
     assert [(r["name"], r["device"]) for r in rows] == [("x", "-"), ("c", "DPU")]
+
+
+@pytest.mark.parametrize("rounding, has_floor", [("exact", True), ("qdq", False)])
+def test_onnx_rounding_option(tmp_path, ffn_data, rounding, has_floor):
+    """--onnx-rounding exact writes the Floor-based DPU rounding before each QuantizeLinear; qdq writes
+    plain Q/DQ pairs (no Floor)."""
+    import onnx
+    out = tmp_path / "out"
+    run(["quantize", "--model", "zoo:ffn", "--calib-data", ffn_data, "--output", out, "--no-torchscript",
+         "--onnx-rounding", rounding, "--quiet"])
+    kinds = {n.op_type for n in onnx.load(str(out / "FFN_int.onnx")).graph.node}
+    assert "QuantizeLinear" in kinds and ("Floor" in kinds) == has_floor
