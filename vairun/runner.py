@@ -17,6 +17,7 @@ returns when the job is done (re-raising its error).
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import xir
+from xir.dtypes import numpy_dtype
 from xir.fixpoint import dequantize
 
 from .errors import VairunError
@@ -48,6 +50,20 @@ class TensorInfo:
 
     def has_attr(self, key: str) -> bool:
         return key in self.attrs
+
+    def get_attrs(self) -> dict:
+        return dict(self.attrs)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.dims)
+
+    def get_element_num(self) -> int:
+        return math.prod(self.dims)
+
+    def get_data_size(self) -> int:
+        """Bytes of the tensor's data (one element per numpy item: xint8 -> 1 byte), as xir's."""
+        return self.get_element_num() * numpy_dtype(self.dtype).itemsize
 
     @property
     def layout(self) -> str:
