@@ -1,8 +1,12 @@
 """``vaiq inspect``'s judgement per node: why it is quantized the way it is, and whether a target's
-limits would put it on the DPU (an estimate from arch limits; the compiler decides for real)."""
+rules would put it on the DPU (the compiler's target rules; only the compiler knows fix positions
+and what its backend generates)."""
 from __future__ import annotations
 
-from .ir import ACTIVATIONS
+from xir.target.placement import misfit
+
+from .describe import describe, pad_folded_into
+
 
 def quant_reason(n) -> str:
     """Why a node is quantized the way it is (one short phrase)."""
@@ -23,16 +27,20 @@ def quant_reason(n) -> str:
     return why + ("; its output is quantized for the ops that read it" if n.attrs.get("fixed_out") else "")
 
 
-def placement(n, target) -> tuple[str, str]:
-    """Whether ``target``'s limits put node ``n`` on the DPU: ("DPU" | "CPU" | "-", why).
+def placement(n, target, graph=None) -> tuple[str, str]:
+    """Whether ``target``'s DPU would run node ``n``: ("DPU" | "CPU" | "-", why).
 
-    A simple per-node check of the arch limits, not the compiler's decision:
-    float nodes are CPU; convs check kernel, stride, padding, output channels, fused activation and
-    whether the weights fit the weights bank (depthwise convs use the depthwise limits, transposed
-    convs need ``transposed_conv``); dense layers are 1x1 convs; pools fit the pool engine or the ALU;
-    add/mul need the eltwise type and activation; a separate activation needs some engine that lists
-    it; layout ops (concat, reshape, flatten, transpose, slice, pad, upsample) are taken as DPU data
-    movement.
+    The node is described as the fixed op the compiler will see (vaiq.describe) and judged by the
+    compiler's own target rules (xir.target.placement), so a CPU verdict reads "CODE: sentence" with
+    vaic's reason code. Float nodes are CPU with the quantizer's reason, and every node of a target
+    that is not compilable is CPU. ``graph`` (the node's QGraph) lets the estimate see element-wise
+    input shapes and zero pads the compiler folds into the next conv; a folded pad follows that op.
+
+    What only the compiler knows is not applied, so the estimate can say DPU where vaic says CPU:
+    fix positions (RELU6_FIX_POSITION and the shift ranges its frontend checks), which op types its
+    backend generates (NOT_GENERATED, e.g. transposed convs), tiling to the banks (NOT_TILED) and a
+    reshape left alone between CPU ops (ALIAS_ONLY). Transposes the export adds around reshape and
+    flatten of images are not nodes here; they run on the CPU.
     """
     if n.kind == "input":
         return "-", "network input"
@@ -40,62 +48,15 @@ def placement(n, target) -> tuple[str, str]:
         return "CPU", f"{target.name} is not a compilable DPU target"
     if n.quant == "float":
         return "CPU", n.reason or f"{n.kind} has no DPU equivalent"
-    lim = target.limits
-    act = ACTIVATIONS[n.act] if n.act else "NONE"
-    problems: list[str] = []
-
-    def need(ok: bool, why: str) -> None:
-        if not ok:
-            problems.append(why)
-
-    a = n.attrs
-    if n.kind in ("conv2d", "transposed-conv2d"):
-        w = n.params["weight"]
-        kh, kw = int(w.shape[2]), int(w.shape[3])
-        groups = int(a.get("groups", 1))
-        if n.kind == "transposed-conv2d":
-            cin, cout = int(w.shape[0]), int(w.shape[1]) * groups
-        else:
-            cout, cin = int(w.shape[0]), int(w.shape[1]) * groups
-        stride, pad = max(a.get("stride", (1, 1))), max(a.get("padding", (0, 0)))
-        depthwise = n.kind == "conv2d" and groups > 1 and groups == cin == cout
-        if depthwise:
-            need(lim.depthwise, "no depthwise engine")
-            need(max(kh, kw) <= lim.dw_kernel_max, f"kernel {kh}x{kw} > dw_kernel_max {lim.dw_kernel_max}")
-            need(stride <= lim.dw_stride_max, f"stride {stride} > dw_stride_max {lim.dw_stride_max}")
-            need(act in lim.dw_nonlinears, f"{act} not in dw_nonlinears")
-        else:
-            if n.kind == "transposed-conv2d":
-                need(lim.transposed_conv, "no transposed convolution")
-            need(lim.conv_kernel_min <= min(kh, kw) and max(kh, kw) <= lim.conv_kernel_max,
-                 f"kernel {kh}x{kw} outside {lim.conv_kernel_min}..{lim.conv_kernel_max}")
-            need(stride <= lim.conv_stride_max, f"stride {stride} > conv_stride_max {lim.conv_stride_max}")
-            need(pad <= lim.conv_pad_max, f"padding {pad} > conv_pad_max {lim.conv_pad_max}")
-            need(cout <= lim.conv_out_channels_max, f"{cout} output channels > {lim.conv_out_channels_max}")
-            need(act in lim.conv_nonlinears, f"{act} not in conv_nonlinears")
-            need(target.conv_weights_fit(kh, kw, cin // groups), "weights do not fit the weights bank")
-    elif n.kind == "inner-product":
-        cout, cin = (int(d) for d in n.params["weight"].shape)
-        need(cout <= lim.conv_out_channels_max, f"{cout} outputs > {lim.conv_out_channels_max}")
-        need(act in lim.conv_nonlinears, f"{act} not in conv_nonlinears")
-        need(target.conv_weights_fit(1, 1, cin), "weights do not fit the weights bank")
-    elif n.kind in ("maxpool2d", "avgpool2d"):
-        k, s, p = max(a["kernel"]), max(a["stride"]), max(a.get("padding", (0, 0)))
-        ptype = "MAX" if n.kind == "maxpool2d" else "AVG"
-        pool_ok = ptype in lim.pool_types and k <= lim.pool_kernel_max and s <= lim.pool_stride_max
-        alu_ok = lim.alu and k <= lim.alu_kernel_max and s <= lim.alu_stride_max and p <= lim.alu_pad_max
-        need(pool_ok or alu_ok, f"{ptype} pool kernel {k} stride {s} exceeds the pool engine and the ALU")
-    elif n.kind in ("add", "mul"):
-        need(n.kind.upper() in lim.eltwise_types, f"no eltwise {n.kind.upper()}")
-        need(act in lim.eltwise_nonlinears, f"{act} not in eltwise_nonlinears")
-    elif n.kind in ACTIVATIONS:
-        engines = (*lim.conv_nonlinears, *lim.alu_nonlinears, *lim.dw_nonlinears, *lim.eltwise_nonlinears)
-        need(ACTIVATIONS[n.kind] in engines, f"no engine runs {ACTIVATIONS[n.kind]}")
-    else:
-        return "DPU", "data movement"
-    if problems:
-        return "CPU", "; ".join(problems)
-    return "DPU", "within the target's limits"
+    into = pad_folded_into(n, graph)
+    if into is not None:
+        dev, _ = placement(into, target, graph)
+        return dev, f"folded into the padding of {into.name}"
+    d = describe(n, graph)
+    bad = misfit(d, target)
+    if bad:
+        return "CPU", f"{bad.code}: {bad.sentence}"
+    return "DPU", "data movement" if d.engine == "alias" else "within the target's limits"
 
 
 def inspect_rows(graph, target=None) -> list[dict]:
@@ -105,6 +66,6 @@ def inspect_rows(graph, target=None) -> list[dict]:
                "source": n.source, "inputs": list(n.inputs), "shape": list(n.shape), "quant": n.quant,
                "reason": quant_reason(n), "act": n.act}
         if target is not None:
-            row["device"], row["device_reason"] = placement(n, target)
+            row["device"], row["device_reason"] = placement(n, target, graph)
         rows.append(row)
     return rows

@@ -1,21 +1,25 @@
 """Which ops the target's DPU can run, and why not when it cannot.
 
-Rule: an op runs on the DPU only if the target has the engine for it, its kernel / stride / padding /
-channel numbers are inside the target's limits (DPU_FACTS §4), its activation is one the instruction
-of that engine can apply (docs/isa.md §2), its weights fit the banks, and the backend generates code
-for it. Every other op goes to the CPU with a reason code and a sentence.
+Rule: an op runs on the DPU only if it fits the target (``xir.target.placement``: the engine exists,
+kernel / stride / padding / channel numbers are inside the target's limits, its activation is one the
+instruction of that engine can apply, its weights fit the banks), and the compiler agrees: the
+quantizer did not keep it float, it computes on fixed-point data, a fused ReLU6 sits at an output fix
+position the DPU's clamp is exact at, and the backend generates code for it. Every other op goes to
+the CPU with a reason code and a sentence.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import xir
 from xir.target import Target
+from xir.target.placement import OpDesc, engine, misfit
 
 USER_OPS = ("data-fix", "data")
-CONV_ENGINE_ACTS = ("NONE", "RELU", "LEAKYRELU", "RELU6")   # CONVINIT / DWINIT / ELEW act_type codes
 ALIAS_OPS = ("reshape-fix", "upload", "download")           # free on NHWC DDR data: same bytes
+ENGINE_OF = {"conv2d-fix": "conv", "depthwise-conv2d-fix": "dwconv", "transposed-conv2d-fix": "tconv",
+             "pool-fix": "pool", "eltwise-fix": "eltwise", "concat-fix": "concat",
+             **{k: "alias" for k in ALIAS_OPS}}
 
 
 @dataclass(frozen=True)
@@ -37,122 +41,39 @@ def _fp(t) -> int:
     return int(t.get_attr("fix_point"))
 
 
-def _relu6_ok(op: xir.Op) -> Placement | None:
-    if op.get_attr_or_default("nonlinear") == "RELU6" and _fp(op.get_output_tensor()) < 4:
+def _relu6_ok(op: xir.Op, d: OpDesc) -> Placement | None:
+    """Rule: the DPU's ReLU6 clamps at 96 output units, exact only at output fix position >= 4."""
+    if d.act == "RELU6" and _fp(op.get_output_tensor()) < 4:
         return cpu("RELU6_FIX_POSITION", "the DPU's ReLU6 clamps at 96 output units, exact only at fix "
                    f"position >= 4, and this output is at {_fp(op.get_output_tensor())}")
     return None
 
 
-def _window(op: xir.Op, kmax: int, smax: int, pmax: int, what: str) -> Placement | None:
-    kw, kh = op.get_attr_or_default("kernel")
-    sw, sh = op.get_attr_or_default("stride")
-    if max(kw, kh) > kmax:
-        return cpu("KERNEL_TOO_LARGE", f"{what} kernel {kw}x{kh} exceeds the target's {kmax}")
-    if max(sw, sh) > smax:
-        return cpu("STRIDE_TOO_LARGE", f"{what} stride {sw}x{sh} exceeds the target's {smax}")
-    if max(op.get_attr_or_default("pad")) > pmax or op.get_attr_or_default("pad_mode") not in ("FLOOR", "CEIL"):
-        return cpu("PAD_UNSUPPORTED", f"{what} padding {op.get_attr_or_default('pad')} "
-                   f"({op.get_attr_or_default('pad_mode')}) is beyond the target's {pmax}")
-    return None
-
-
-def _conv(op: xir.Op, t: Target) -> Placement:
-    lim = t.limits
-    w = op.get_input_tensor("weights").dims
-    cout, kh, kw, cin_g = w
-    if op.get_attr_or_default("group") != 1:
-        return cpu("GROUPED_CONV", f"grouped convolution (group {op.get_attr('group')}) has no DPU instruction")
-    if max(op.get_attr_or_default("dilation")) > 1:
-        return cpu("DILATION", "dilated convolution has no field in the CONV instruction")
-    bad = _window(op, lim.conv_kernel_max, lim.conv_stride_max, lim.conv_pad_max, "conv")
-    if bad:
-        return bad
-    if cout > lim.conv_out_channels_max:
-        return cpu("TOO_MANY_CHANNELS", f"{cout} output channels exceed the target's {lim.conv_out_channels_max}")
-    if not t.conv_weights_fit(kh, kw, cin_g):
-        depth = t.weights_group.depth
-        return cpu("WEIGHTS_EXCEED_BANK", f"kh*kw*ceil(Cin/ICP) = {kh * kw * math.ceil(cin_g / t.icp)} lines "
-                   f"exceed the weight bank depth {depth}")
-    act = op.get_attr_or_default("nonlinear")
-    if act not in lim.conv_nonlinears or act not in CONV_ENGINE_ACTS:
-        return cpu("ACTIVATION", f"the conv engine cannot apply {act}")
-    return _relu6_ok(op) or dpu("CONV")
-
-
-def _dwconv(op: xir.Op, t: Target) -> Placement:
-    lim = t.limits
-    act = op.get_attr_or_default("nonlinear")
-    mult = op.get_input_tensor("weights").dims[0]
-    if not lim.depthwise:
-        return cpu("NO_ENGINE", "the target has no depthwise engine")
-    if mult != 1:
-        return cpu("CHANNEL_MULTIPLIER", f"depthwise channel multiplier {mult} (the DPU runs multiplier 1)")
-    if max(op.get_attr_or_default("dilation")) > 1:
-        return cpu("DILATION", "dilated depthwise convolution has no instruction field")
-    bad = _window(op, lim.dw_kernel_max, lim.dw_stride_max, lim.conv_pad_max, "depthwise")
-    if bad:
-        return bad
-    if act not in lim.dw_nonlinears or act not in CONV_ENGINE_ACTS:
-        return cpu("ACTIVATION", f"the depthwise engine cannot apply {act}")
-    return _relu6_ok(op) or dpu("DWCONV")
-
-
-def _pool(op: xir.Op, t: Target) -> Placement:
-    lim = t.limits
-    kind = op.get_attr("type")
-    x = op.get_input_tensor("input").dims
-    if op.get_attr_or_default("global"):
-        kw, kh = x[2], x[1]
-    else:
-        kw, kh = op.get_attr("kernel")
-    if kind not in lim.pool_types:
-        return cpu("NO_ENGINE", f"the target has no {kind} pool engine")
-    if op.get_attr_or_default("nonlinear") != "NONE":
-        return cpu("ACTIVATION", "the pool engine applies no activation")
-    if kind == "AVG" and not op.get_attr_or_default("count_include_pad"):
-        pads = op.get_attr_or_default("pad")
-        if any(pads):
-            return cpu("AVG_EXCLUDE_PAD", "average pooling that excludes padding is not a DPU operation")
-    if max(kw, kh) > lim.pool_kernel_max:
-        if lim.alu and max(kw, kh) <= lim.alu_kernel_max:
-            return dpu("ALU")
-        return cpu("KERNEL_TOO_LARGE", f"pool kernel {kw}x{kh} exceeds the target's {lim.pool_kernel_max}"
-                   + (f" and ALU {lim.alu_kernel_max}" if lim.alu else ""))
-    if not op.get_attr_or_default("global"):
-        bad = _window(op, lim.pool_kernel_max, lim.pool_stride_max, 15, "pool")
-        if bad:
-            return bad
-    return dpu("POOL")
-
-
-def _eltwise(op: xir.Op, t: Target) -> Placement:
-    lim = t.limits
-    kind = op.get_attr("type")
-    dims = [x.dims for x in op.get_input_tensors("input")]
-    if kind not in lim.eltwise_types:
-        return cpu("NO_ENGINE", f"the target has no element-wise {kind}")
-    if any(d != dims[0] for d in dims):
-        return cpu("BROADCAST", f"element-wise inputs of different shapes {dims} (the DPU does not broadcast)")
-    act = op.get_attr_or_default("nonlinear")
-    if act not in lim.eltwise_nonlinears or act not in CONV_ENGINE_ACTS:
-        return cpu("ACTIVATION", f"the element-wise engine cannot apply {act}")
-    if len(dims) > 16:
-        return cpu("TOO_MANY_INPUTS", f"{len(dims)} inputs exceed the 16 ELEWINIT slots")
-    return _relu6_ok(op) or dpu("ELEW")
-
-
-def _concat(op: xir.Op, t: Target) -> Placement:
-    rank = len(op.get_output_tensor().dims)
-    if op.get_attr("axis") % rank != rank - 1 or rank != 4:
-        return cpu("CONCAT_AXIS", "only channel concatenation of NHWC images is done in place on the DPU")
-    return dpu("CONCAT")
-
-
-RULES = {
-    "conv2d-fix": _conv, "depthwise-conv2d-fix": _dwconv, "pool-fix": _pool,
-    "eltwise-fix": _eltwise, "concat-fix": _concat,
-}
+def describe(op: xir.Op) -> OpDesc:
+    """The placement description of one op of the canonical (fixed-point, NHWC) graph."""
+    kind = op.get_type()
+    eng = ENGINE_OF.get(kind)
+    a = op.get_attr_or_default
+    if eng in ("conv", "dwconv", "tconv"):
+        w = op.get_input_tensor("weights").dims          # [out | multiplier, kh, kw, in/group | in]
+        common = dict(kernel=tuple(a("kernel")), stride=tuple(a("stride")), pad=tuple(a("pad")),
+                      pad_mode=a("pad_mode"), dilation=tuple(a("dilation")), act=a("nonlinear"))
+        if eng == "dwconv":
+            return OpDesc(kind, eng, multiplier=w[0], in_channels=w[3], out_channels=w[0] * w[3], **common)
+        return OpDesc(kind, eng, groups=a("group"), out_channels=w[0], in_channels=w[3], **common)
+    if eng == "pool":
+        glob = bool(a("global"))
+        x = op.get_input_tensor("input").dims
+        return OpDesc(kind, eng, kernel=(x[2], x[1]) if glob else tuple(op.get_attr("kernel")),
+                      stride=tuple(a("stride")), pad=tuple(a("pad")), pad_mode=a("pad_mode"), act=a("nonlinear"),
+                      mode=op.get_attr("type"), count_include_pad=bool(a("count_include_pad")), global_pool=glob)
+    if eng == "eltwise":
+        xs = op.get_input_tensors("input")
+        return OpDesc(kind, eng, mode=op.get_attr("type"), act=a("nonlinear"), n_inputs=len(xs),
+                      input_shapes=tuple(tuple(x.dims) for x in xs))
+    if eng == "concat":
+        return OpDesc(kind, eng, axis=op.get_attr("axis"), rank=len(op.get_output_tensor().dims))
+    return OpDesc(kind, eng)
 
 
 def place(op: xir.Op, t: Target, generated: frozenset[str]) -> Placement:
@@ -166,12 +87,13 @@ def place(op: xir.Op, t: Target, generated: frozenset[str]) -> Placement:
         return cpu("BOUNDARY", "converts a CPU result to fixed point for the DPU")
     if not op.get_output_tensor().has_attr("fix_point"):
         return cpu("FLOAT_OP", f"{kind} computes in float; the DPU computes int8 only")
-    if kind in ALIAS_OPS:
+    d = describe(op)
+    bad = misfit(d, t)
+    if bad:
+        return cpu(*bad)
+    if d.engine == "alias":
         return dpu("ALIAS")
-    rule = RULES.get(kind)
-    if rule is None:
-        return cpu("NO_DPU_OP", f"{kind} has no DPU engine")
-    where = rule(op, t)
+    where = _relu6_ok(op, d) or dpu(engine(d, t))
     if where.device == "DPU" and kind not in generated:
         return cpu("NOT_GENERATED", f"the {t.family} backend does not generate {kind} yet")
     return where

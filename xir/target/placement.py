@@ -1,0 +1,228 @@
+"""Does one op fit the DPU of a target? The rules the compiler's partitioner (vaic) and the
+quantizer's estimate (``vaiq inspect --target``) share.
+
+An op is described by an :class:`OpDesc` in DPU terms (NHWC data, the xir fixed-op conventions: a
+conv's weights are ``[out, kh, kw, in/group]``, kernels and strides ``(w, h)``, padding ``(left,
+right, top, bottom)``). :func:`misfit` returns None when the target's engines can run the op, or a
+:class:`Misfit` (reason code, one sentence) saying why not; :func:`engine` names the engine that runs
+an op that fits. Only target limits are judged here: fix positions, ops the quantizer kept float and
+what a backend generates are for the caller to add (vaic/passes/support.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from xir.target.model import Target
+
+#: act_type values the CONVINIT / DWINIT / ELEWINIT encodings hold (docs/isa.md §2); only ALUINIT has more
+CONV_ENGINE_ACTS = ("NONE", "RELU", "LEAKYRELU", "RELU6")
+#: ELEWINIT input slots
+ELEW_INPUTS_MAX = 16
+#: padding the POOL instruction's pad fields hold
+POOL_PAD_MAX = 15
+#: explicit padding modes; SAME / VALID must have been resolved to numbers before the DPU sees the op
+PAD_MODES = ("FLOOR", "CEIL")
+#: what an op needs from the DPU; None (or any other value) means no DPU engine computes it
+ENGINES = ("conv", "dwconv", "tconv", "pool", "eltwise", "concat", "alias")
+
+
+@dataclass(frozen=True)
+class OpDesc:
+    """One op as the placement rules see it; fields an engine does not use keep their defaults."""
+
+    kind: str                                   # the op type named in sentences, e.g. "conv2d-fix"
+    engine: str | None                          # one of ENGINES, or None: no DPU engine
+    kernel: tuple[int, int] = (1, 1)            # (w, h); a global pool's is its input plane
+    stride: tuple[int, int] = (1, 1)            # (w, h)
+    pad: tuple[int, ...] = (0, 0, 0, 0)         # (left, right, top, bottom)
+    pad_mode: str = "FLOOR"
+    dilation: tuple[int, int] = (1, 1)          # (w, h)
+    groups: int = 1
+    in_channels: int = 0                        # input channels per group (the weights' last dim)
+    out_channels: int = 0
+    multiplier: int = 1                         # depthwise channel multiplier
+    act: str = "NONE"                           # fused activation, an xmodel ``nonlinear`` name
+    mode: str = ""                              # pool MAX / AVG, eltwise ADD / MUL
+    count_include_pad: bool = True              # average pool divides by the whole window
+    global_pool: bool = False
+    n_inputs: int = 1
+    input_shapes: tuple[tuple[int, ...], ...] | None = None   # eltwise inputs; None when unknown
+    axis: int = -1                              # concat axis (NHWC)
+    rank: int = 4                               # concat output rank
+
+
+class Misfit(NamedTuple):
+    """Why an op does not fit: a reason code (docs/vaic.md) and one sentence."""
+
+    code: str
+    sentence: str
+
+
+# ---------------------------------------------------------------- shared pieces
+
+
+def window(d: OpDesc, kmax: int, smax: int, pmax: int, what: str) -> Misfit | None:
+    """Rule: kernel <= kmax, stride <= smax, every pad <= pmax and an explicit pad mode."""
+    kw, kh = d.kernel
+    sw, sh = d.stride
+    if max(kw, kh) > kmax:
+        return Misfit("KERNEL_TOO_LARGE", f"{what} kernel {kw}x{kh} exceeds the target's {kmax}")
+    if max(sw, sh) > smax:
+        return Misfit("STRIDE_TOO_LARGE", f"{what} stride {sw}x{sh} exceeds the target's {smax}")
+    if max(d.pad) > pmax or d.pad_mode not in PAD_MODES:
+        return Misfit("PAD_UNSUPPORTED", f"{what} padding {list(d.pad)} ({d.pad_mode}) is beyond the target's {pmax}")
+    return None
+
+
+def activation(d: OpDesc, allowed: tuple[str, ...], what: str) -> Misfit | None:
+    """Rule: the fused activation is one the target lists for the engine and its INIT encoding holds."""
+    if d.act not in allowed or d.act not in CONV_ENGINE_ACTS:
+        return Misfit("ACTIVATION", f"the {what} engine cannot apply {d.act}")
+    return None
+
+
+def not_dilated(d: OpDesc, sentence: str) -> Misfit | None:
+    """Rule: no instruction has a dilation field."""
+    return Misfit("DILATION", sentence) if max(d.dilation) > 1 else None
+
+
+# ---------------------------------------------------------------- one rule per engine
+
+
+def conv(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule (CONV): ungrouped, undilated, kernel in conv_kernel_min..max, stride and padding inside
+    the conv ranges, at most conv_out_channels_max outputs, weights that fit the weights bank
+    (Target.conv_weights_fit) and an activation of conv_nonlinears the CONVINIT encoding holds."""
+    lim = t.limits
+    kw, kh = d.kernel
+    if d.groups != 1:
+        return Misfit("GROUPED_CONV", f"grouped convolution (group {d.groups}) has no DPU instruction")
+    bad = not_dilated(d, "dilated convolution has no field in the CONV instruction")
+    if bad:
+        return bad
+    if min(kw, kh) < lim.conv_kernel_min:
+        return Misfit("KERNEL_TOO_SMALL", f"conv kernel {kw}x{kh} is below the target's {lim.conv_kernel_min}")
+    bad = window(d, lim.conv_kernel_max, lim.conv_stride_max, lim.conv_pad_max, "conv")
+    if bad:
+        return bad
+    if d.out_channels > lim.conv_out_channels_max:
+        return Misfit("TOO_MANY_CHANNELS",
+                      f"{d.out_channels} output channels exceed the target's {lim.conv_out_channels_max}")
+    if not t.conv_weights_fit(kh, kw, d.in_channels):
+        lines = kh * kw * math.ceil(d.in_channels / t.icp)
+        return Misfit("WEIGHTS_EXCEED_BANK", f"kh*kw*ceil(Cin/ICP) = {lines} lines "
+                      f"exceed the weight bank depth {t.weights_group.depth}")
+    return activation(d, lim.conv_nonlinears, "conv")
+
+
+def transposed_conv(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule: the target has a transposed convolution mode (limits.transposed_conv); then the conv
+    engine's rules apply."""
+    if not t.limits.transposed_conv:
+        return Misfit("NO_ENGINE", "the target has no transposed convolution")
+    return conv(d, t)
+
+
+def depthwise(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule (DPTWISE): a depthwise engine, channel multiplier 1, undilated, kernel and stride inside
+    the depthwise ranges (padding inside conv_pad_max) and an activation of dw_nonlinears the DWINIT
+    encoding holds."""
+    lim = t.limits
+    if not lim.depthwise:
+        return Misfit("NO_ENGINE", "the target has no depthwise engine")
+    if d.multiplier != 1:
+        return Misfit("CHANNEL_MULTIPLIER", f"depthwise channel multiplier {d.multiplier} (the DPU runs multiplier 1)")
+    bad = not_dilated(d, "dilated depthwise convolution has no instruction field") or \
+        window(d, lim.dw_kernel_max, lim.dw_stride_max, lim.conv_pad_max, "depthwise")
+    return bad or activation(d, lim.dw_nonlinears, "depthwise")
+
+
+def _pool_engine_fits(d: OpDesc, t: Target) -> bool:
+    lim = t.limits
+    k = max(d.kernel)
+    return d.mode in lim.pool_types and k <= lim.pool_kernel_max and \
+        (d.global_pool or window(d, lim.pool_kernel_max, lim.pool_stride_max, POOL_PAD_MAX, "pool") is None)
+
+
+def _alu_fits(d: OpDesc, t: Target) -> bool:
+    lim = t.limits
+    return lim.alu and max(d.kernel) <= lim.alu_kernel_max and \
+        (d.global_pool or window(d, lim.alu_kernel_max, lim.alu_stride_max, lim.alu_pad_max, "ALU") is None)
+
+
+def pool(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule (POOL, else ALU): no fused activation; an average pool that excludes padding has no form
+    when it pads; the window must fit the pool engine (a listed pool type, kernel and stride inside
+    the pool ranges, padding <= 15) or, on a target with one, the ALU (its kernel, stride and pad
+    ranges). A global pool's window is its input plane; its stride and padding are not checked."""
+    lim = t.limits
+    if d.mode not in lim.pool_types and not lim.alu:
+        return Misfit("NO_ENGINE", f"the target has no {d.mode} pool engine")
+    if d.act != "NONE":
+        return Misfit("ACTIVATION", "the pool engine applies no activation")
+    if d.mode == "AVG" and not d.count_include_pad and any(d.pad):
+        return Misfit("AVG_EXCLUDE_PAD", "average pooling that excludes padding is not a DPU operation")
+    if _pool_engine_fits(d, t) or _alu_fits(d, t):
+        return None
+    kw, kh = d.kernel
+    if max(kw, kh) > lim.pool_kernel_max and not (lim.alu and max(kw, kh) <= lim.alu_kernel_max):
+        return Misfit("KERNEL_TOO_LARGE", f"pool kernel {kw}x{kh} exceeds the target's {lim.pool_kernel_max}"
+                      + (f" and ALU {lim.alu_kernel_max}" if lim.alu else ""))
+    if lim.alu and (max(kw, kh) > lim.pool_kernel_max or d.mode not in lim.pool_types):
+        return window(d, lim.alu_kernel_max, lim.alu_stride_max, lim.alu_pad_max, "ALU pool")
+    return window(d, lim.pool_kernel_max, lim.pool_stride_max, POOL_PAD_MAX, "pool")
+
+
+def eltwise(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule (ELEW): a listed element-wise type, inputs of one shape (no broadcasting; unchecked when
+    the shapes are unknown), an activation of eltwise_nonlinears the ELEWINIT encoding holds and at
+    most 16 inputs."""
+    lim = t.limits
+    if d.mode not in lim.eltwise_types:
+        return Misfit("NO_ENGINE", f"the target has no element-wise {d.mode}")
+    dims = [list(s) for s in d.input_shapes or ()]
+    if any(s != dims[0] for s in dims):
+        return Misfit("BROADCAST", f"element-wise inputs of different shapes {dims} (the DPU does not broadcast)")
+    bad = activation(d, lim.eltwise_nonlinears, "element-wise")
+    if bad:
+        return bad
+    if d.n_inputs > ELEW_INPUTS_MAX:
+        return Misfit("TOO_MANY_INPUTS", f"{d.n_inputs} inputs exceed the {ELEW_INPUTS_MAX} ELEWINIT slots")
+    return None
+
+
+def concat(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule: only a channel concatenation of 4-D NHWC images (axis 3) is done in place."""
+    if d.rank != 4 or d.axis % d.rank != d.rank - 1:
+        return Misfit("CONCAT_AXIS", "only channel concatenation of NHWC images is done in place on the DPU")
+    return None
+
+
+def alias(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule: a reshape of NHWC DDR data (and an upload / download) is the same bytes: always fits."""
+    return None
+
+
+RULES = {"conv": conv, "tconv": transposed_conv, "dwconv": depthwise, "pool": pool, "eltwise": eltwise,
+         "concat": concat, "alias": alias}
+
+
+def misfit(d: OpDesc, t: Target) -> Misfit | None:
+    """None when ``t``'s DPU can run the op ``d``, else the reason code and sentence."""
+    rule = RULES.get(d.engine)
+    if rule is None:
+        return Misfit("NO_DPU_OP", f"{d.kind} has no DPU engine")
+    return rule(d, t)
+
+
+def engine(d: OpDesc, t: Target) -> str:
+    """The engine that runs an op that fits: CONV, DWCONV, POOL, ALU, ELEW, CONCAT or ALIAS."""
+    if d.engine == "pool":
+        return "POOL" if _pool_engine_fits(d, t) else "ALU"
+    return {"conv": "CONV", "tconv": "CONV", "dwconv": "DWCONV", "eltwise": "ELEW", "concat": "CONCAT",
+            "alias": "ALIAS"}[d.engine]
+
+
+__all__ = ["CONV_ENGINE_ACTS", "ENGINES", "Misfit", "OpDesc", "engine", "misfit"]
