@@ -37,9 +37,9 @@ def placement(n, target, graph=None) -> tuple[str, str]:
     input shapes and zero pads the compiler folds into the next conv; a folded pad follows that op.
 
     What only the compiler knows is not applied, so the estimate can say DPU where vaic says CPU:
-    fix positions (RELU6_FIX_POSITION and the shift ranges its frontend checks), which op types its
-    backend generates (NOT_GENERATED, e.g. transposed convs), tiling to the banks (NOT_TILED) and a
-    reshape left alone between CPU ops (ALIAS_ONLY). Transposes the export adds around reshape and
+    fix positions (RELU6_FIX_POSITION, HSIGMOID_FIX_POSITION and the shift ranges its frontend checks),
+    which op types its backend generates (NOT_GENERATED, e.g. transposed convs), tiling to the banks
+    (NOT_TILED) and a reshape left alone between CPU ops (ALIAS_ONLY). Transposes the export adds around reshape and
     flatten of images are not nodes here; they run on the CPU.
     """
     if n.kind == "input":

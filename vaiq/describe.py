@@ -5,8 +5,8 @@ it (vaiq/export_xmodel.py, xir.transforms.fold_fix, vaic/passes): torch's (h, w)
 xir's (w, h), a conv whose groups equal its input channels (one input channel per group) becomes a
 depthwise conv with multiplier out/in, any other grouped conv stays a grouped ``conv2d-fix``, a dense
 layer becomes a 1x1 conv, a separate ReLU / ReLU6 / LeakyReLU / hard-swish becomes a 1x1 identity
-depthwise conv carrying the activation, a separate hard-sigmoid becomes ``hard-sigmoid-fix``,
-reshape and flatten become ``reshape-fix`` aliases, 4-D concat axes are mapped to NHWC, and a zero
+depthwise conv carrying the activation, a separate hard-sigmoid becomes ``hard-sigmoid-fix`` (placed
+as the identity depthwise conv with HSIGMOID that the backend makes of it), reshape and flatten become ``reshape-fix`` aliases, 4-D concat axes are mapped to NHWC, and a zero
 pad that only feeds a conv (or an average pool that counts padding) is folded into that op's padding
 when the sum stays within the 15 the pad fields hold.
 """
@@ -90,7 +90,7 @@ def own_desc(n, graph=None) -> OpDesc:
         axis = int(n.attrs.get("dim", 1)) % rank
         return OpDesc("concat-fix", "concat", axis=NCHW_TO_NHWC_AXIS[axis] if rank == 4 else axis, rank=rank)
     if k == "hard-sigmoid":
-        return OpDesc("hard-sigmoid-fix", None)
+        return OpDesc("hard-sigmoid-fix", "dwconv", act="HSIGMOID")
     if k in ACTIVATIONS:
         return OpDesc("depthwise-conv2d-fix", "dwconv", act=ACTIVATIONS[k])
     if k in ("reshape", "flatten"):

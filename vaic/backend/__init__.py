@@ -2,9 +2,10 @@
 stream with its DDR plan (``DpuProgram``).
 
 ``generate(sg, g, target)`` plans DDR (ddrplan), tiles every layer to the target's banks (tiling,
-chanwise), emits instructions with dependency tokens (conv, dwconv, pool, eltwise, copy via the
-emitter) and checks the result (verify). ``GENERATED`` lists the op types it generates; an op it
-cannot tile raises ``TilingError`` so the pipeline can move it to the CPU (reason NOT_TILED).
+chanwise), emits instructions with dependency tokens (conv, depthwise and hard-sigmoid on DPTWISE
+or the ALU, pool, eltwise, copy via the emitter) and checks the result (verify). ``GENERATED``
+lists the op types it generates; an op it cannot tile raises ``TilingError`` so the pipeline can
+move it to the CPU (reason NOT_TILED).
 """
 from .errors import TilingError
 from .generate import GENERATED, generate

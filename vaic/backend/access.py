@@ -27,17 +27,35 @@ class AccessError(ValueError):
 
 
 class InitState:
-    """The INIT instructions in force on each engine (ELEWINIT per input id)."""
+    """The INIT instructions in force on each engine (ELEWINIT per input id). ``token[kind]`` names,
+    for each compute kind, the content of the INIT state it reads (equal tokens: equal state), so
+    that the accesses of an instruction may be looked up by its fields and this token."""
 
     def __init__(self):
         self.init: dict[str, Instruction] = {}
         self.elew: dict[int, Instruction] = {}
+        self.token: dict[str, object] = {}
+        self._ids: dict[tuple, int] = {}
+        self._elew_ids: dict[int, int] = {}
+
+    def _id(self, ins: Instruction) -> int:
+        key = (ins.kind, tuple(ins.fields.values()))
+        i = self._ids.get(key)
+        if i is None:
+            i = self._ids[key] = len(self._ids)
+        return i
 
     def update(self, ins: Instruction) -> None:
         if ins.kind == "ELEWINIT":
             self.elew[ins["input_id"]] = ins
+            self._elew_ids[ins["input_id"]] = self._id(ins)
+            self.token["ELEW"] = tuple(sorted(self._elew_ids.items()))
         elif ins.kind in INIT_KINDS:
             self.init[ins.kind] = ins
+            tok = self._id(ins)
+            for k, i in INIT_OF.items():
+                if i == ins.kind:
+                    self.token[k] = tok
 
 
 def _rows_read(first_bank: int, pp: int, g: int, phase: int, endl: int, bases: list[int], n: int):

@@ -39,12 +39,16 @@ def shifts(ctx: Ctx, op: xir.Op) -> tuple[int, int]:
     i = ctx.fp(op.get_input_tensor("input"))
     w = ctx.fp(op.get_input_tensor("weights"))
     o = ctx.fp(op.get_output_tensor())
-    sc = i + w - o
     sb = i + w - ctx.fp(op.get_input_tensor("bias")) if op.get_input_num("bias") else 0
+    return checked_shifts(op.get_name(), i + w - o, sb)
+
+
+def checked_shifts(name: str, sc: int, sb: int) -> tuple[int, int]:
+    """``(shift_cut, shift_bias)`` when the fields hold them (0..63, -32..31), else TilingError."""
     if not 0 <= sc <= 63:
-        raise TilingError(op.get_name(), f"shift_cut {sc} is outside the field's 0..63")
+        raise TilingError(name, f"shift_cut {sc} is outside the field's 0..63")
     if not -32 <= sb <= 31:
-        raise TilingError(op.get_name(), f"shift_bias {sb} is outside the field's -32..31")
+        raise TilingError(name, f"shift_bias {sb} is outside the field's -32..31")
     return sc, sb
 
 

@@ -5,7 +5,7 @@ Rules:
   A tensor is seen through a :class:`View`: a buffer, a byte offset (its first channel), and the
   pixel / row strides of the buffer it lives in.
 - ``concat-fix`` on channels is done in place: each input produced inside the subgraph by an op that
-  writes DDR (conv, depthwise, pool, eltwise, or another in-place concat) is written by its producer
+  writes DDR (conv, depthwise, hard-sigmoid, pool, eltwise, or another in-place concat) is written by its producer
   straight into the concat's buffer at its channel offset (pixel stride = the concat's channels).
   An input that cannot be placed (produced outside the subgraph, a reshape alias, a subgraph output,
   already placed into another concat, repeated) is copied into its slice by a :class:`Copy` job.
@@ -30,7 +30,7 @@ from .program import CONST_REG, INTERFACE_REG, WORKSPACE_REG, TensorPlace
 
 ALIGN = 64
 #: op types whose output is written to DDR by SAVE instructions (and so may go straight into a concat)
-WRITERS = ("conv2d-fix", "depthwise-conv2d-fix", "pool-fix", "eltwise-fix", "concat-fix")
+WRITERS = ("conv2d-fix", "depthwise-conv2d-fix", "hard-sigmoid-fix", "pool-fix", "eltwise-fix", "concat-fix")
 CONSTS = ("const-fix", "const")
 
 #: ops that move no data: the same NHWC bytes under another name (DPU boundaries, reshapes)

@@ -42,11 +42,15 @@ class Emitter:
         self.layer: str | None = None
         self._init_cache: dict[tuple, dict] = {}
         self._templates: dict[str, dict] = {}
+        self._accesses: dict[tuple, list] = {}   # (kind, INIT token, field values) -> accesses
 
     # ------------------------------------------------------------------ building
-    def _make(self, kind: str, fields: dict) -> Instruction:
-        """``xir.isa.make`` without its per-field type checks (the verifier encodes every field):
-        the kind's default fields, updated with ``fields`` as ints; unknown names still raise."""
+    def emit(self, kind: str, **fields) -> int:
+        """Append one instruction (fields are logical values) and derive its hazards. The
+        instruction is ``xir.isa.make`` without its per-field type checks (the verifier encodes every
+        field): the kind's default fields, updated with ``fields`` as ints; unknown names still
+        raise. The accesses of a compute instruction are looked up when the same fields came with the
+        same INIT state before (they depend on nothing else)."""
         tpl = self._templates.get(kind)
         if tpl is None:
             tpl = self._templates[kind] = make(kind).fields
@@ -60,18 +64,22 @@ class Emitter:
                 full[k] = int(v)
         ins = Instruction._trusted(kind, full, 0, 0)
         ins.layer = self.layer
-        return ins
-
-    def emit(self, kind: str, **fields) -> int:
-        """Append one instruction (fields are logical values) and derive its hazards."""
-        ins = self._make(kind, fields)
         idx = len(self.instrs)
         self.instrs.append(ins)
+        state = self.state
         if kind in INIT_KINDS:
-            self.state.update(ins)
+            state.update(ins)
             self.shadow.skip()
             return idx
-        self.shadow.record(idx, _ENGINE[kind], self.layer, accesses(ins, self.state, self.banks))
+        tok = state.token.get(kind)
+        if tok is None:
+            acc = accesses(ins, state, self.banks)
+        else:
+            key = (kind, tok, tuple(full.values()))
+            acc = self._accesses.get(key)
+            if acc is None:
+                acc = self._accesses[key] = accesses(ins, state, self.banks)
+        self.shadow.record(idx, _ENGINE[kind], self.layer, acc)
         return idx
 
     def init(self, kind: str, **fields) -> None:
@@ -85,29 +93,29 @@ class Emitter:
     # ------------------------------------------------------------------ tokens
     def finish(self) -> list[Instruction]:
         """Place the dependency tokens, append END and return the stream."""
+        instrs, preds = self.instrs, self.preds
+        engines = [_ENGINE[ins.kind] for ins in instrs]
         pos: list[int] = []
         count = [0, 0, 0, 0]
-        engines: list[int] = []
-        for ins in self.instrs:
-            e = int(ENGINE_OF_KIND[ins.kind])
-            engines.append(e)
-            pos.append(count[e])
-            count[e] += 1
-        done: list[tuple | None] = [None] * len(self.instrs)   # vector clock at completion
+        done: list[tuple | None] = [None] * len(instrs)   # vector clock at completion
         last = [-1, -1, -1, -1]
-        instrs, preds = self.instrs, self.preds
         zero = (0, 0, 0, 0)
-        for j, ins in enumerate(instrs):
-            b = engines[j]
+        for j, b in enumerate(engines):
             lb = last[b]
             clock = done[lb] if lb >= 0 else zero
-            for p in reversed(preds[j]):          # latest first: it may order the earlier ones
-                a = engines[p]
-                if a == b or clock[a] > pos[p]:
-                    continue
-                instrs[p].dpdby |= 1 << b
-                ins.dpdon |= 1 << a
-                clock = tuple([x if x > y else y for x, y in zip(clock, done[p])])
-            done[j] = clock[:b] + (pos[j] + 1,) + clock[b + 1:]
+            pj = preds[j]
+            if pj:
+                ins = instrs[j]
+                for p in reversed(pj):          # latest first: it may order the earlier ones
+                    a = engines[p]
+                    if a == b or clock[a] > pos[p]:
+                        continue
+                    instrs[p].dpdby |= 1 << b
+                    ins.dpdon |= 1 << a
+                    clock = tuple([x if x > y else y for x, y in zip(clock, done[p])])
+            n = count[b]
+            pos.append(n)
+            count[b] = n + 1
+            done[j] = clock[:b] + (n + 1,) + clock[b + 1:]
             last[b] = j
         return self.instrs + [make("END")]

@@ -7,9 +7,15 @@ Rules:
 - every tensor of the subgraph gets the attributes ``reg_id``, ``ddr_addr``, ``location`` (1 = DDR)
   and ``stride`` (bytes per dim); its fix attributes are kept;
 - the program is verified statically (verify.py) before it is returned; an op that cannot be tiled
-  raises ``TilingError`` (the pipeline moves it to the CPU with reason NOT_TILED).
+  raises ``TilingError`` (the pipeline moves it to the CPU with reason NOT_TILED);
+- the cyclic garbage collector is paused while one subgraph is generated (its tens of thousands of
+  small objects, instructions and accesses, would otherwise trigger collection after collection);
+  it resumes as it was when ``generate`` returns or raises, and collects then what is garbage.
 """
 from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
 
 import xir
 from xir.target import Target
@@ -19,7 +25,7 @@ from .context import Ctx
 from .conv import gen_conv
 from .copy import gen_copy
 from .ddrplan import CONSTS, plan_ddr
-from .dwconv import gen_dwconv
+from .dwconv import gen_dwconv, gen_hsigmoid
 from .eltwise import gen_eltwise
 from .errors import TilingError
 from .pool import gen_pool
@@ -27,15 +33,31 @@ from .program import CONST_REG, DpuProgram, LayerStats
 from .verify import verify
 
 #: op types this backend generates (the partitioner sends others to the CPU as NOT_GENERATED)
-GENERATED = frozenset({"conv2d-fix", "depthwise-conv2d-fix", "pool-fix", "eltwise-fix", "concat-fix",
-                       "reshape-fix", "upload", "download"})
+GENERATED = frozenset({"conv2d-fix", "depthwise-conv2d-fix", "hard-sigmoid-fix", "pool-fix", "eltwise-fix",
+                       "concat-fix", "reshape-fix", "upload", "download"})
 
-GEN = {"conv2d-fix": gen_conv, "depthwise-conv2d-fix": gen_dwconv, "pool-fix": gen_pool,
-       "eltwise-fix": gen_eltwise}
+GEN = {"conv2d-fix": gen_conv, "depthwise-conv2d-fix": gen_dwconv, "hard-sigmoid-fix": gen_hsigmoid,
+       "pool-fix": gen_pool, "eltwise-fix": gen_eltwise}
+
+
+@contextmanager
+def _collector_paused():
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def generate(sg: xir.Subgraph, g: xir.Graph, target: Target) -> DpuProgram:
     """Compile the DPU subgraph ``sg`` of ``g`` for ``target``."""
+    with _collector_paused():
+        return _generate(sg, g, target)
+
+
+def _generate(sg: xir.Subgraph, g: xir.Graph, target: Target) -> DpuProgram:
     if not target.compilable:
         raise VaicError(f"target {target.name} has no instruction set; the DPU backend cannot compile for it")
     ops = sg.get_ops()

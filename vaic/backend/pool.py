@@ -18,6 +18,7 @@ from xir.fixpoint import avgpool_factor_shift
 from xir.isa import AluType, PoolType
 
 from . import chanwise
+from .alu import ALU_PADS, emit_alu
 from .context import Ctx
 from .errors import TilingError
 from .geometry import window_of
@@ -70,20 +71,11 @@ def gen_pool(ctx: Ctx, op: xir.Op) -> None:
                     jump_write_endl=s.out.endl, length=s.m, bank_id_out=bank_out, bank_addr_out=line_out,
                     multi_factor=factor)
 
-    def emit_alu(s: chanwise.Step) -> None:
-        rd, lay, blk = s.reads[0], s.ins[0], s.blk
-        ctx.em.init("ALUINIT", alu_type=AluType.MAXPOOL if kind == "MAX" else AluType.AVGPOOL,
-                    kernel_h=win.kh, kernel_w=win.kw, stride_h=win.sh, stride_w=win.sw, shift_cut=sc,
-                    multi_factor=factor, act_type=0, jump_read=s.G,
-                    jump_read_endl=lay.endl if win.sh > 1 else 0, jump_write=s.G, jump_write_endl=s.out.endl,
-                    stride_offset_in=rd["phase"], stride_out=1, stride_offset_out=0)
-        bank_out, line_out = s.out.write(blk.k0)
-        bases = rd["bases"]
-        ctx.em.emit("ALU", bank_id_in=rd["bank_id_in"], bank_addr_in=bases[0], bank_addr_in_1=bases[1],
-                    bank_addr_in_2=bases[2], bank_addr_in_3=bases[3], pad_top=blk.pad_top,
-                    pad_bottom=blk.pad_bottom, pad_left=s.span_c.pad_before, pad_right=s.span_c.pad_after,
-                    valid_pixel_parallel=blk.R, channel_group=s.G, channel_offset=0, length=s.m,
-                    bank_id_out=bank_out, bank_addr_out=line_out)
+    alu_init = dict(alu_type=AluType.MAXPOOL if kind == "MAX" else AluType.AVGPOOL, shift_cut=sc,
+                    multi_factor=factor, act_type=0)
+
+    def emit_pool_alu(s: chanwise.Step) -> None:
+        emit_alu(ctx, s, win, alu_init, channel_offset=0)
 
     ctx.em.layer = name
     sp = None
@@ -96,7 +88,7 @@ def gen_pool(ctx: Ctx, op: xir.Op) -> None:
                 raise
     if sp is None:
         engine = "ALU"
-        sp, G = chanwise.run(ctx, name, win, [iv], ov, win.sh, emit_alu, pads=(15, 255, 15, 255))
+        sp, G = chanwise.run(ctx, name, win, [iv], ov, win.sh, emit_pool_alu, pads=ALU_PADS)
     ho, wo, c = win.ho, win.wo, win.c
     rnd = lambda v, q: -(-v // q) * q  # noqa: E731
     work = ho * wo * c * win.kh * win.kw

@@ -26,8 +26,11 @@ planes 1..7 the hazards of a write. DDR bytes, per register ``[3, cell]``: 0 the
 ``granule`` bytes: the largest power of two (at most 64) dividing the start, width and stride of
 every access so far, so each access covers whole cells and all bytes of a cell share their history;
 an access that does not divide evenly first splits the cells (state copied to every part), which
-keeps the record exact at byte level. A bank read of exactly the lines an earlier read took, with no
-write to those banks since, reuses that read's maxima of the even planes (they cannot have changed).
+keeps the record exact at byte level. Each distinct bank access is resolved once into a footprint
+(footprint.py: bounds checked, views prebuilt). A read repeating an earlier read's access reuses its
+maxima of the even planes while no bank write since touched its lines (only writes change those
+planes): a write to other banks never counts, one to the same banks counts unless it is among the
+last ``_SCAN`` writes and its line range misses the read's.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ import math
 import numpy as np
 
 from .banks import Banks
+from .footprint import Foot, tags
 
 BANK_PAD = 2048     # lines of room for the last run of a strided view (jumps are < 1024 lines)
 DDR_PAD = 1 << 16  # bytes of room (DDR jumps are < 65536 bytes)
@@ -43,7 +47,8 @@ DDR_GRANULE = 64   # bytes per DDR cell until an access needs finer ones
 CONST_REG = 0
 
 _MAX = np.maximum.reduce
-_AX2, _AX3 = (1, 2), (1, 2, 3)
+_AX2 = (1, 2)
+_SCAN = 8          # bank writes a reused read checks line by line before recomputing
 
 
 def place_bytes(t) -> tuple[int, int, int, int]:
@@ -71,15 +76,15 @@ class Shadow:
         for t in inputs:
             if t.reg_id in self.ddr:
                 self._ddr_cells(t.reg_id, *place_bytes(t))[1] = -1
-        self._range_depth: dict[tuple[int, int], int] = {}
         self.layers: dict[object, int] = {}
         self.preds: list[tuple[int, ...]] = []     # per recorded instruction
         self.const_reads: list[tuple[int, int, int, int]] = []   # (instruction, access no., start, end)
         self.violation: tuple[int, int, str] | None = None
         self._tag_of: dict[int, tuple] = {}        # layer id + 1 -> planes 8 and 10 of its writes
         self._written = np.array([[0], [-1]], dtype=np.int32)
-        self._last_write = [0] * nb        # per bank: the last instruction (index + 1) that wrote it
-        self._reads: dict[tuple, tuple[int, list]] = {}   # read access -> (when, maxima of the even planes)
+        self._feet: dict[tuple, Foot] = {}         # bank access -> its footprint
+        self._wlog: list[tuple] = []               # (lo, hi, start, end) of every bank write so far
+        self._lastw = [0] * nb                     # per bank: len(_wlog) after its last write
 
     # ------------------------------------------------------------------ helpers
     def _ddr_cells(self, reg: int, start: int, count: int, stride: int, width: int):
@@ -87,31 +92,49 @@ class Shadow:
         apart from ``start`` (splitting the cells first when the access does not divide evenly)."""
         g = self.granule[reg]
         if start % g or width % g or (count > 1 and stride % g):
-            g2 = math.gcd(g, start, width, stride if count > 1 else 0)
-            self.ddr[reg] = np.repeat(self.ddr[reg], g // g2, axis=1)
-            self.granule[reg] = g = g2
+            g = self._split(reg, math.gcd(g, start, width, stride if count > 1 else 0))
         arr = self.ddr[reg]
         if count == 1:
             return arr[:, start // g:(start + width) // g]
         s = start // g
         return arr[:, s:s + count * (stride // g)].reshape(3, count, stride // g)[:, :, :width // g]
 
+    def _split(self, reg: int, g2: int) -> int:
+        """Cells of ``g2`` bytes (a divisor of the current granule) for register ``reg``."""
+        self.ddr[reg] = np.repeat(self.ddr[reg], self.granule[reg] // g2, axis=1)
+        self.granule[reg] = g2
+        return g2
+
+    def _tags(self, l1: int) -> tuple:
+        tg = self._tag_of.get(l1)
+        if tg is None:
+            tg = self._tag_of[l1] = tags(l1)
+        return tg
+
     def _fail(self, idx: int, seq: int, msg: str) -> None:
         if self.violation is None:
             self.violation = (idx, seq, msg)
 
-    def _depth(self, lo: int, hi: int) -> int | None:
+    def _foot(self, a: tuple) -> Foot:
+        lo, hi = a[2], a[3]
         bd = self.bank_depth
-        if hi <= lo or any(b not in bd for b in range(lo, hi)):
-            return None
-        d = self._range_depth[(lo, hi)] = min(bd[b] for b in range(lo, hi))
-        return d
+        d = None
+        if hi > lo and all(b in bd for b in range(lo, hi)):
+            d = min(bd[b] for b in range(lo, hi))
+        f = self._feet[a] = Foot(self.bank, d, a)
+        return f
 
-    @staticmethod
-    def _tags(l1: int) -> tuple:
-        """(layer, -layer) shaped for a write of one bank, of several, of strided runs."""
-        t = np.array([l1, -l1], dtype=np.int32)
-        return t[:, None], t[:, None, None], t[:, None, None, None]
+    def _fresh(self, f: Foot) -> bool:
+        """Whether none of the bank writes since ``f.pos`` (at most the last ``_SCAN``) touched the
+        line range of ``f`` in its banks: then its even planes are as ``f.m`` found them."""
+        lo, hi = f.lo, f.hi
+        if len(self._wlog) - f.pos > _SCAN:
+            return False
+        s, last = f.s, f.last
+        for wlo, whi, ws, wlast in self._wlog[f.pos:]:
+            if wlo < hi and lo < whi and ws < last and s < wlast:
+                return False
+        return True
 
     def layer_name(self, lid: int) -> str:
         for k, v in self.layers.items():
@@ -135,112 +158,102 @@ class Shadow:
             lid = self.layers[layer] = len(self.layers)
         i1 = idx + 1
         l1 = lid + 1
-        b0 = b1 = b2 = b3 = 0          # latest hazard (index + 1) per engine
-        bank = self.bank
-        depth = self._range_depth
-        lastw = self._last_write
-        memo = self._reads
-        tag_of = self._tag_of
-        granule, ddr = self.granule, self.ddr
+        b0 = b1 = b2 = b3 = 0          # latest bank hazard (index + 1) per engine, own engine included
+        d0 = d1 = 0                    # latest DDR hazard: a LOAD (for a SAVE), a SAVE (for a LOAD)
+        wlog, lastw, feet = self._wlog, self._lastw, self._feet
         for k, a in enumerate(acc):
+            if a[0] == "B":
+                f = feet.get(a)
+                if f is None:
+                    if a[7] <= 0:
+                        continue
+                    f = self._foot(a)
+                if f.fail is not None:
+                    self._bank_fail(idx, k, *f.fail)
+                    continue
+                if f.write:
+                    m = _MAX(f.sel, axis=f.ax).tolist()
+                    f.eng[engine][...] = i1
+                    tg = self._tag_of.get(l1)
+                    if tg is None:
+                        tg = self._tags(l1)
+                    f.tag[...] = tg[f.nd]
+                    wlog.append(f.box)
+                    if f.one:
+                        lastw[f.lo] = len(wlog)
+                    else:
+                        lastw[f.lo:f.hi] = [len(wlog)] * (f.hi - f.lo)
+                else:
+                    pos = f.pos
+                    if pos >= 0 and ((lastw[f.lo] if f.one else max(lastw[f.lo:f.hi])) <= pos or self._fresh(f)):
+                        m = f.m
+                    else:
+                        m = f.m = _MAX(f.sel, axis=f.ax).tolist()
+                    f.pos = len(wlog)
+                    f.eng[engine][...] = i1
+                    if m[4] != l1 or m[5] != -l1:
+                        self._read_fail(idx, k, l1, *f.a[2:])
+                if m[0] > b0:
+                    b0 = m[0]
+                if m[1] > b1:
+                    b1 = m[1]
+                if m[2] > b2:
+                    b2 = m[2]
+                if m[3] > b3:
+                    b3 = m[3]
+                continue
             sp, write, lo, hi, s, count, stride, width = a
             if width <= 0:
                 continue
             last = s + (count - 1) * stride + width
-            if sp == "B":
-                d = depth.get((lo, hi)) or self._depth(lo, hi)
-                if d is None or last > d or s < 0:
-                    self._bank_fail(idx, k, lo, hi, s, last, d)
-                    continue
-                one = hi - lo == 1
-                if write:
-                    tags = tag_of.get(l1)
-                    if tags is None:
-                        tags = tag_of[l1] = self._tags(l1)
-                    e2 = 2 * engine
-                    if count == 1 and one:
-                        v = bank[:, lo, s:s + width]
-                        m = _MAX(v[1:8:2], axis=1).tolist()
-                        v[e2:e2 + 2] = i1
-                        v[8:11:2] = tags[0]
-                        lastw[lo] = i1
-                    else:
-                        if count == 1 or width == 1:    # one run, or single lines ``stride`` apart
-                            v = bank[:, lo:hi, s:last:stride] if count > 1 else bank[:, lo:hi, s:last]
-                            m = _MAX(v[1:8:2], axis=_AX2).tolist()
-                            v[8:11:2] = tags[1]
-                        else:
-                            v = bank[:, lo:hi, s:s + count * stride].reshape(11, hi - lo, count, stride)[..., :width]
-                            m = _MAX(v[1:8:2], axis=_AX3).tolist()
-                            v[8:11:2] = tags[2]
-                        v[e2:e2 + 2] = i1
-                        lastw[lo:hi] = [i1] * (hi - lo)
-                else:
-                    hit = memo.get(a)
-                    if hit is not None and (lastw[lo] if one else max(lastw[lo:hi])) >= hit[0]:
-                        hit = None
-                    a1 = 2 * engine + 1
-                    if count == 1:
-                        if one:
-                            if hit is None:
-                                m = _MAX(bank[0:11:2, lo, s:s + width], axis=1).tolist()
-                            bank[a1, lo, s:s + width] = i1
-                        else:
-                            if hit is None:
-                                m = _MAX(bank[0:11:2, lo:hi, s:s + width], axis=_AX2).tolist()
-                            bank[a1, lo:hi, s:s + width] = i1
-                    else:
-                        v = bank[:, lo:hi, s:s + count * stride].reshape(11, hi - lo, count, stride)[..., :width]
-                        if hit is None:
-                            m = _MAX(v[0:11:2], axis=_AX3).tolist()
-                        v[a1] = i1
-                    if hit is None:
-                        memo[a] = (i1, m)
-                    else:
-                        m = hit[1]
-                    if m[4] != l1 or m[5] != -l1:
-                        self._read_fail(idx, k, lo, hi, s, count, stride, width, last, l1)
-                if engine != 0 and m[0] > b0:
-                    b0 = m[0]
-                if engine != 1 and m[1] > b1:
-                    b1 = m[1]
-                if engine != 2 and m[2] > b2:
-                    b2 = m[2]
-                if engine != 3 and m[3] > b3:
-                    b3 = m[3]
-            elif lo == CONST_REG:
+            if lo == CONST_REG:
                 if write:
                     self._fail(idx, k, "writes CONST")
                 else:
                     self.const_reads.append((idx, k, s, last))
+                continue
+            size = self.ddr_size.get(lo)
+            if size is None or last > size or s < 0:
+                self._fail(idx, k, f"DDR register {lo} access {s}..{last - 1} outside its "
+                                   f"{size or 0} bytes")
+                continue
+            if count > 1 and stride == width:    # back-to-back runs: one run
+                count, width = 1, count * width
+            g = self.granule[lo]
+            if count == 1 and not (s % g or width % g):
+                v = self.ddr[lo][:, s // g:(s + width) // g]
             else:
-                size = self.ddr_size.get(lo)
-                if size is None or last > size or s < 0:
-                    self._fail(idx, k, f"DDR register {lo} access {s}..{last - 1} outside its "
-                                       f"{size or 0} bytes")
-                    continue
-                if count > 1 and stride == width:    # back-to-back runs: one run
-                    count, width = 1, count * width
-                g = granule[lo]
-                if count == 1 and not (s % g or width % g):
-                    v = ddr[lo][:, s // g:(s + width) // g]
-                else:
-                    v = self._ddr_cells(lo, s, count, stride, width)
-                if write:    # SAVE: after the LOADs that read these bytes
-                    p = int(_MAX(v[2], axis=None))
-                    w = self._written
-                    w[0, 0] = i1
-                    v[:2] = w if count == 1 else w[..., None]
-                    if p > b0:
-                        b0 = p
-                else:        # LOAD: after the SAVEs that wrote them; they must hold data
-                    m = _MAX(v[:2], axis=_AX2 if count > 1 else 1).tolist()
-                    v[2] = i1
-                    if m[1] != -1:
-                        self._fail(idx, k, f"reads DDR register {lo} bytes {s}..{last - 1} before they are written")
-                    if m[0] > b1:
-                        b1 = m[0]
-        out = tuple(sorted([p - 1 for p in (b0, b1, b2, b3) if p]))
+                v = self._ddr_cells(lo, s, count, stride, width)
+            if write:    # SAVE: after the LOADs that read these bytes
+                p = int(_MAX(v[2], axis=None))
+                w = self._written
+                w[0, 0] = i1
+                v[:2] = w if count == 1 else w[..., None]
+                if p > d0:
+                    d0 = p
+            else:        # LOAD: after the SAVEs that wrote them; they must hold data
+                m = _MAX(v[:2], axis=_AX2 if count > 1 else 1).tolist()
+                v[2] = i1
+                if m[1] != -1:
+                    self._fail(idx, k, f"reads DDR register {lo} bytes {s}..{last - 1} before they are written")
+                if m[0] > d1:
+                    d1 = m[0]
+        if engine == 0:
+            b0 = d0
+        elif d0 > b0:
+            b0 = d0
+        if engine == 1:
+            b1 = d1
+        elif d1 > b1:
+            b1 = d1
+        if engine == 2:
+            b2 = 0
+        elif engine == 3:
+            b3 = 0
+        if b0 or b1 or b2 or b3:
+            out = tuple(sorted([p - 1 for p in (b0, b1, b2, b3) if p]))
+        else:
+            out = ()
         self.preds.append(out)
         return out
 
@@ -251,7 +264,8 @@ class Shadow:
         else:
             self._fail(idx, k, f"lines {s}..{last - 1} of banks {lo}..{hi - 1} exceed their depth {d}")
 
-    def _read_fail(self, idx, k, lo, hi, s, count, stride, width, last, l1) -> None:
+    def _read_fail(self, idx, k, l1, lo, hi, s, count, stride, width) -> None:
+        last = s + (count - 1) * stride + width
         if count == 1:
             t = self.bank[8, lo:hi, s:s + width]
         else:

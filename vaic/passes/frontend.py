@@ -2,13 +2,17 @@
 
 Rules: the file must be a deploy graph written by a quantizer (float ops with ``fix`` ops), not a
 float model and not an already compiled one; every fix position must satisfy the target's shift
-constraints (DPU_FACTS §2) -- a violation names the op and the range it breaks.
+constraints (DPU_FACTS §2) -- a violation names the op and the range it breaks. A depthwise op with
+HSIGMOID / HSWISH has no shift_cut constraint: only the ALU runs it, reading its fix positions from
+the ALUINIT hard-sigmoid fields, and where those cannot hold them the partitioner sends it to the CPU
+(HSIGMOID_FIX_POSITION); the quantizer leaves a separate hard-swish's output position free.
 """
 from __future__ import annotations
 
 import xir
 from xir import fixpoint
 from xir.errors import XModelError
+from xir.target.placement import ALU_DW_ACTS
 
 from ..errors import VaicError
 
@@ -34,12 +38,17 @@ def _fp(t) -> int:
     return int(t.get_attr("fix_point"))
 
 
+def _alu_activation(op: xir.Op) -> bool:
+    """A depthwise op with HSIGMOID / HSWISH: no shift_cut constraint (module rule)."""
+    return op.get_type() == "depthwise-conv2d-fix" and op.get_attr_or_default("nonlinear") in ALU_DW_ACTS
+
+
 def check_fix_positions(g: xir.Graph) -> None:
     """Shift constraints on a folded (fixed-op) graph; the first violation raises VaicError."""
     for op in g.toposort():
         t = op.get_type()
         problems: list[str] = []
-        if t in FIXED_CONV:
+        if t in FIXED_CONV and not _alu_activation(op):
             b = _fp(op.get_input_tensor("bias")) if op.get_input_num("bias") else None
             problems = fixpoint.check_conv_shifts(_fp(op.get_input_tensor("input")),
                                                   _fp(op.get_input_tensor("weights")), b,

@@ -4,21 +4,24 @@ Rule: an op runs on the DPU only if it fits the target (``xir.target.placement``
 kernel / stride / padding / channel numbers are inside the target's limits, its activation is one the
 instruction of that engine can apply, its weights fit the banks), and the compiler agrees: the
 quantizer did not keep it float, it computes on fixed-point data, a fused ReLU6 sits at an output fix
-position the DPU's clamp is exact at, and the backend generates code for it. Every other op goes to
-the CPU with a reason code and a sentence.
+position the DPU's clamp is exact at, a hard-sigmoid / hard-swish on the ALU has fix positions its
+ALUINIT fields hold, and the backend generates code for it. Every other op goes to the CPU with a
+reason code and a sentence.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import xir
+from xir.isa import field_slot
 from xir.target import Target
-from xir.target.placement import OpDesc, engine, misfit
+from xir.target.placement import ALU_DW_ACTS, OpDesc, engine, misfit
 
 USER_OPS = ("data-fix", "data")
 ALIAS_OPS = ("reshape-fix", "upload", "download")           # free on NHWC DDR data: same bytes
 ENGINE_OF = {"conv2d-fix": "conv", "depthwise-conv2d-fix": "dwconv", "transposed-conv2d-fix": "tconv",
              "pool-fix": "pool", "eltwise-fix": "eltwise", "concat-fix": "concat",
+             "hard-sigmoid-fix": "dwconv",                  # an identity depthwise conv with HSIGMOID
              **{k: "alias" for k in ALIAS_OPS}}
 
 
@@ -49,11 +52,36 @@ def _relu6_ok(op: xir.Op, d: OpDesc) -> Placement | None:
     return None
 
 
+def hsigmoid_positions(op: xir.Op) -> tuple[int, int]:
+    """(hsigmoid_in, hsigmoid_out) of a hard-sigmoid / hard-swish on the ALU: the fix positions of the
+    activation's input (the accumulator: input + weights of a depthwise conv, the input of
+    hard-sigmoid-fix; ALUINIT shift_cut 0) and of the output."""
+    i = _fp(op.get_input_tensor("input"))
+    w = _fp(op.get_input_tensor("weights")) if op.get_input_num("weights") else 0
+    return i + w, _fp(op.get_output_tensor())
+
+
+def _hsigmoid_ok(op: xir.Op, d: OpDesc, t: Target) -> Placement | None:
+    """Rule: the ALU reads a hard-sigmoid / hard-swish input at fix position ``hsigmoid_in`` and writes
+    ``hsigmoid_out``; both must fit their ALUINIT fields ([0, 15] and [0, 31])."""
+    if d.act not in ALU_DW_ACTS:
+        return None
+    for field, fp in zip(("hsigmoid_in", "hsigmoid_out"), hsigmoid_positions(op)):
+        slot = field_slot("ALUINIT", field, t.isa or "ISA1")
+        if not slot.lo <= fp <= slot.hi:
+            return cpu("HSIGMOID_FIX_POSITION", f"the ALU's {d.act} needs {field} in [{slot.lo}, {slot.hi}] "
+                       f"and this op's is {fp}")
+    return None
+
+
 def describe(op: xir.Op) -> OpDesc:
     """The placement description of one op of the canonical (fixed-point, NHWC) graph."""
     kind = op.get_type()
     eng = ENGINE_OF.get(kind)
     a = op.get_attr_or_default
+    if kind == "hard-sigmoid-fix":
+        c = op.get_input_tensor("input").dims[-1]
+        return OpDesc(kind, eng, in_channels=c, out_channels=c, act="HSIGMOID")
     if eng in ("conv", "dwconv", "tconv"):
         w = op.get_input_tensor("weights").dims          # [out | multiplier, kh, kw, in/group | in]
         common = dict(kernel=tuple(a("kernel")), stride=tuple(a("stride")), pad=tuple(a("pad")),
@@ -93,7 +121,7 @@ def place(op: xir.Op, t: Target, generated: frozenset[str]) -> Placement:
         return cpu(*bad)
     if d.engine == "alias":
         return dpu("ALIAS")
-    where = _relu6_ok(op, d) or dpu(engine(d, t))
+    where = _relu6_ok(op, d) or _hsigmoid_ok(op, d, t) or dpu(engine(d, t))
     if where.device == "DPU" and kind not in generated:
         return cpu("NOT_GENERATED", f"the {t.family} backend does not generate {kind} yet")
     return where

@@ -90,7 +90,8 @@ def _zdx8g(size: str, **features) -> Target:
             transposed_conv=True,
             pool_types=("MAX", "AVG"), pool_kernel_max=8, pool_stride_max=8,
             alu=True, alu_kernel_max=256, alu_stride_max=256, alu_pad_max=15,
-            alu_nonlinears=("NONE", "RELU", "RELU6", "PRELU", *(["LEAKYRELU"] if feats["alu_leakyrelu"] else [])),
+            alu_nonlinears=("NONE", "RELU", "RELU6", "PRELU", *(["LEAKYRELU"] if feats["alu_leakyrelu"] else []),
+                            "HSIGMOID", "HSWISH"),  # fact: the DPU has them; only ALUINIT holds their fix positions
             eltwise_types=("ADD", "MUL"), eltwise_nonlinears=("NONE", "RELU"),
             save_argmax=feats["save_argmax"],
         ),
@@ -177,7 +178,8 @@ def _dpucvdx8g() -> Target:
             transposed_conv=True,
             pool_types=("MAX", "AVG"), pool_kernel_max=8, pool_stride_max=8,
             alu=True, alu_kernel_max=256, alu_stride_max=256, alu_pad_max=15,
-            alu_nonlinears=("NONE", "RELU", "RELU6", "LEAKYRELU", "PRELU"),
+            # the activations its conv list claims, applied where their fix positions fit: ALUINIT
+            alu_nonlinears=("NONE", "RELU", "RELU6", "LEAKYRELU", "PRELU", "HSIGMOID", "HSWISH"),
             eltwise_types=("ADD", "MUL"), eltwise_nonlinears=("NONE", "RELU"), save_argmax=False,
         ),
         overheads=Overheads(load=60, save=60, conv=40, misc=40, ddr_latency=400),

@@ -18,6 +18,9 @@ from xir.target.model import Target
 
 #: act_type values the CONVINIT / DWINIT / ELEWINIT encodings hold (docs/isa.md §2); only ALUINIT has more
 CONV_ENGINE_ACTS = ("NONE", "RELU", "LEAKYRELU", "RELU6")
+#: activations a depthwise op gets from the ALU (ALUINIT DWCONV, which holds their fix positions) when
+#: the target's ALU lists them; PRELU is not among them (no backend form for per-channel slopes)
+ALU_DW_ACTS = ("HSIGMOID", "HSWISH")
 #: ELEWINIT input slots
 ELEW_INPUTS_MAX = 16
 #: padding the POOL instruction's pad fields hold
@@ -125,17 +128,28 @@ def transposed_conv(d: OpDesc, t: Target) -> Misfit | None:
     return conv(d, t)
 
 
+def _on_alu(d: OpDesc, t: Target) -> bool:
+    """A depthwise op runs as ALU DWCONV when its activation is one DWINIT cannot hold but the ALU lists."""
+    return d.engine == "dwconv" and d.act in ALU_DW_ACTS and t.limits.alu and d.act in t.limits.alu_nonlinears
+
+
 def depthwise(d: OpDesc, t: Target) -> Misfit | None:
-    """Rule (DPTWISE): a depthwise engine, channel multiplier 1, undilated, kernel and stride inside
-    the depthwise ranges (padding inside conv_pad_max) and an activation of dw_nonlinears the DWINIT
-    encoding holds."""
+    """Rule (DPTWISE, or ALU DWCONV for ALU_DW_ACTS): a depthwise engine (its weights bank feeds both),
+    channel multiplier 1, undilated; on DPTWISE kernel and stride inside the depthwise ranges (padding
+    inside conv_pad_max) and an activation of dw_nonlinears the DWINIT encoding holds; on the ALU
+    (an activation of ALU_DW_ACTS the target's ALU lists) kernel, stride and padding inside the ALU's
+    ranges. A separate hard-swish or hard-sigmoid is a 1x1 identity depthwise op of this kind."""
     lim = t.limits
     if not lim.depthwise:
         return Misfit("NO_ENGINE", "the target has no depthwise engine")
     if d.multiplier != 1:
         return Misfit("CHANNEL_MULTIPLIER", f"depthwise channel multiplier {d.multiplier} (the DPU runs multiplier 1)")
-    bad = not_dilated(d, "dilated depthwise convolution has no instruction field") or \
-        window(d, lim.dw_kernel_max, lim.dw_stride_max, lim.conv_pad_max, "depthwise")
+    bad = not_dilated(d, "dilated depthwise convolution has no instruction field")
+    if bad:
+        return bad
+    if _on_alu(d, t):
+        return window(d, lim.alu_kernel_max, lim.alu_stride_max, lim.alu_pad_max, "ALU depthwise")
+    bad = window(d, lim.dw_kernel_max, lim.dw_stride_max, lim.conv_pad_max, "depthwise")
     return bad or activation(d, lim.dw_nonlinears, "depthwise")
 
 
@@ -218,11 +232,14 @@ def misfit(d: OpDesc, t: Target) -> Misfit | None:
 
 
 def engine(d: OpDesc, t: Target) -> str:
-    """The engine that runs an op that fits: CONV, DWCONV, POOL, ALU, ELEW, CONCAT or ALIAS."""
+    """The engine that runs an op that fits: CONV, DWCONV, POOL, ALU (a pool the POOL engine cannot
+    take, or a depthwise op with an ALU-only activation), ELEW, CONCAT or ALIAS."""
     if d.engine == "pool":
         return "POOL" if _pool_engine_fits(d, t) else "ALU"
+    if _on_alu(d, t):
+        return "ALU"
     return {"conv": "CONV", "tconv": "CONV", "dwconv": "DWCONV", "eltwise": "ELEW", "concat": "CONCAT",
             "alias": "ALIAS"}[d.engine]
 
 
-__all__ = ["CONV_ENGINE_ACTS", "ENGINES", "Misfit", "OpDesc", "engine", "misfit"]
+__all__ = ["ALU_DW_ACTS", "CONV_ENGINE_ACTS", "ENGINES", "Misfit", "OpDesc", "engine", "misfit"]
