@@ -1,9 +1,7 @@
 """Whole zoo models: quantize with vaiq, canonicalize, partition, generate every DPU subgraph, run it
 on the emulator and compare with the reference interpreter bit for bit (ResNet-50 with -m slow,
 which also prints instructions and seconds)."""
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,11 +15,10 @@ from vaic.backend import GENERATED, generate
 from vaic.passes.canonicalize import canonicalize
 from vaic.passes.partition import make_subgraphs, partition
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "vaiq"))
 
 
 def quantized(name, shape, tmp, batches=1):
-    from conftest import quantize_roundtrip  # tests/vaiq/conftest.py
+    from flow import quantize_roundtrip
 
     import vaiq.zoo
     q = quantize_roundtrip(vaiq.zoo.get_model(name), shape, tmp, batches=batches, batch=1)

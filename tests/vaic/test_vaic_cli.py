@@ -10,8 +10,7 @@ from click.testing import CliRunner
 import xir
 from vaic.cli import main
 
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tests/vaiq")
-from conftest import quantize_roundtrip  # noqa: E402
+from flow import quantize_roundtrip
 
 
 @pytest.fixture(scope="module")

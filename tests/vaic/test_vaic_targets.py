@@ -1,6 +1,5 @@
 """Every example model compiles for every target of the bundled arch library (issue 4), with the
 tutorial's FFN on DPUCADF8H/U250 (where the original compiler crashed) and on DPUCADX8G."""
-import sys
 
 import pytest
 
@@ -9,8 +8,7 @@ from xir.target import list_targets, load_target
 from vaic.pipeline import compile_graph
 from vaic.writer import write_outputs
 
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tests/vaiq")
-from conftest import quantize_roundtrip  # noqa: E402
+from flow import zoo_quantizer
 
 MODELS = ["ffn", "digits_cnn", "tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet",
           "leaky_net", "partial_net"]
@@ -21,15 +19,8 @@ QUICK = ["DPUCZDX8G/KV260", "DPUCADF8H/U250", "DPUCAHX8H/U50", "DPUCVDX8G/VCK190
 
 @pytest.fixture(scope="module")
 def quantized(tmp_path_factory):
-    from vaiq.zoo import MODELS as ZOO, get_model
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            d = tmp_path_factory.mktemp(name)
-            cache[name] = quantize_roundtrip(get_model(name), ZOO[name].input_shape, d, batches=2).export_xmodel()
-        return cache[name]
-    return get
+    get = zoo_quantizer(tmp_path_factory)
+    return lambda name: get(name)[1]
 
 
 def _compile(path, target, out):

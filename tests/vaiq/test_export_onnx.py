@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from onnx import numpy_helper
 from torch import nn
 
-from conftest import quantize_roundtrip
+from flow import quantize_roundtrip
 from vaiq import VaiqError, run_exact
 from vaiq.calib import fake_quant
 from vaiq.export_onnx import DEFAULT_OPSET, INT16_OPSET, export_onnx

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import quantize_roundtrip
+from flow import quantize_roundtrip
 from vaiq import VaiqError
 from vaiq import export_torchscript
 from vaiq.export_torchscript import export_torch_script

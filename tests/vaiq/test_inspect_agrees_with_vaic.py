@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import quantize_roundtrip
+from flow import quantize_roundtrip
 from torch import nn
 
 import xir

@@ -8,7 +8,7 @@ import xir
 from xir.interp import dequantize_value, run_graph
 from xir.transforms import fold_fix_ops
 
-from conftest import quantize_roundtrip, to_nhwc
+from flow import quantize_roundtrip, to_nhwc
 
 MODELS = ["ffn", "digits_cnn", "tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet",
           "leaky_net", "partial_net"]

@@ -9,7 +9,7 @@ import torch
 from vaiq.calib import Observer, diffs_pos, overflow_safe_pos, param_pos
 from xir import fixpoint
 
-from conftest import quantize_roundtrip
+from flow import quantize_roundtrip
 
 
 def brute_diffs(x: np.ndarray, bw: int, mode: str) -> int:

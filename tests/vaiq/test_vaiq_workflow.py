@@ -2,7 +2,6 @@
 import json
 import warnings
 
-import numpy as np
 import pytest
 import torch
 
@@ -10,7 +9,7 @@ import xir
 from vaiq import ConfigError, QuantInfoError, VaiqError, dump_xmodel, torch_quantizer
 from vaiq.errors import CaptureError
 
-from conftest import quantize_roundtrip
+from flow import quantize_roundtrip
 
 
 def test_quant_info_has_nndct_shape(zoo, tmp_path):

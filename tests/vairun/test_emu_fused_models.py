@@ -1,7 +1,6 @@
 """Compiled example models re-run on warm machines: the fused path (program.py; CONV groups, DPTWISE,
 POOL, ELEW, LOAD/SAVE moves, the batch split over threads) gives the quantizer's outputs bit for bit,
 for new inputs too, at batch 1 and 3."""
-import sys
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from vaic.writer import write_outputs
 from vairun import GraphRunner
 from vairun.emu.program import timings
 
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tests/vaiq")
-from conftest import quantize_roundtrip, to_nhwc  # noqa: E402
+from flow import quantize_roundtrip, to_nhwc
 
 
 MODELS = ["tiny_mobilenet", "tiny_resnet", "tiny_inception", "leaky_net"]

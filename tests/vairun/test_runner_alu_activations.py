@@ -2,7 +2,6 @@
 targets whose ALU lists them, bit-exact with vaiq's quant_model and the xir reference; one whose input
 fix position the ALUINIT field cannot hold stays on the CPU (HSIGMOID_FIX_POSITION), and a target
 without the ALU activations runs them all on the CPU."""
-import sys
 
 import numpy as np
 import pytest
@@ -18,8 +17,7 @@ from xir.interp import dequantize_value, run_graph
 from xir.isa import ActType
 from xir.transforms import fold_fix_ops
 
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tests/vaiq")
-from conftest import quantize_roundtrip, to_nhwc  # noqa: E402
+from flow import quantize_roundtrip, to_nhwc
 
 
 class HardActNet(nn.Module):

@@ -1,6 +1,5 @@
 """Runner API (VART names, batch, threads, errors) and the vairun command line."""
 import json
-import sys
 import threading
 
 import numpy as np
@@ -13,8 +12,7 @@ from vaic.writer import write_outputs
 from vairun import GraphRunner, Runner, VairunError
 from vairun.cli import main
 
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tests/vaiq")
-from conftest import quantize_roundtrip  # noqa: E402
+from flow import quantize_roundtrip
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """The key test of the runtime: for every example model, on each DPU family and random inputs, the
 emulator's outputs equal vaiq's quant_model and the xir reference execution bit for bit."""
-import sys
 
 import numpy as np
 import pytest
@@ -13,8 +12,7 @@ from vaic.pipeline import compile_graph
 from vaic.writer import write_outputs
 from vairun import GraphRunner
 
-sys.path.insert(0, __file__.rsplit("/tests/", 1)[0] + "/tests/vaiq")
-from conftest import quantize_roundtrip, to_nhwc  # noqa: E402
+from flow import to_nhwc, zoo_quantizer
 
 MODELS = ["ffn", "digits_cnn", "tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet",
           "leaky_net", "partial_net"]
@@ -24,16 +22,7 @@ MORE_TARGETS = ["DPUCZDX8G/B512", "DPUCZDX8G/Ultra96", "DPUCAHX8H/U50", "DPUCVDX
 
 @pytest.fixture(scope="module")
 def quantized(tmp_path_factory):
-    from vaiq.zoo import MODELS as ZOO, get_model
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            d = tmp_path_factory.mktemp(name)
-            q = quantize_roundtrip(get_model(name), ZOO[name].input_shape, d, batches=2)
-            cache[name] = (q, q.export_xmodel())
-        return cache[name]
-    return get
+    return zoo_quantizer(tmp_path_factory)
 
 
 def check(name, target, quantized, tmp_path, batch=3):
