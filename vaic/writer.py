@@ -7,7 +7,9 @@ point), the DDR register maps (``reg_id_to_context_type``,
 ``reg_id_to_context_type_v2``, ``reg_id_to_size``, ``reg_id_to_parameter_value``), ``workload`` and
 ``workload_on_arch``; its tensors carry ``reg_id``, ``ddr_addr``, ``location``, ``stride``. The graph
 carries the target (``target``, ``dpu_fingerprint`` and the full description as ``arch_json``, so a
-runner emulates exactly the machine the model was compiled for). All three files are written into a staging directory and moved into the output
+runner emulates exactly the machine the model was compiled for). A DPU subgraph's parameters are
+stored once, in ``reg_id_to_parameter_value``: its ``const``/``const-fix`` ops keep shape, type and
+fix point but leave out ``data`` in the file (the in-memory graph keeps it). All three files are written into a staging directory and moved into the output
 directory only when every one of them is complete, so a failure leaves nothing half-written.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from xir.isa import encode
@@ -70,6 +73,23 @@ def annotate(result) -> None:
                     "map<string,int32[]>")
 
 
+@contextmanager
+def _parameters_once(result):
+    """Leave out the ``data`` of the constants inside DPU subgraphs while the graph is serialized
+    (their bytes are in the subgraph's parameter register), then put it back."""
+    taken = []
+    for sg in result.dpu_subgraphs:
+        for op in sg.get_ops():
+            if op.get_type() in ("const", "const-fix") and op.has_attr("data"):
+                taken.append((op, op.get_attr_type("data"), op.get_attr("data")))
+                op.del_attr("data")
+    try:
+        yield
+    finally:
+        for op, atype, value in taken:
+            op.set_attr("data", value, atype)
+
+
 def write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
     with young_objects_only():
         return _write_outputs(result, out_dir, net_name)
@@ -84,7 +104,8 @@ def _write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
         raise VaicError(f"{out_dir}: its parent directory {parent} does not exist")
     annotate(result)
     result.graph.validate()
-    data = result.graph.to_bytes()
+    with _parameters_once(result):
+        data = result.graph.to_bytes()
     meta = {"lib": {"DPU": "vairun (emulated DPU)"}, "filename": f"{net_name}.xmodel",
             "kernel": [s.get_name() for s in result.dpu_subgraphs], "target": result.target.name}
     stage = Path(tempfile.mkdtemp(prefix=".vaic-", dir=parent))

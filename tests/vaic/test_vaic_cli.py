@@ -45,6 +45,13 @@ def test_compile_writes_the_three_files(qmodel, tmp_path):
         if k.get_attr("device") == "CPU":
             for op, why in k.get_attr("cpu_reasons").items():
                 assert f"CPU op {op}: {why}" in log
+    # a DPU subgraph's parameters are stored once: in its parameter register, not in its constants
+    dpu = [k for k in kids if k.get_attr("device") == "DPU"]
+    consts = [op for k in dpu for op in k.get_ops() if op.get_type() == "const-fix"]
+    assert consts and not any(op.has_attr("data") for op in consts)
+    assert all(op.get_output_tensor().has_attr("fix_point") for op in consts)
+    assert sum(len(k.get_attr("reg_id_to_parameter_value")["REG_0"]) for k in dpu) >= sum(
+        op.get_output_tensor().get_element_num() for op in consts)
 
 
 def test_output_is_deterministic_and_vai_c_xir_long_flags(qmodel, tmp_path):
