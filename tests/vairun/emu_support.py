@@ -99,3 +99,14 @@ def run_block(t, init, op, x, *, engine: str, extra_loads=(), params=None, out_c
     m.set_reg(OUT_REG, np.zeros(rows * length * out_channels, np.int8))
     m.run(stream)
     return np.asarray(m.get_reg(OUT_REG)).reshape(batch, rows, length, out_channels)
+
+
+def register_setup(x: np.ndarray, params: np.ndarray, *, shared: bool, seed: int, out_bytes: int = 4096):
+    """``setup(machine)``: garbage in every bank, images ``x`` in IN_REG, ``params`` in PARAM_REG
+    (one buffer for the batch when ``shared``) and a zeroed OUT_REG."""
+    def setup(m):
+        fill_garbage(m, np.random.default_rng(seed))
+        m.set_reg(IN_REG, flat(x))
+        m.set_reg(PARAM_REG, params, shared=shared)
+        m.set_reg(OUT_REG, np.zeros(out_bytes, np.int8))
+    return setup

@@ -8,7 +8,7 @@ the stream or the registers change."""
 import numpy as np
 import pytest
 
-from emu_support import IN_REG, OUT_REG, PARAM_REG, chain, fill_garbage, flat, load_bytes, rand_q
+from emu_support import IN_REG, OUT_REG, PARAM_REG, chain, fill_garbage, flat, load_bytes, rand_q, register_setup
 from test_emu_stream import pipeline_stream
 from vairun.emu import EmulatorFault, Machine
 from vairun.emu.program import timings
@@ -111,13 +111,7 @@ def layer_setup(t, geometry, groups_out, batch, seed, params_shared=True, params
     prng = np.random.default_rng(seed + 1 if params_seed is None else params_seed)
     nparams = groups_out * t.ocp * (wbytes + 1)
     params = prng.integers(-128, 128, size=nparams if params_shared else (batch, nparams)).astype(np.int8)
-
-    def setup(m):
-        fill_garbage(m, np.random.default_rng(seed + 2))
-        m.set_reg(IN_REG, flat(x))
-        m.set_reg(PARAM_REG, params, shared=params_shared)
-        m.set_reg(OUT_REG, np.zeros(4096, np.int8))
-    return setup
+    return register_setup(x, params, shared=params_shared, seed=seed + 2)
 
 
 # ------------------------------------------------------------------ equivalence
@@ -200,23 +194,31 @@ def test_per_image_parameters(threads):
     assert conv_steps(m) == [2] and not m.programs[-1][1].program.steps[-2].group.const_params
 
 
-def test_shared_parameters_changed_between_runs():
-    # the cached float weights follow the shared register's contents
-    stream, geometry = conv_layer_stream(KV260, cin=16, kernel=(3, 3), groups_out=2, act=ActType.NONE)
-    m = Machine(KV260, batch=2)
+def check_params_follow_shared_register(t, stream, setup_for, batch: int, threads: int | None = None):
+    """Run ``stream`` four times on one machine with the shared parameters of seeds 1, 2, 1, 1
+    (``setup_for(seed)`` fills a machine): every run equals a fresh machine's, the second run on is
+    fused, and changing the parameters changes the result (cached parameters follow the register)."""
+    m = Machine(t, batch=batch, threads=threads)
     results = []
     for params_seed in (1, 2, 1, 1):
-        setup = layer_setup(KV260, geometry, 2, 2, seed=3, params_seed=params_seed)
+        setup = setup_for(params_seed)
         setup(m)
         with timings() as tm:
             m.run(stream)
         results.append((bool(tm), snapshot(m)))
-        ref = Machine(KV260, batch=2)
+        ref = Machine(t, batch=batch)
         setup(ref)
         ref.run(stream)
         assert_same(results[-1][1], snapshot(ref))
     assert [fused for fused, _ in results] == [False, True, True, True]
     assert not np.array_equal(results[0][1][f"reg{OUT_REG}"], results[1][1][f"reg{OUT_REG}"])
+
+
+def test_shared_parameters_changed_between_runs():
+    # the cached float weights follow the shared register's contents
+    stream, geometry = conv_layer_stream(KV260, cin=16, kernel=(3, 3), groups_out=2, act=ActType.NONE)
+    check_params_follow_shared_register(
+        KV260, stream, lambda seed: layer_setup(KV260, geometry, 2, 2, seed=3, params_seed=seed), batch=2)
 
 
 def test_loads_and_saves_with_padding_broadcast_overlaps_and_constants():

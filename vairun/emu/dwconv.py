@@ -16,7 +16,9 @@ Rules enforced here:
 Execution: the tap sums are one float32 ``einsum`` over the gathered windows (exact: at most 1024
 products of two int8 values), with the weights already multiplied by the fast finishing factor
 (numerics.py :class:`FastFinish`) where that path applies; else exact int64 sums and the reference
-finishing.
+finishing. Fused (:class:`DwStep`, used by program.py): the same float route, with the scaled
+weights and the offsets computed once per content of the shared registers when the builder proved
+them constant.
 """
 
 from __future__ import annotations
@@ -93,19 +95,61 @@ def _plan(m, init, op) -> DwPlan:
 
 def run_dptwise(m, plan: DwPlan) -> None:
     """Execute one planned DPTWISE."""
-    cols = read_windows(m, plan.win)
     ff = plan.ff
-    bias = m.banks.read_span(plan.bias_span)
     if ff is not None and ff.is_float:
-        w = m.banks.read_span(plan.w_span).reshape(m.batch, plan.win.taps, -1)
-        wf = np.multiply(w, np.float32(ff.acc_scale), dtype=np.float32)
-        acc = np.einsum("bmtc,btc->bmc", as_float(m, cols), wf)
-        out = ff.finish_scaled(add_offsets(acc, ff.offsets(bias)[:, None, :]))
+        _run_float(m, plan.win, ff, _float_params(m, plan))
+        return
+    cols = read_windows(m, plan.win)
+    bias = m.banks.read_span(plan.bias_span)
+    acc = depthwise_acc(m, plan.win, cols, plan.w_span)
+    if ff is not None:
+        out = ff.apply(acc, bias[:, None, :])
     else:
-        acc = depthwise_acc(m, plan.win, cols, plan.w_span)
-        if ff is not None:
-            out = ff.apply(acc, bias[:, None, :])
-        else:
-            n, e = add_bias(acc, bias.astype(np.int64)[:, None, :], plan.shift_bias, plan.shift_cut)
-            out = finish(n, e, plan.act)
+        n, e = add_bias(acc, bias.astype(np.int64)[:, None, :], plan.shift_bias, plan.shift_cut)
+        out = finish(n, e, plan.act)
     write_block(m, plan.win, out)
+
+
+def _float_params(m, plan: DwPlan, first_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Float route: the weights times ``acc_scale`` (float32 ``[batch, taps, C]``, exact: a power of
+    two) and the finishing offsets (``[batch, 1, C]``) read from the banks now (``first_only``: image
+    0 only, ``[1, ...]``)."""
+    ff, banks = plan.ff, m.banks
+    one = 1 if first_only else None
+    w = banks.read_span(plan.w_span)[:one]
+    wf = np.multiply(w.reshape(w.shape[0], plan.win.taps, -1), np.float32(ff.acc_scale), dtype=np.float32)
+    return wf, ff.offsets(banks.read_span(plan.bias_span)[:one])[:, None, :]
+
+
+def _run_float(m, win: WindowPlan, ff: FastFinish, params) -> None:
+    """Float route: tap sums of the windows with the scaled weights, offsets, fast finishing, store."""
+    wf, offs = params
+    cols = as_float(m, read_windows(m, win))
+    acc = m.scratch.get("dw_acc", (cols.shape[0], cols.shape[1], cols.shape[3]), np.float32)
+    np.einsum("bmtc,btc->bmc", cols, wf, out=acc)
+    out = m.scratch.get("dw_out", acc.shape, np.uint8)
+    write_block(m, win, ff.finish_scaled(add_offsets(acc, offs), out))
+
+
+class DwStep:
+    """A DPTWISE on the float route as a fused step (program.py).
+
+    ``const_params``: the builder proved that every depthwise-weights and bias line it reads was last
+    written, in this run, by a LOAD from a register shared by the batch; the scaled weights and the
+    offsets are then the same for every image and a function of the shared registers' contents,
+    cached under their key (as :class:`vairun.emu.conv.ConvGroup` does).
+    """
+
+    def __init__(self, plan: DwPlan, const_params: bool):
+        self.plan, self.const_params = plan, const_params
+        self._cache = (None, None)   # (key, params), replaced as a whole
+
+    def run(self, m, const_key) -> None:
+        if not self.const_params:
+            params = _float_params(m, self.plan)
+        else:
+            key, params = self._cache
+            if key != const_key:
+                params = _float_params(m, self.plan, first_only=True)
+                self._cache = (const_key, params)
+        _run_float(m, self.plan.win, self.plan.ff, params)

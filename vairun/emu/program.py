@@ -17,6 +17,8 @@ Rules:
     instruction's bytes win (moves.py).
   - consecutive CONVs over one input block: :class:`vairun.emu.conv.ConvGroup`, when the fast
     finishing path applies (it cannot fault) and no member writes the shared input lines.
+  - a DPTWISE on the float route of the fast finishing (it cannot fault):
+    :class:`vairun.emu.dwconv.DwStep`, its planned execution with its parameters cached.
   - INITs and END: nothing at run time (the plans of the instructions after them hold their
     state); every other instruction: its own planned execution, whose faults name it.
 
@@ -28,6 +30,8 @@ Rules:
   shared by the batch. CONVs whose weight and bias lines are all marked hold the same parameters in
   every image, a function of the shared registers' contents: their float weight matrices are built
   once per content (:meth:`vairun.emu.ddr.Ddr.const_key`) and multiplied with the whole batch at once.
+  Likewise a DPTWISE whose depthwise-weight and bias lines are all marked: its scaled weights and
+  finishing offsets are computed once per content.
 * After a fused run the INIT state is what instruction-by-instruction execution leaves (the last
   INIT of each kind, and of each ELEWINIT input id).
 * Threads: the images of a batch never exchange data (each has its own banks and per-image
@@ -35,7 +39,10 @@ Rules:
   batch split into contiguous parts, one thread per part (``Machine.threads``), each executing every
   step on views of its images, with the BLAS capped at one thread meanwhile (blas.py). With a step
   that can fault, the batch runs in one thread, so that a fault leaves every image where
-  instruction-by-instruction execution leaves it.
+  instruction-by-instruction execution leaves it. A batch of one image runs in one thread (only
+  the BLAS uses more): splitting a step's output pixels over threads was measured slower on two
+  cores, as handing work to another Python thread and back (waking it, the GIL around every numpy
+  call) costs about as much as the half step it saves.
 
 :func:`timings` collects the wall time of the fused steps by instruction kind (benchmarks; with
 threads, the steps of the first part, which run concurrently with the others).
@@ -160,6 +167,19 @@ class _ConvStep:
         self.group.run(m, const_key)
 
 
+class _DwStep:
+    """A DPTWISE on the float route (``op``: :class:`vairun.emu.dwconv.DwStep`)."""
+
+    __slots__ = ("kind", "first", "count", "op")
+    can_fault = False
+
+    def __init__(self, first: int, op):
+        self.kind, self.first, self.count, self.op = "DPTWISE", first, 1, op
+
+    def run(self, m, const_key) -> None:
+        self.op.run(m, const_key)
+
+
 class _SingleStep:
     __slots__ = ("kind", "first", "count", "fn", "plan", "can_fault")
 
@@ -240,6 +260,12 @@ class Program:
                 self.steps.append(_ConvStep(i, conv.ConvGroup(group, banks, const)))
                 pos = end
                 continue
+            if kind == "DPTWISE" and plan.ff is not None and plan.ff.is_float:
+                const = self._const_span(banks, plan.w_span, const_lines) and \
+                    self._const_span(banks, plan.bias_span, const_lines)
+                self.steps.append(_DwStep(i, dwconv.DwStep(plan, const)))
+                pos += 1
+                continue
             if kind in _SINGLE:
                 self.steps.append(_SingleStep(kind, i, _SINGLE[kind], plan))
             pos += 1
@@ -287,10 +313,16 @@ class Program:
         w_lines = (np.arange(p.ocp)[:, None] * depth + p.w_line + np.arange(p.nlines)).ravel()
         if not marks[w_lines].all():
             return False
-        bgi, first, count = p.bias_span
-        bmarks = const_lines.get(bgi)
-        width = banks.groups[bgi].width
-        return bmarks is not None and bool(bmarks[first:first + max(-(-count // width), 1)].all())
+        return Program._const_span(banks, p.bias_span, const_lines)
+
+    @staticmethod
+    def _const_span(banks, span, const_lines) -> bool:
+        """Whether every line of the byte span ``(group, first line, bytes)`` holds bytes from a shared
+        register."""
+        gi, first, count = span
+        marks = const_lines.get(gi)
+        width = banks.groups[gi].width
+        return marks is not None and bool(marks[first:first + max(-(-count // width), 1)].all())
 
     # ------------------------------------------------------------ running
 
