@@ -23,8 +23,8 @@ from __future__ import annotations
 import numpy as np
 
 import xir
-from xir.isa import ActType, AluType, field_slot
-from xir.target.placement import ALU_DW_ACTS
+from xir.isa import ActType, AluType
+from xir.target.placement import ALU_DW_ACTS, alu_hsigmoid_fields
 
 from . import chanwise
 from .alu import ALU_PADS, emit_alu
@@ -61,11 +61,9 @@ def _alu_init(ctx: Ctx, name: str, act: str, i: int, w_fp: int, o: int, sb: int)
     lim = ctx.t.limits
     if not (lim.alu and act in lim.alu_nonlinears):
         raise TilingError(name, f"the target's ALU does not list {act}")
-    fields = {"hsigmoid_in": i + w_fp, "hsigmoid_out": o}
-    for field, fp in fields.items():
-        slot = field_slot("ALUINIT", field, ctx.t.isa)
-        if not slot.accepts(fp):
-            raise TilingError(name, f"{field} {fp} is outside the field's {slot.allowed_text()}")
+    fields, bad = alu_hsigmoid_fields(act, i + w_fp, o, ctx.t.isa)
+    if bad:
+        raise TilingError(name, bad.sentence)
     return dict(alu_type=AluType.DWCONV, act_type=ActType[act], shift_cut=0, shift_bias=sb, multi_factor=0,
                 **fields)
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import xir
-from xir.isa import field_slot
 from xir.target import Target
-from xir.target.placement import ALU_DW_ACTS, OpDesc, engine, misfit
+from xir.target.placement import ALU_DW_ACTS, OpDesc, alu_hsigmoid_fields, engine, misfit
 
 USER_OPS = ("data-fix", "data")
 ALIAS_OPS = ("reshape-fix", "upload", "download")           # free on NHWC DDR data: same bytes
@@ -66,12 +65,8 @@ def _hsigmoid_ok(op: xir.Op, d: OpDesc, t: Target) -> Placement | None:
     ``hsigmoid_out``; both must fit their ALUINIT fields ([0, 15] and [0, 31])."""
     if d.act not in ALU_DW_ACTS:
         return None
-    for field, fp in zip(("hsigmoid_in", "hsigmoid_out"), hsigmoid_positions(op)):
-        slot = field_slot("ALUINIT", field, t.isa or "ISA1")
-        if not slot.lo <= fp <= slot.hi:
-            return cpu("HSIGMOID_FIX_POSITION", f"the ALU's {d.act} needs {field} in [{slot.lo}, {slot.hi}] "
-                       f"and this op's is {fp}")
-    return None
+    _, bad = alu_hsigmoid_fields(d.act, *hsigmoid_positions(op), t.isa)
+    return cpu(*bad) if bad else None
 
 
 def describe(op: xir.Op) -> OpDesc:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from xir.isa import field_slot
 from xir.target.model import Target
 
 #: act_type values the CONVINIT / DWINIT / ELEWINIT encodings hold (docs/isa.md §2); only ALUINIT has more
@@ -243,3 +244,17 @@ def engine(d: OpDesc, t: Target) -> str:
 
 
 __all__ = ["ALU_DW_ACTS", "CONV_ENGINE_ACTS", "ENGINES", "Misfit", "OpDesc", "engine", "misfit"]
+
+
+def alu_hsigmoid_fields(act: str, acc_fp: int, out_fp: int, isa: str) -> tuple[dict[str, int], Misfit | None]:
+    """Rule: an ALU HSIGMOID / HSWISH runs with ``shift_cut`` 0, so it reads the exact accumulator at
+    fix position ``hsigmoid_in = acc_fp`` (input + weights of a depthwise conv; the input of
+    hard-sigmoid-fix) and writes ``hsigmoid_out = out_fp``; each must fit its ALUINIT field. Returns
+    the two fields and None, or the fields and why they do not fit (HSIGMOID_FIX_POSITION)."""
+    fields = {"hsigmoid_in": int(acc_fp), "hsigmoid_out": int(out_fp)}
+    for field, fp in fields.items():
+        slot = field_slot("ALUINIT", field, isa or "ISA1")
+        if not slot.lo <= fp <= slot.hi:
+            return fields, Misfit("HSIGMOID_FIX_POSITION", f"the ALU's {act} needs {field} in [{slot.lo}, "
+                                  f"{slot.hi}] and this op's is {fp}")
+    return fields, None
