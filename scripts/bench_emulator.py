@@ -44,7 +44,6 @@ GOALS = {1: 3.0, 8: 1.5}
 PROFILE_GOAL = 10
 #: the setting vairun runs in when no environment variable says otherwise (judged against GOALS)
 DEFAULT = "split"
-INPUT = (3, 224, 224)
 
 
 def compiled_model(name: str, target: str, folder: Path) -> Path:
@@ -53,20 +52,10 @@ def compiled_model(name: str, target: str, folder: Path) -> Path:
     out = folder / "out" / f"{name}.xmodel"
     if out.exists():
         return out
-    import torch
     from vaic.pipeline import compile_graph
     from vaic.writer import write_outputs
-    from vaiq import torch_quantizer
-    from vaiq.zoo import MODELS, get_model
-    spec = MODELS[name]
-    model = get_model(name)
-    x = torch.randn(*spec.input_shape)
-    q = torch_quantizer("calib", model, (x,), output_dir=str(folder))
-    with torch.no_grad():
-        q.quant_model(torch.randn(2, *spec.input_shape[1:]))
-    q.export_quant_config()
-    path = torch_quantizer("test", model, (x,), output_dir=str(folder)).export_xmodel()
-    res = compile_graph(path, target)
+    from zoo_quantize import quantized_xmodel
+    res = compile_graph(quantized_xmodel(name, folder), target)
     return Path(write_outputs(res, folder / "out", name)[f"{name}.xmodel"])
 
 
@@ -91,12 +80,18 @@ def _measure(kind: str, args: dict, env: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _image_shape(name: str) -> tuple[int, ...]:
+    """(C, H, W) of one input image of zoo model ``name``."""
+    from vaiq.zoo import MODELS
+    return tuple(MODELS[name].input_shape[1:])
+
+
 def _worker_torch(args: dict) -> dict:
     import torch
     from vaiq.zoo import get_model
     warnings.simplefilter("ignore")
     model = get_model(args["model"]).eval()
-    x = torch.randn(args["batch"], *INPUT, generator=torch.Generator().manual_seed(args["batch"]))
+    x = torch.randn(args["batch"], *_image_shape(args["model"]), generator=torch.Generator().manual_seed(args["batch"]))
     with torch.no_grad():
         res = _times(lambda: model(x), args["repeat"], warmup=3)
     return {**res, "threads": torch.get_num_threads()}
@@ -109,7 +104,8 @@ def _worker_emu(args: dict) -> dict:
     from vairun.emu.program import timings
     warnings.simplefilter("ignore")
     runner = GraphRunner(args["path"])
-    x = np.random.default_rng(args["batch"]).standard_normal((args["batch"], INPUT[1], INPUT[2], INPUT[0]))
+    c, h, w = _image_shape(args["model"])
+    x = np.random.default_rng(args["batch"]).standard_normal((args["batch"], h, w, c))
     x = x.astype(np.float32)
     res = _times(lambda: runner.run([x]), args["repeat"], warmup=3)
     with timings() as tm:
@@ -169,7 +165,7 @@ def main(ctx, models, target, batches, repeat, cores, settings, workdir) -> None
                 env = {"OPENBLAS_NUM_THREADS": str(1 if s == "blas1" else cores),
                        "VAIRUN_EMU_THREADS": str(cores if s == "split" else 1)}
                 with console.status(f"{name} batch {batch}: emulator {s}"):
-                    emu[s] = _measure("emu", {"path": str(path), "batch": batch, "repeat": repeat,
+                    emu[s] = _measure("emu", {"path": str(path), "model": name, "batch": batch, "repeat": repeat,
                                               "profile": s == DEFAULT}, env)
             ratio = emu[DEFAULT]["seconds"] / batch / t_torch
             goal = GOALS.get(batch)

@@ -17,19 +17,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from vaiq import torch_quantizer
+from zoo_quantize import quantized_xmodel
 from vaiq.zoo import MODELS, get_model
-
-
-def _quantized_xmodel(name: str, folder: Path) -> Path:
-    spec = MODELS[name]
-    model = get_model(name)
-    x = torch.randn(*spec.input_shape)
-    q = torch_quantizer("calib", model, (x,), output_dir=str(folder))
-    with torch.no_grad():
-        q.quant_model(x)
-    q.export_quant_config()
-    return torch_quantizer("test", model, (x,), output_dir=str(folder)).export_xmodel()
 
 
 @click.command()
@@ -56,7 +45,7 @@ def main(models: str, target: str) -> None:
             torch.export.export(model, (x,), strict=False)
             t_again = time.perf_counter() - t0
         folder = Path(tempfile.mkdtemp())
-        path = _quantized_xmodel(name, folder)
+        path = quantized_xmodel(name, folder, calib_batch=1)
         t0 = time.perf_counter()
         res = compile_graph(path, target)
         write_outputs(res, folder / "compiled", name)

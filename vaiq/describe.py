@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from xir.target.placement import OpDesc
+from xir.target.placement import PAD_FIELD_MAX, OpDesc, takes_folded_pad
 from xir.transforms.fold_fix import COMPUTE, PLAIN
 
 from .export_xmodel import NCHW_TO_NHWC_AXIS
 from .ir import ACTIVATIONS
 
-PAD_FIELD_MAX = 15       # vaic/passes/fold_pad.py folds a pad only within this
 
 
 def _hw(pair) -> tuple[int, int]:
@@ -107,8 +106,7 @@ def pad_folded_into(n, graph):
         return None
     u = users[0]
     d = own_desc(u, graph)
-    takes = d.engine in ("conv", "dwconv") or (d.engine == "pool" and d.mode == "AVG" and d.count_include_pad)
-    if not takes or d.pad_mode != "FLOOR":
+    if not takes_folded_pad(d.kind, d.mode, d.count_include_pad, d.pad_mode):
         return None
     if max(x + y for x, y in zip(d.pad, n.attrs["pad"])) > PAD_FIELD_MAX:
         return None

@@ -141,6 +141,9 @@ def _coerce_scalar(value: Any, atype: str) -> Any:
     raise AttrError(f"unknown attribute type {atype!r}")
 
 
+_PLAIN_INT = {int}
+
+
 def coerce(value: Any, atype: str) -> Any:
     """Convert ``value`` to the canonical Python form of ``atype`` (ints, floats, str, bytes, lists,
     dicts sorted by key), raising AttrError when it does not fit."""
@@ -153,6 +156,10 @@ def coerce(value: Any, atype: str) -> Any:
             value = value.reshape(-1).tolist()
         if not isinstance(value, (list, tuple)):
             raise AttrError(f"expected a list for {atype}, got {type(value).__name__}")
+        rng = _INT_RANGES.get(atype[:-2])
+        if rng is not None and set(map(type, value)) <= _PLAIN_INT and (
+                not value or (rng[0] <= min(value) and max(value) <= rng[1])):
+            return list(value)   # plain in-range ints are canonical already (the common, hot case)
         return [_coerce_scalar(v, atype[:-2]) for v in value]
     # map<string,T>
     if not isinstance(value, dict):

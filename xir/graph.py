@@ -16,14 +16,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .attrs import _INT_RANGES, coerce, infer_type
+from .attrs import coerce, infer_type
 from .dtypes import dtype_of_numpy, normalize_dtype, numpy_dtype
 from .errors import AttrError, GraphError, OpDefError
 from .ops.registry import OpDef, ShapeError, get_op_def
-
-
-_INT_VECTOR_RANGES = {f"{t}[]": r for t, r in _INT_RANGES.items()}
-_INT_ONLY = {int}
 
 
 class _AttrHolder:
@@ -53,11 +49,6 @@ class _AttrHolder:
 
     def set_attr(self, name: str, value: Any, atype: str | None = None):
         """Set an attribute; ``atype`` forces a wire type (e.g. ``"uint64"``), else it is inferred."""
-        rng = _INT_VECTOR_RANGES.get(atype)
-        if rng is not None and type(value) is list and set(map(type, value)) <= _INT_ONLY and (
-                not value or (rng[0] <= min(value) and max(value) <= rng[1])):
-            self._attrs[name] = (atype, list(value))   # what coerce gives for plain in-range ints
-            return self
         try:
             t = atype or infer_type(value)
             self._attrs[name] = (t, coerce(value, t))

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from xir.isa import Instruction, block_extent
+from xir.isa import ENGINE_OF_KIND, Instruction, block_extent
 
 from .banks import Banks
 
 #: INIT kind whose state each compute kind reads
 INIT_OF = {"CONV": "CONVINIT", "DPTWISE": "DWINIT", "POOL": "POOLINIT", "ALU": "ALUINIT"}
+#: engine number of every instruction kind that runs on an engine (token protocol)
+ENGINE_ID = {k: int(e) for k, e in ENGINE_OF_KIND.items() if e is not None}
 INIT_KINDS = ("CONVINIT", "DWINIT", "POOLINIT", "ALUINIT", "ELEWINIT")
 
 

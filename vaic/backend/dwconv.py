@@ -24,7 +24,7 @@ import numpy as np
 
 import xir
 from xir.isa import ActType, AluType
-from xir.target.placement import ALU_DW_ACTS, alu_hsigmoid_fields
+from xir.target.placement import ALU_DW_ACTS, alu_applies, alu_hsigmoid_fields
 
 from . import chanwise
 from .alu import ALU_PADS, emit_alu
@@ -58,8 +58,7 @@ def gen_hsigmoid(ctx: Ctx, op: xir.Op) -> None:
 
 def _alu_init(ctx: Ctx, name: str, act: str, i: int, w_fp: int, o: int, sb: int) -> dict:
     """The ALUINIT arithmetic of an ALU DWCONV with HSIGMOID / HSWISH (module rule)."""
-    lim = ctx.t.limits
-    if not (lim.alu and act in lim.alu_nonlinears):
+    if not alu_applies(act, ctx.t):
         raise TilingError(name, f"the target's ALU does not list {act}")
     fields, bad = alu_hsigmoid_fields(act, i + w_fp, o, ctx.t.isa)
     if bad:

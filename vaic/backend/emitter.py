@@ -20,13 +20,12 @@ INIT instructions are emitted only when the state they set changes.
 """
 from __future__ import annotations
 
-from xir.isa import ENGINE_OF_KIND, Instruction, IsaError, make
+from xir.isa import Instruction, IsaError, make
 
-from .access import INIT_KINDS, InitState, accesses
+from .access import ENGINE_ID, INIT_KINDS, InitState, accesses
 from .banks import Banks
 from .shadow import Shadow
 
-_ENGINE = {k: int(e) for k, e in ENGINE_OF_KIND.items() if e is not None}
 _INT = {int}
 
 
@@ -79,7 +78,7 @@ class Emitter:
             acc = self._accesses.get(key)
             if acc is None:
                 acc = self._accesses[key] = accesses(ins, state, self.banks)
-        self.shadow.record(idx, _ENGINE[kind], self.layer, acc)
+        self.shadow.record(idx, ENGINE_ID[kind], self.layer, acc)
         return idx
 
     def init(self, kind: str, **fields) -> None:
@@ -94,7 +93,7 @@ class Emitter:
     def finish(self) -> list[Instruction]:
         """Place the dependency tokens, append END and return the stream."""
         instrs, preds = self.instrs, self.preds
-        engines = [_ENGINE[ins.kind] for ins in instrs]
+        engines = [ENGINE_ID[ins.kind] for ins in instrs]
         pos: list[int] = []
         count = [0, 0, 0, 0]
         done: list[tuple | None] = [None] * len(instrs)   # vector clock at completion

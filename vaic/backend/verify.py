@@ -19,17 +19,16 @@ from __future__ import annotations
 
 from collections import deque
 
-from xir.isa import ENGINE_OF_KIND, IsaError, encode, encode_one, run_tokens
+from xir.isa import IsaError, encode, encode_one, run_tokens
 from xir.target import Target
 
 from ..errors import CompilerBug
-from .access import INIT_KINDS, AccessError, InitState, accesses
+from .access import ENGINE_ID, INIT_KINDS, AccessError, InitState, accesses
 from .banks import Banks
 from .program import CONST_REG, DpuProgram
 from .shadow import Shadow
 
 
-_ENGINE = {k: int(e) for k, e in ENGINE_OF_KIND.items() if e is not None}
 
 
 def _bug(i: int, ins, msg: str) -> CompilerBug:
@@ -48,7 +47,7 @@ def _clocks(instrs) -> tuple[list[int], list[int], list[list[int]]] | None:
     engines, pos = [], []
     count = [0, 0, 0, 0]
     for ins in instrs:
-        e = _ENGINE.get(ins.kind, -1)
+        e = ENGINE_ID.get(ins.kind, -1)
         engines.append(e)
         if e >= 0:
             pos.append(count[e])

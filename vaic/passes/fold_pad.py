@@ -8,9 +8,7 @@ CONV pad fields hold; otherwise the pad stays (and is placed by the partitioner)
 from __future__ import annotations
 
 import xir
-
-FOLD_INTO = ("conv2d-fix", "depthwise-conv2d-fix")
-PAD_FIELD_MAX = 15
+from xir.target.placement import PAD_FIELD_MAX, takes_folded_pad
 
 
 def fold_pad(g: xir.Graph) -> list[str]:
@@ -24,9 +22,10 @@ def fold_pad(g: xir.Graph) -> list[str]:
         if len(users) != 1:
             continue
         u = users[0]
-        ok_kind = u.get_type() in FOLD_INTO or (u.get_type() == "pool-fix" and u.get_attr("type") == "AVG"
-                                                and u.get_attr_or_default("count_include_pad"))
-        if not ok_kind or u.get_attr_or_default("pad_mode") != "FLOOR":
+        kind = u.get_type()
+        if not takes_folded_pad(kind, u.get_attr("type") if kind == "pool-fix" else None,
+                                bool(u.get_attr_or_default("count_include_pad")) if kind == "pool-fix" else False,
+                                u.get_attr_or_default("pad_mode")):
             continue
         l, r, t, b = u.get_attr_or_default("pad")
         new = [l + p[4], r + p[5], t + p[2], b + p[3]]

@@ -40,10 +40,8 @@ from . import blocks
 from .banks import Pixels
 from .faults import fault
 from .moves import Mover, Runs
-from .numerics import F32_EXACT_TERMS, FastFinish, add_offsets, fast_finish, finish_biased
+from .numerics import F32_EXACT_TERMS, MAX_PRODUCT, FastFinish, add_offsets, fast_finish, finish_biased
 
-#: Largest |x * w| of two int8 values.
-MAX_PRODUCT = 1 << 14
 
 
 @dataclass(slots=True, eq=False)
@@ -372,6 +370,7 @@ class ConvGroup:
                 self._cache = (const_key, w, offs)
         else:
             w, offs = self._params(m)
+        m.conv_cols = None   # the gather reuses the scratch buffers _im2col's cache points to
         cols = gather_cols(m, self.inp, ones=self.fold)
         mp = self.inp.pixels
         if w.ndim == 2:

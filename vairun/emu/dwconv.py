@@ -28,11 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .faults import fault
-from .numerics import F32_EXACT_TERMS, FastFinish, add_bias, add_offsets, exact_tap_sum, fast_finish, finish
+from .numerics import F32_EXACT_TERMS, MAX_PRODUCT, FastFinish, add_bias, add_offsets, exact_tap_sum, fast_finish, finish
 from .window import WindowPlan, as_float, plan_windows, read_windows, write_block
 
-#: Largest |x * w| of two int8 values.
-MAX_PRODUCT = 1 << 14
 
 
 @dataclass(slots=True)

@@ -37,8 +37,10 @@ from xir.kernels.activation import output_fix
 
 from .faults import fault
 
+#: Largest |x * w| of two int8 values.
+MAX_PRODUCT = 1 << 14
 #: Products of two int8 values a float32 dot product may sum exactly (2**14 * 1024 = 2**24).
-F32_EXACT_TERMS = 1024
+F32_EXACT_TERMS = (1 << 24) // MAX_PRODUCT
 #: Output fix position used to express output units to output_fix (RELU6 then clamps at 96).
 OUTPUT_UNITS_FP = 4
 

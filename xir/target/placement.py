@@ -64,6 +64,19 @@ class Misfit(NamedTuple):
     sentence: str
 
 
+#: a zero pad in front of these ops (or of an AVG pool that counts padding) becomes their own padding
+PAD_FOLD_KINDS = ("conv2d-fix", "depthwise-conv2d-fix")
+#: ... while each summed pad stays within what the LOAD and CONV pad fields hold
+PAD_FIELD_MAX = 15
+
+
+def takes_folded_pad(kind: str, pool_type: str | None, count_include_pad: bool, pad_mode: str) -> bool:
+    """Rule (vaic/passes/fold_pad.py, estimated by vaiq inspect): a zero pad folds into a conv or
+    depthwise conv, or an average pool that counts padding, with explicit (FLOOR) padding."""
+    takes = kind in PAD_FOLD_KINDS or (kind == "pool-fix" and pool_type == "AVG" and count_include_pad)
+    return takes and pad_mode == "FLOOR"
+
+
 # ---------------------------------------------------------------- shared pieces
 
 
@@ -129,9 +142,14 @@ def transposed_conv(d: OpDesc, t: Target) -> Misfit | None:
     return conv(d, t)
 
 
+def alu_applies(act: str, t: Target) -> bool:
+    """Whether ``act`` is an activation DWINIT cannot hold but the target's ALU lists."""
+    return act in ALU_DW_ACTS and t.limits.alu and act in t.limits.alu_nonlinears
+
+
 def _on_alu(d: OpDesc, t: Target) -> bool:
-    """A depthwise op runs as ALU DWCONV when its activation is one DWINIT cannot hold but the ALU lists."""
-    return d.engine == "dwconv" and d.act in ALU_DW_ACTS and t.limits.alu and d.act in t.limits.alu_nonlinears
+    """A depthwise op runs as ALU DWCONV when its activation is one only the ALU applies."""
+    return d.engine == "dwconv" and alu_applies(d.act, t)
 
 
 def depthwise(d: OpDesc, t: Target) -> Misfit | None:

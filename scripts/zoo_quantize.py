@@ -1,0 +1,21 @@
+"""The quantize step the benchmark scripts share: a vaiq.zoo model calibrated on random data and
+exported as a deploy .xmodel (calib, then test mode)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def quantized_xmodel(name: str, folder: Path, calib_batch: int = 2) -> Path:
+    """Quantize zoo model ``name`` in ``folder`` (calibrating on ``calib_batch`` random images);
+    returns the deploy .xmodel's path."""
+    import torch
+    from vaiq import torch_quantizer
+    from vaiq.zoo import MODELS, get_model
+    spec = MODELS[name]
+    model = get_model(name)
+    x = torch.randn(*spec.input_shape)
+    q = torch_quantizer("calib", model, (x,), output_dir=str(folder))
+    with torch.no_grad():
+        q.quant_model(torch.randn(calib_batch, *spec.input_shape[1:]))
+    q.export_quant_config()
+    return Path(torch_quantizer("test", model, (x,), output_dir=str(folder)).export_xmodel())
