@@ -1,4 +1,5 @@
-"""The compiler driver: frontend -> canonicalize -> options -> partition -> backend per DPU subgraph.
+"""The compiler driver: frontend -> canonicalize -> options -> split grouped convs (target-aware) ->
+partition -> backend per DPU subgraph.
 
 Rule: a layer the backend cannot tile goes to the CPU with reason NOT_TILED and the graph is
 partitioned again, so a model that cannot run wholly on the DPU still compiles; user errors raise
@@ -18,6 +19,7 @@ from .passes.canonicalize import canonicalize
 from .passes.frontend import check_fix_positions, load_model
 from .passes.boundaries import insert_boundaries
 from .passes.partition import make_subgraphs, partition
+from .passes.split_groups import split_groups
 from .passes.support import Placement
 from .options import CompileOptions, apply_options
 
@@ -73,6 +75,7 @@ def _compile_graph(path, arch: str, options: CompileOptions | None) -> CompileRe
     h, log = canonicalize(g)
     check_fix_positions(h)
     log += apply_options(h, options or CompileOptions())
+    log += split_groups(h, target)
     times["canonicalize"] = time.perf_counter() - t1
     backend = _backend()
     generated = frozenset(backend.GENERATED) if backend else frozenset()
@@ -85,7 +88,7 @@ def _compile_graph(path, arch: str, options: CompileOptions | None) -> CompileRe
                   for o in grp.ops if o.get_type() != "const-fix"]
         if lonely:  # a reshape alone has nothing to compute on the DPU: it joins the CPU side
             for o in lonely:
-                forced[o.get_name()] = Placement("CPU", "ALIAS_ONLY", "a reshape with no DPU op around it")
+                forced[o.get_name()] = Placement("CPU", "ALIAS_ONLY", "a reshape or slice with no DPU op around it")
             continue
         subs = make_subgraphs(h, groups, where)
         boundary_log = insert_boundaries(h, subs)

@@ -94,9 +94,37 @@ def dense_head():
     return b
 
 
+def channel_slices():
+    """Channel slices (views of the same bytes): of the interface input, of a conv output that is
+    also a concat slice, read by a conv, a pool and an eltwise, reshaped, concatenated (copied), and
+    one a subgraph output (copied to a dense buffer)."""
+    b = Builder()
+    x = b.input([1, 8, 8, 13], fp=5)
+    xs = b.slice(x, 3, 11)
+    a = b.conv(xs, 9, fp_o=5)
+    cc = b.concat([a, b.conv(x, 6, k=1, fp_o=5)])
+    inner = b.slice(a, 2, 7)
+    p = b.pool(inner, "MAX", 2, 2)
+    e = b.eltwise([b.slice(cc, 0, 5), b.slice(cc, 10, 15)], "ADD", fp_o=5)
+    b.concat([b.slice(x, 0, 4), b.slice(e, 1, 3)])
+    b.reshape(b.slice(cc, 1, 4), [1, 64, 3])
+    b.conv(p, 4, k=1, fp_o=5)
+    b.slice(cc, 5, 12, name="slice_out")
+    return b
+
+
+def grouped_pieces():
+    """What split_groups makes of a grouped conv: slices of one input, block-diagonal convs, concat."""
+    b = Builder()
+    x = b.input([1, 9, 7, 12], fp=5)
+    b.concat([b.conv(b.slice(x, i * 4, i * 4 + 4), 5, act="RELU", fp_o=5) for i in range(3)])
+    return b
+
+
 GRAPHS = {f.__name__: f for f in (nested_concat, repeated_concat_input, concat_of_interface_input,
                                   reshape_of_slice, slice_read_by_pool, output_also_internal,
-                                  concat_input_is_output, residual_chain, dense_head)}
+                                  concat_input_is_output, residual_chain, dense_head, channel_slices,
+                                  grouped_pieces)}
 CPU_OPS = ("on_cpu",)
 
 

@@ -108,6 +108,14 @@ class Builder:
         op = self.g.create_op(name or self._name("rs"), "reshape-fix", {"shape": list(shape)}, {"input": [x]})
         return set_fix(op, x.get_output_tensor().get_attr("fix_point"))
 
+    def slice(self, x, c0, c1, name=None):
+        """A fixed ``strided_slice`` of channels c0..c1 of an NHWC image."""
+        dims = list(x.get_output_tensor().dims)
+        op = self.g.create_op(name or self._name("sl"), "strided_slice",
+                              {"begin": [0, 0, 0, c0], "end": dims[:3] + [c1], "strides": [1, 1, 1, 1]},
+                              {"input": [x]})
+        return set_fix(op, x.get_output_tensor().get_attr("fix_point"))
+
     def dpu_subgraph(self, cpu_ops=()):
         """Partition: data-fix ops -> USER, ops named in ``cpu_ops`` -> CPU, the rest -> one DPU
         subgraph (returned)."""

@@ -11,6 +11,9 @@ Rules:
   already placed into another concat, repeated) is copied into its slice by a :class:`Copy` job.
 - ``reshape-fix``, ``upload`` and ``download`` are aliases (NHWC bytes unchanged) of a dense input; a non-dense input (a concat
   slice) is first copied into a dense buffer of its own.
+- A ``strided_slice`` of consecutive channels (the only slice the partitioner places on the DPU) is a
+  view of its input: offset by its first channel, the input's pixel and row strides. A slice that is
+  a subgraph output is copied into a dense buffer (interface tensors are dense).
 - Registers: REG_2 INTERFACE holds the subgraph's input and output tensors, dense, inputs first, in
   the order of ``sg.get_input_tensors()`` / ``get_output_tensors()``; a buffer aliased by an interface
   tensor lives there too. REG_1 WORKSPACE holds the other buffers; a buffer is placed first-fit at
@@ -90,10 +93,15 @@ class View:
 
 @dataclass(frozen=True)
 class Copy:
-    """Copy tensor ``src`` into ``dst`` (a concat slice or a dense buffer), on behalf of op ``op``."""
+    """Copy tensor ``src`` into ``dst`` (a concat slice or a dense buffer), on behalf of op ``op``;
+    ``view`` is where ``src`` is read when that is not its own view (a channel slice copied out)."""
     op: str
     src: str
     dst: View
+    view: View | None = None
+
+    def source(self, views: dict[str, View]) -> View:
+        return self.view if self.view is not None else views[self.src]
 
 
 @dataclass
@@ -168,7 +176,7 @@ def plan_ddr(sg: xir.Subgraph, schedule: list[xir.Op]) -> DdrPlan:
         if kind in WRITERS:
             if t.name not in slices:
                 views[t.name] = dense_view(new_buffer(*image_dims(t)), t)
-        elif kind not in ALIASES:
+        elif kind not in ALIASES and kind != "strided_slice":
             raise TilingError(op.get_name(), f"{kind} has no DPU code generator")
     for op in reversed(schedule):
         if op.get_type() != "concat-fix":
@@ -198,6 +206,21 @@ def plan_ddr(sg: xir.Subgraph, schedule: list[xir.Op]) -> DdrPlan:
                 dst = View(b, 0, sv.h, sv.w, sv.c, sv.c, sv.w * sv.c)
                 copies.setdefault(op.get_name(), []).append(Copy(op.get_name(), src.name, dst))
                 views[t.name] = View(b, 0, h, w, c, c, w * c)
+        elif kind == "strided_slice":
+            src = op.get_input_tensor("input")
+            if _fp(src) != _fp(t):
+                raise TilingError(op.get_name(), f"slice changes the fix position ({_fp(src)} -> {_fp(t)})")
+            sv = views[src.name]
+            dims = src.dims
+            c0 = range(*slice(op.get_attr("begin")[-1], op.get_attr("end")[-1], 1).indices(dims[-1])).start
+            h, w, c = image_dims(t)
+            view = View(sv.buf, sv.offset + c0, h, w, c, sv.pix, sv.row)
+            if t.name in out_names:
+                b = new_buffer(h, w, c)
+                copies.setdefault(op.get_name(), []).append(Copy(op.get_name(), src.name,
+                                                                 View(b, 0, h, w, c, c, w * c), view))
+                view = View(b, 0, h, w, c, c, w * c)
+            views[t.name] = view
         elif kind == "concat-fix":
             cv = views[t.name]
             off = 0
@@ -218,7 +241,7 @@ def plan_ddr(sg: xir.Subgraph, schedule: list[xir.Op]) -> DdrPlan:
             b.first = min(b.first, i)
         for cp in copies.get(op.get_name(), []):
             cp.dst.buf.first = min(cp.dst.buf.first, i)
-            views[cp.src].buf.last = max(views[cp.src].buf.last, i)
+            cp.source(views).buf.last = max(cp.source(views).buf.last, i)
         if kind in WRITERS:
             for x in op.get_input_tensors("input"):
                 if x.name not in views:

@@ -34,7 +34,7 @@ from .verify import verify
 
 #: op types this backend generates (the partitioner sends others to the CPU as NOT_GENERATED)
 GENERATED = frozenset({"conv2d-fix", "depthwise-conv2d-fix", "hard-sigmoid-fix", "pool-fix", "eltwise-fix",
-                       "concat-fix", "reshape-fix", "upload", "download"})
+                       "concat-fix", "reshape-fix", "strided_slice", "upload", "download"})
 
 GEN = {"conv2d-fix": gen_conv, "depthwise-conv2d-fix": gen_dwconv, "hard-sigmoid-fix": gen_hsigmoid,
        "pool-fix": gen_pool, "eltwise-fix": gen_eltwise}

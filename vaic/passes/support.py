@@ -14,13 +14,14 @@ from dataclasses import dataclass
 
 import xir
 from xir.target import Target
-from xir.target.placement import ALU_DW_ACTS, OpDesc, alu_hsigmoid_fields, engine, misfit
+from xir.target.placement import ALU_DW_ACTS, OpDesc, alu_hsigmoid_fields, engine, misfit, sliced_axis
 
 USER_OPS = ("data-fix", "data")
 ALIAS_OPS = ("reshape-fix", "upload", "download")           # free on NHWC DDR data: same bytes
 ENGINE_OF = {"conv2d-fix": "conv", "depthwise-conv2d-fix": "dwconv", "transposed-conv2d-fix": "tconv",
              "pool-fix": "pool", "eltwise-fix": "eltwise", "concat-fix": "concat",
              "hard-sigmoid-fix": "dwconv",                  # an identity depthwise conv with HSIGMOID
+             "strided_slice": "slice",                      # a fixed slice: a view when it cuts channels
              **{k: "alias" for k in ALIAS_OPS}}
 
 
@@ -96,6 +97,10 @@ def describe(op: xir.Op) -> OpDesc:
                       input_shapes=tuple(tuple(x.dims) for x in xs))
     if eng == "concat":
         return OpDesc(kind, eng, axis=op.get_attr("axis"), rank=len(op.get_output_tensor().dims))
+    if eng == "slice":
+        dims = op.get_input_tensor("input").dims
+        axis, step = sliced_axis(dims, a("begin"), a("end"), a("strides"))
+        return OpDesc(kind, eng, axis=axis, step=step, rank=len(dims))
     return OpDesc(kind, eng)
 
 
@@ -114,7 +119,7 @@ def place(op: xir.Op, t: Target, generated: frozenset[str]) -> Placement:
     bad = misfit(d, t)
     if bad:
         return cpu(*bad)
-    if d.engine == "alias":
+    if d.engine in ("alias", "slice"):
         return dpu("ALIAS")
     where = _relu6_ok(op, d) or _hsigmoid_ok(op, d, t) or dpu(engine(d, t))
     if where.device == "DPU" and kind not in generated:

@@ -11,7 +11,7 @@ what a backend generates are for the caller to add (vaic/passes/support.py).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from xir.isa import field_slot
@@ -29,7 +29,7 @@ POOL_PAD_MAX = 15
 #: explicit padding modes; SAME / VALID must have been resolved to numbers before the DPU sees the op
 PAD_MODES = ("FLOOR", "CEIL")
 #: what an op needs from the DPU; None (or any other value) means no DPU engine computes it
-ENGINES = ("conv", "dwconv", "tconv", "pool", "eltwise", "concat", "alias")
+ENGINES = ("conv", "dwconv", "tconv", "pool", "eltwise", "concat", "slice", "alias")
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ class OpDesc:
     global_pool: bool = False
     n_inputs: int = 1
     input_shapes: tuple[tuple[int, ...], ...] | None = None   # eltwise inputs; None when unknown
-    axis: int = -1                              # concat axis (NHWC)
-    rank: int = 4                               # concat output rank
+    axis: int = -1                              # concat axis / the one sliced axis (NHWC; -1: several)
+    rank: int = 4                               # concat output rank / sliced tensor rank
+    step: int = 1                               # slice step
 
 
 class Misfit(NamedTuple):
@@ -109,13 +110,14 @@ def not_dilated(d: OpDesc, sentence: str) -> Misfit | None:
 
 
 def conv(d: OpDesc, t: Target) -> Misfit | None:
-    """Rule (CONV): ungrouped, undilated, kernel in conv_kernel_min..max, stride and padding inside
+    """Rule (CONV): a grouped conv fits when its pieces do (:func:`group_piece`); else undilated,
+    kernel in conv_kernel_min..max, stride and padding inside
     the conv ranges, at most conv_out_channels_max outputs, weights that fit the weights bank
     (Target.conv_weights_fit) and an activation of conv_nonlinears the CONVINIT encoding holds."""
     lim = t.limits
     kw, kh = d.kernel
     if d.groups != 1:
-        return Misfit("GROUPED_CONV", f"grouped convolution (group {d.groups}) has no DPU instruction")
+        return conv(group_piece(d, t), t)
     bad = not_dilated(d, "dilated convolution has no field in the CONV instruction")
     if bad:
         return bad
@@ -134,11 +136,29 @@ def conv(d: OpDesc, t: Target) -> Misfit | None:
     return activation(d, lim.conv_nonlinears, "conv")
 
 
+def groups_per_piece(groups: int, in_per_group: int, icp: int) -> int:
+    """Rule: a grouped convolution runs as pieces of ``k`` consecutive groups each, ``k`` the most
+    groups whose input channels fill at most one ICP-wide channel group (at least 1). A piece is a
+    plain convolution over its groups' input channels with block-diagonal weights (the zero weights
+    between groups add exact zeros), reading its channel slice of the input in place and writing its
+    channel slice of the output (vaic/passes/split_groups.py)."""
+    return max(1, min(groups, icp // max(in_per_group, 1)))
+
+
+def group_piece(d: OpDesc, t: Target) -> OpDesc:
+    """The largest piece of grouped conv ``d`` on ``t`` (see :func:`groups_per_piece`): a group-1
+    conv of ``k`` groups' channels; the whole grouped conv fits when this piece fits."""
+    k = groups_per_piece(d.groups, d.in_channels, t.icp)
+    return replace(d, groups=1, in_channels=k * d.in_channels, out_channels=k * (d.out_channels // d.groups))
+
+
 def transposed_conv(d: OpDesc, t: Target) -> Misfit | None:
-    """Rule: the target has a transposed convolution mode (limits.transposed_conv); then the conv
-    engine's rules apply."""
+    """Rule: the target has a transposed convolution mode (limits.transposed_conv), the conv is not
+    grouped; then the conv engine's rules apply."""
     if not t.limits.transposed_conv:
         return Misfit("NO_ENGINE", "the target has no transposed convolution")
+    if d.groups != 1:
+        return Misfit("GROUPED_CONV", f"grouped transposed convolution (group {d.groups}) has no DPU instruction")
     return conv(d, t)
 
 
@@ -233,13 +253,22 @@ def concat(d: OpDesc, t: Target) -> Misfit | None:
     return None
 
 
+def channel_slice(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule: a slice of consecutive channels of a 4-D NHWC image (axis 3, step 1) is a view of the same
+    DDR bytes (its first channel's offset, the image's pixel stride) that LOAD reads in place; other
+    slices move data the DPU has no instruction for."""
+    if d.rank != 4 or d.axis != 3 or d.step != 1:
+        return Misfit("SLICE_AXIS", "only a step-1 slice of the channels of an NHWC image is read in place on the DPU")
+    return None
+
+
 def alias(d: OpDesc, t: Target) -> Misfit | None:
     """Rule: a reshape of NHWC DDR data (and an upload / download) is the same bytes: always fits."""
     return None
 
 
 RULES = {"conv": conv, "tconv": transposed_conv, "dwconv": depthwise, "pool": pool, "eltwise": eltwise,
-         "concat": concat, "alias": alias}
+         "concat": concat, "slice": channel_slice, "alias": alias}
 
 
 def misfit(d: OpDesc, t: Target) -> Misfit | None:
@@ -252,16 +281,28 @@ def misfit(d: OpDesc, t: Target) -> Misfit | None:
 
 def engine(d: OpDesc, t: Target) -> str:
     """The engine that runs an op that fits: CONV, DWCONV, POOL, ALU (a pool the POOL engine cannot
-    take, or a depthwise op with an ALU-only activation), ELEW, CONCAT or ALIAS."""
+    take, or a depthwise op with an ALU-only activation), ELEW, CONCAT or ALIAS (reshapes and channel
+    slices: views of the same bytes)."""
     if d.engine == "pool":
         return "POOL" if _pool_engine_fits(d, t) else "ALU"
     if _on_alu(d, t):
         return "ALU"
     return {"conv": "CONV", "tconv": "CONV", "dwconv": "DWCONV", "eltwise": "ELEW", "concat": "CONCAT",
-            "alias": "ALIAS"}[d.engine]
+            "slice": "ALIAS", "alias": "ALIAS"}[d.engine]
 
 
-__all__ = ["ALU_DW_ACTS", "CONV_ENGINE_ACTS", "ENGINES", "Misfit", "OpDesc", "engine", "misfit"]
+__all__ = ["ALU_DW_ACTS", "CONV_ENGINE_ACTS", "ENGINES", "Misfit", "OpDesc", "engine", "group_piece",
+           "groups_per_piece", "misfit", "sliced_axis"]
+
+
+def sliced_axis(dims, begin, end, strides) -> tuple[int, int]:
+    """(the one axis a strided slice narrows, its step), or (-1, 1) when it narrows several axes
+    or none; ``begin``/``end``/``strides`` as the xir ``strided_slice`` attributes."""
+    cut = [i for i, d in enumerate(dims)
+           if range(*slice(begin[i], end[i], (strides or [1] * len(dims))[i]).indices(d)) != range(d)]
+    if len(cut) != 1:
+        return -1, 1
+    return cut[0], int((strides or [1] * len(dims))[cut[0]])
 
 
 def alu_hsigmoid_fields(act: str, acc_fp: int, out_fp: int, isa: str) -> tuple[dict[str, int], Misfit | None]:
