@@ -4,7 +4,9 @@ Rules:
 - every op gets a placement (vaic.passes.support); constants go with the ops that read them;
 - ops of one device are merged into as few subgraphs as possible: an op joins a subgraph of the same
   device that feeds it unless that would create a cycle between subgraphs (a path leaving the
-  subgraph and coming back), in which case a new subgraph starts;
+  subgraph and coming back), in which case a new subgraph starts; then subgraphs of one device that
+  no path through a third subgraph connects (sibling branches, e.g. two convs of the network input)
+  are merged, so no two DPU subgraphs remain that could run as one;
 - children of the root are named ``subgraph_<first op>`` and listed in topological order; a DPU
   subgraph records ``device``, a CPU subgraph ``cpu_reasons`` (op -> reason) as well.
 """
@@ -66,6 +68,7 @@ def partition(g: xir.Graph, t: Target, generated: frozenset[str],
         chosen.ops.append(op)
         group_of[op.get_name()] = chosen
         upstream[op.get_name()] = up - {chosen.gid}
+    groups = _merge_siblings(groups, group_of, order)
     for c in consts:
         users = c.get_fanout_ops()
         target_group = group_of[users[0].get_name()] if users else groups[0]
@@ -89,3 +92,57 @@ def make_subgraphs(g: xir.Graph, groups: list[Group], where: dict[str, Placement
     ordered = root.toposort_child_subgraph()
     root.children = ordered
     return ordered
+
+
+def _merge_siblings(groups: list[Group], group_of: dict[str, Group], order: list[xir.Op]) -> list[Group]:
+    """Merge groups of one device (USER excepted) while merging creates no cycle: ``a`` and ``b`` may
+    merge unless a path leaves one of them through another group and reaches the other."""
+    def edges() -> dict[int, set[int]]:
+        out: dict[int, set[int]] = {grp.gid: set() for grp in groups}
+        for op in order:
+            if op.get_type() in ("const-fix", "const"):
+                continue
+            dst = group_of[op.get_name()].gid
+            for i in op.inputs:
+                if i.get_type() in ("const-fix", "const"):
+                    continue
+                src = group_of[i.get_name()].gid
+                if src != dst:
+                    out[src].add(dst)
+        return out
+
+    def reach(succ: dict[int, set[int]], start: int) -> set[int]:
+        seen, todo = set(), list(succ[start])
+        while todo:
+            n = todo.pop()
+            if n not in seen:
+                seen.add(n)
+                todo.extend(succ[n])
+        return seen
+
+    pos = {op.get_name(): i for i, op in enumerate(order)}
+    merged = True
+    while merged:
+        merged = False
+        succ = edges()
+        far = {gid: reach(succ, gid) for gid in succ}
+
+        def through_other(x: int, y: int) -> bool:     # a path x -> c -> ... -> y with c != y
+            return any(c != y and y in far[c] for c in succ[x])
+
+        for a in groups:
+            if a.device == "USER":
+                continue
+            for b in groups:
+                if b is a or b.device != a.device or through_other(a.gid, b.gid) or through_other(b.gid, a.gid):
+                    continue
+                keep, gone = (a, b) if a.gid < b.gid else (b, a)
+                keep.ops = sorted(keep.ops + gone.ops, key=lambda o: pos[o.get_name()])
+                for op in gone.ops:
+                    group_of[op.get_name()] = keep
+                groups = [grp for grp in groups if grp is not gone]
+                merged = True
+                break
+            if merged:
+                break
+    return groups
