@@ -118,7 +118,8 @@ def test_edge_forms_agree(models, key):
     assert got["conv2d_2"][0] == "DPU"                         # split into group pieces (vaic split_groups)
     assert got["conv2d_3"] == ("CPU", "CHANNEL_MULTIPLIER" if key == "DPUCZDX8G/KV260" else "NO_ENGINE")
     assert got["avg_pool2d"] == ("CPU", "AVG_EXCLUDE_PAD")
-    assert got["mul"] == ("CPU", "BROADCAST" if key == "DPUCZDX8G/KV260" else "NO_ENGINE")
+    # an image times its per-channel mean: a per-channel scale on the depthwise engine
+    assert got["mul"] == (("DPU", "DWCONV") if key == "DPUCZDX8G/KV260" else ("CPU", "NO_ENGINE"))
     assert got["cat"] == ("CPU", "CONCAT_AXIS")
     assert got["conv2d_4"] == ("DPU", "CONV")                    # with the pad folded in: 2 on each side
     assert placement(graph.node("pad"), load_target(key), graph) == ("DPU", "folded into the padding of conv2d_4")

@@ -6,7 +6,8 @@ Rules (docs/isa.md §5.8):
   input is read with group 1 and uniform sweeps, so every block re-configures its inputs;
 - ADD: ``shift_read_k = max(f) - f_k`` (0..15), ``shift_write = min(f) - o``; MUL:
   ``shift_read = 0``, ``shift_write = sum(f) - o``; ``shift_write`` in -64..63;
-- activation NONE / RELU / LEAKYRELU / RELU6 (RELU6 as in ``act_code``).
+- activation NONE / RELU / LEAKYRELU / RELU6 (RELU6 as in ``act_code``);
+- a MUL of an image by a per-channel vector is a depthwise op instead (scale.py).
 """
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from .context import Ctx, act_code
 from .errors import TilingError
 from .geometry import image_dims, pointwise
 from .program import LayerStats
+from .scale import gen_scale, is_scale
 
 ELEW_ACTS = ("NONE", "RELU", "LEAKYRELU", "RELU6")
 MAX_INPUTS = 16
 
 
 def gen_eltwise(ctx: Ctx, op: xir.Op) -> None:
+    if is_scale(op):
+        return gen_scale(ctx, op)
     name = op.get_name()
     b = ctx.banks
     ctx.check_round(op)

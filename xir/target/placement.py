@@ -228,11 +228,36 @@ def pool(d: OpDesc, t: Target) -> Misfit | None:
     return window(d, lim.pool_kernel_max, lim.pool_stride_max, POOL_PAD_MAX, "pool")
 
 
+def is_channel_scale(d: OpDesc) -> bool:
+    """Whether ``d`` multiplies an NHWC image by a per-channel vector of the same image (shapes
+    ``[n, h, w, c]`` and ``[n, 1, 1, c]``, either order): a squeeze-excite gate."""
+    if d.engine != "eltwise" or d.mode != "MUL" or d.n_inputs != 2 or not d.input_shapes:
+        return False
+    a, b = (tuple(s) for s in d.input_shapes)
+    if len(a) != 4 or len(b) != 4:
+        return False
+    img, vec = (a, b) if b[1:3] == (1, 1) else (b, a)
+    return vec[1:3] == (1, 1) and vec[0] == img[0] and vec[3] == img[3] and img[1:3] != (1, 1)
+
+
+def channel_scale(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule: an image times a per-channel vector (:func:`is_channel_scale`) runs on the depthwise
+    engine as a 1x1 DPTWISE whose weights are the vector, LOADed from DDR into the depthwise weights
+    bank per image (vaic/backend/scale.py); so it needs a depthwise engine and an activation of
+    dw_nonlinears the DWINIT encoding holds."""
+    if not t.limits.depthwise:
+        return Misfit("NO_ENGINE", "a per-channel scale (broadcast multiply) runs on the depthwise engine, "
+                      "which the target lacks")
+    return activation(d, t.limits.dw_nonlinears, "depthwise")
+
+
 def eltwise(d: OpDesc, t: Target) -> Misfit | None:
-    """Rule (ELEW): a listed element-wise type, inputs of one shape (no broadcasting; unchecked when
-    the shapes are unknown), an activation of eltwise_nonlinears the ELEWINIT encoding holds and at
-    most 16 inputs."""
+    """Rule (ELEW): a listed element-wise type, inputs of one shape (no broadcasting, except an image
+    times a per-channel vector: :func:`channel_scale`; unchecked when the shapes are unknown), an
+    activation of eltwise_nonlinears the ELEWINIT encoding holds and at most 16 inputs."""
     lim = t.limits
+    if is_channel_scale(d):
+        return channel_scale(d, t)
     if d.mode not in lim.eltwise_types:
         return Misfit("NO_ENGINE", f"the target has no element-wise {d.mode}")
     dims = [list(s) for s in d.input_shapes or ()]
@@ -287,12 +312,14 @@ def engine(d: OpDesc, t: Target) -> str:
         return "POOL" if _pool_engine_fits(d, t) else "ALU"
     if _on_alu(d, t):
         return "ALU"
+    if is_channel_scale(d):
+        return "DWCONV"
     return {"conv": "CONV", "tconv": "CONV", "dwconv": "DWCONV", "eltwise": "ELEW", "concat": "CONCAT",
             "slice": "ALIAS", "alias": "ALIAS"}[d.engine]
 
 
 __all__ = ["ALU_DW_ACTS", "CONV_ENGINE_ACTS", "ENGINES", "Misfit", "OpDesc", "engine", "group_piece",
-           "groups_per_piece", "misfit", "sliced_axis"]
+           "groups_per_piece", "is_channel_scale", "misfit", "sliced_axis"]
 
 
 def sliced_axis(dims, begin, end, strides) -> tuple[int, int]:
