@@ -1,7 +1,8 @@
 """What vaic prints: the compile log, ``vaic inspect`` and ``vaic disasm``.
 
 Rule: the log names the passes run, gives "Total device subgraph number N, DPU subgraph number M"
-(the line vai_c_xir prints) and one line per CPU op with its reason.
+(the line vai_c_xir prints) and one line per CPU op with its reason, and ends with the one-screen
+summary of xir.target.reasons (CPU ops by reason code, and what to change).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import xir
 from xir.errors import XModelError
 from xir.isa import decode, disassemble
+from xir.target.reasons import CpuOp, split_reason, summary_lines
 
 from .errors import VaicError
 
@@ -35,7 +37,25 @@ def compile_log(result, files) -> list[str]:
                      f"registers {', '.join(f'REG_{r}={n}' for r, n in sorted(prog.reg_sizes.items()))}")
     for name, path in files.items():
         lines.append(f"[vaic] wrote {path}")
+    lines += [f"[vaic] {line}" for line in summary(result)]
     return lines
+
+
+def summary(result) -> list[str]:
+    """The one-screen summary the log ends with (xir.target.reasons): DPU subgraphs, CPU ops by reason
+    code with counts, and what the user can change for each."""
+    g = result.graph
+    cpu = []
+    for sg in result.subgraphs:
+        if sg.get_attr("device") != "CPU":
+            continue
+        for op, why in sg.get_attr("cpu_reasons").items():
+            kind = g.get_op(op).get_type()
+            if kind in ("fix2float", "float2fix"):    # they come and go with the float op they serve
+                continue
+            cpu.append(CpuOp(op, kind, split_reason(why)[0]))
+    n_cpu = sum(sg.get_attr("device") == "CPU" for sg in result.subgraphs)
+    return summary_lines(len(result.dpu_subgraphs), n_cpu, cpu)
 
 
 def _load(path) -> xir.Graph:

@@ -41,7 +41,7 @@ from .cli_data import DataSet, open_data
 from .cli_model import LoadedModel, load_model, parse_shape, shape_text
 from .config import load_config
 from .errors import VaiqError
-from .cli_inspect import inspect_rows
+from .cli_inspect import inspect_rows, summary as placement_summary
 
 # ---------------------------------------------------------------------------------------- plumbing
 
@@ -471,9 +471,13 @@ def inspect_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet,
     ops = [r for r in rows if r["kind"] != "input"]
     summary = {"ops": len(ops), "own": sum(r["quant"] == "own" for r in ops),
                "shared": sum(r["quant"] == "shared" for r in ops), "float": sum(r["quant"] == "float" for r in ops)}
+    lines = []
     if t is not None:
         summary["dpu"] = sum(r["device"] == "DPU" for r in ops)
         summary["cpu"] = sum(r["device"] == "CPU" for r in ops)
+        lines = placement_summary(q.graph, rows)
+        summary["dpu_subgraphs"] = int(lines[0].split(": ", 1)[1].split()[0])
+        summary["placement_summary"] = lines
     report = {"model": q.graph.name, "spec": lm.spec, "input_shape": list(lm.input_shape),
               "target": None if t is None else (t.key or t.name),
               "fingerprint": None if t is None else t.fingerprint_hex, "summary": summary, "nodes": rows}
@@ -497,6 +501,8 @@ def inspect_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet,
     if t is not None:
         line += f"; on {report['target']}: {summary['dpu']} DPU, {summary['cpu']} CPU (estimate; vaic decides)"
     console.print(line)
+    for text in lines:
+        console.print(text, markup=False, highlight=False)
     if json_path is not None:
         console.print(f"wrote {json_path}")
 

@@ -3,7 +3,9 @@ rules would put it on the DPU (the compiler's target rules; only the compiler kn
 and what its backend generates)."""
 from __future__ import annotations
 
+from xir.target.grouping import device_groups
 from xir.target.placement import misfit
+from xir.target.reasons import CpuOp, split_reason, summary_lines
 
 from .describe import describe, pad_folded_into
 
@@ -69,3 +71,15 @@ def inspect_rows(graph, target=None) -> list[dict]:
             row["device"], row["device_reason"] = placement(n, target, graph)
         rows.append(row)
     return rows
+
+
+def summary(graph, rows: list[dict]) -> list[str]:
+    """The compiler's one-screen summary (xir.target.reasons) estimated from ``inspect_rows`` with a
+    target: DPU subgraphs as vaic's grouping rule (xir.target.grouping) forms them from the estimated
+    devices, CPU ops by reason code, and what to change."""
+    device = {r["name"]: "USER" if r["device"] == "-" else r["device"] for r in rows}
+    preds = {r["name"]: list(r["inputs"]) for r in rows}
+    groups = device_groups([r["name"] for r in rows], device, preds)
+    cpu = [CpuOp(r["name"], r["kind"], split_reason(r["device_reason"])[0]) for r in rows if r["device"] == "CPU"]
+    return summary_lines(sum(g.device == "DPU" for g in groups), sum(g.device == "CPU" for g in groups), cpu,
+                         estimate=True)

@@ -197,3 +197,18 @@ def test_single_op_rules_agree(case, code):
     assert dev == p.device
     if code:
         assert why == f"{p.code}: {p.reason}"
+
+
+@pytest.mark.parametrize("key", TARGETS)
+def test_subgraph_count_estimate_matches_the_compiler(models, key):
+    """vaiq inspect's summary groups its estimated devices with vaic's grouping rule; where no
+    compiler-only reason moves an op, it predicts vaic's DPU subgraph count."""
+    from vaiq.cli_inspect import inspect_rows, summary
+    t = load_target(key)
+    for name in ZOO + ("edge",):
+        graph, path = models[name]
+        res = compile_graph(path, key)
+        if any(p.code in COMPILER_ONLY for p in res.placements.values()):
+            continue
+        lines = summary(graph, inspect_rows(graph, t))
+        assert lines[0].startswith(f"estimated: {len(res.dpu_subgraphs)} DPU subgraph(s)"), (name, lines[0])

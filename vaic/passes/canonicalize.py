@@ -6,7 +6,7 @@ eltwise-fix ... with fused nonlinearities); then each rewrite below runs once, i
 from __future__ import annotations
 
 import xir
-from xir.transforms import fold_channel_permutes, fold_fix_ops
+from xir.transforms import fold_channel_permutes, fold_fix_ops, fold_flatten_permutes
 
 from .dense_to_conv import dense_to_conv
 from .fold_pad import fold_pad
@@ -18,6 +18,7 @@ def canonicalize(g: xir.Graph) -> tuple[xir.Graph, list[str]]:
     log = [f"fold_fix: {sum(1 for o in g.get_ops() if o.get_type() == 'fix')} fix ops folded into "
            f"{sum(1 for o in h.get_ops() if o.get_type().endswith('-fix'))} fixed ops"]
     log += fold_channel_permutes(h)
+    log += fold_flatten_permutes(h)
     log += dense_to_conv(h)
     log += fold_pad(h)
     h.validate()

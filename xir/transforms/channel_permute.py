@@ -14,6 +14,12 @@ to another channel of the same pixel (the same permutation everywhere), is repla
 The chain's net effect is found by running it on a tensor of distinct indices, so any chain of these
 ops is judged by what it computes, not by its spelling. The replacement takes the last op's name, so
 the output tensor keeps its name.
+
+The same holds in front of a dense layer (:func:`fold_flatten_permutes`): a chain from a 4-D image to
+the ``[N, K]`` input of an ``inner-product-fix`` (torch flattens NCHW, so the deploy graph transposes
+NHWC to NCHW first) permutes the K inputs; it becomes one ``reshape-fix`` of the NHWC bytes and the
+layer's weight columns are permuted instead (``w'[:, perm[k]] = w[:, k]``): the same products, so the
+same exact sums.
 """
 from __future__ import annotations
 
@@ -121,4 +127,50 @@ def fold_channel_permutes(g: Graph) -> list[str]:
         g.rename_op(conv, name)
         log.append(f"channel_permute: {len(links)} layout op(s) ending at {name} permute {c} channels: a 1x1 conv "
                    "with a permutation matrix")
+    return log
+
+
+def fold_flatten_permutes(g: Graph) -> list[str]:
+    """Fold layout chains in front of dense layers into their weights (module rule)."""
+    log = []
+    for dense in [o for o in g.toposort() if o.get_type() == "inner-product-fix"]:
+        links = []
+        op = dense.get_input_op("input")
+        while op.get_type() in LINKS and _is_fixed(op) and len(op.get_fanout_ops()) == 1:
+            links.insert(0, op)
+            op = op.get_input_op("input")
+        src = op
+        dims = list(src.get_output_tensor().dims)
+        if not links or len(dims) != 4 or not any(o.get_type() == "transpose" for o in links):
+            continue
+        n = dims[0]
+        per = int(np.prod(dims[1:]))
+        out = list(links[-1].get_output_tensor().dims)
+        if out != [n, per]:
+            continue
+        v = np.arange(n * per, dtype=np.int64).reshape(dims)
+        for link in links:
+            v = _apply(link, v)
+        perm = v[0] if n else np.arange(per)
+        if sorted(perm.tolist()) != list(range(per)):
+            continue
+        w_op = dense.get_input_op("weights")
+        w = w_op.get_const_data()
+        new_w = np.empty_like(w)
+        new_w[:, perm] = w
+        name = links[-1].get_name()
+        wp = g.create_const_op(f"{w_op.get_name()}_nhwc", new_w, w_op.get_attr("data_type"), kind="const-fix")
+        _set_fix(wp, {k: w_op.get_output_tensor().get_attr(k) for k in FIX_ATTRS})
+        t = src.get_output_tensor()
+        flat = _set_fix(g.create_op(f"{name}_nhwc", "reshape-fix", {"shape": [n, per]}, {"input": [src]}),
+                        {k: t.get_attr(k) for k in FIX_ATTRS})
+        dense.replace_input_op(links[-1], flat)
+        dense.replace_input_op(w_op, wp)
+        for o in reversed(links):
+            g.remove_op(o)
+        if not w_op.get_fanout_ops():
+            g.remove_op(w_op)
+        g.rename_op(flat, name)
+        log.append(f"flatten_permute: {len(links)} layout op(s) in front of {dense.get_name()} folded into its "
+                   "weights (the DPU reads the NHWC bytes as they are)")
     return log
