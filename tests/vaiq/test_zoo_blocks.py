@@ -155,11 +155,19 @@ def test_decode_of_model_heads_matches_the_formula_per_element():
     torch.testing.assert_close(boxes[0, row], expected)
 
 
+def test_decode_takes_numpy_heads():
+    """The emulator's outputs are arrays: decoding them (NCHW) gives the same boxes as the tensors."""
+    heads = [torch.randn(1, 3 * 6, 8 // 2**k, 8 // 2**k, generator=_gen(k)) for k in range(3)]
+    torch.testing.assert_close(decode_yolo([h.numpy() for h in heads]), decode_yolo(heads), rtol=0, atol=0)
+
+
 def test_decode_rejects_mismatched_heads():
     with pytest.raises(ValueError, match="anchors x"):
         decode_yolo([torch.zeros(1, 20, 8, 8), torch.zeros(1, 20, 4, 4), torch.zeros(1, 20, 2, 2)])
     with pytest.raises(ValueError, match="2 heads"):
         decode_yolo([torch.zeros(1, 21, 8, 8), torch.zeros(1, 21, 4, 4)])
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        decode_yolo([torch.zeros(21, 8, 8)] * 3)
 
 
 def test_yolo_activation_is_selectable():

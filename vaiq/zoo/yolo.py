@@ -124,9 +124,10 @@ class YOLODetector(nn.Module):
         self.stage4 = nn.Sequential(_unit(c3, c4, 3, 2, a), C3(c4, c4, depths[2], True, a))
         self.stage5 = nn.Sequential(_unit(c4, c5, 3, 2, a), C3(c5, c5, depths[3], True, a), SPPF(c5, c5, a))
         self.lateral5 = _unit(c5, c4, 1, 1, a)
-        self.upsample = nn.Upsample(scale_factor=2, mode="nearest")
+        self.upsample5 = nn.Upsample(scale_factor=2, mode="nearest")
         self.top_down4 = C3(2 * c4, c4, neck_depth, False, a)
         self.lateral4 = _unit(c4, c3, 1, 1, a)
+        self.upsample4 = nn.Upsample(scale_factor=2, mode="nearest")
         self.top_down3 = C3(2 * c3, c3, neck_depth, False, a)
         self.down3 = _unit(c3, c3, 3, 2, a)
         self.bottom_up4 = C3(2 * c3, c4, neck_depth, False, a)
@@ -139,8 +140,8 @@ class YOLODetector(nn.Module):
         p3 = self.stage3(self.stage2(self.stem(x)))
         p4 = self.stage4(p3)
         l5 = self.lateral5(self.stage5(p4))
-        l4 = self.lateral4(self.top_down4(torch.cat((self.upsample(l5), p4), 1)))
-        n3 = self.top_down3(torch.cat((self.upsample(l4), p3), 1))
+        l4 = self.lateral4(self.top_down4(torch.cat((self.upsample5(l5), p4), 1)))
+        n3 = self.top_down3(torch.cat((self.upsample4(l4), p3), 1))
         n4 = self.bottom_up4(torch.cat((self.down3(n3), l4), 1))
         n5 = self.bottom_up5(torch.cat((self.down4(n4), l5), 1))
         return tuple(head(f) for head, f in zip(self.heads, (n3, n4, n5)))
@@ -151,8 +152,9 @@ def decode_yolo(
     anchors: tuple = DEFAULT_ANCHORS,
     strides: tuple[int, ...] = DEFAULT_STRIDES,
 ) -> torch.Tensor:
-    """Boxes from raw head maps: (N, sum over heads of anchors*H*W, 5 + classes), each row
-    (cx, cy, w, h) in input pixels, objectness and class probabilities.
+    """Boxes from raw head maps (NCHW tensors or arrays): (N, sum over heads of anchors*H*W, 5 + classes),
+    each row (cx, cy, w, h) in input pixels, objectness and class probabilities; rows run over heads,
+    then anchors, then cells in row-major order.
 
     Per cell (i, j) and anchor (aw, ah) with sigmoid outputs s: cx = (2*s_x - 0.5 + j) * stride,
     cy = (2*s_y - 0.5 + i) * stride, w = (2*s_w)^2 * aw, h = (2*s_h)^2 * ah; objectness and class
@@ -162,12 +164,15 @@ def decode_yolo(
         raise ValueError(f"decode_yolo: {len(heads)} heads for {len(anchors)} anchor sets and {len(strides)} strides")
     rows = []
     for head, level_anchors, stride in zip(heads, anchors, strides):
+        head = torch.as_tensor(head, dtype=torch.float32)
+        if head.dim() != 4:
+            raise ValueError(f"decode_yolo: a head must be (N, C, H, W), got shape {tuple(head.shape)}")
         n, channels, h, w = head.shape
         na = len(level_anchors)
         if channels % na or channels // na < 6:
             raise ValueError(f"decode_yolo: a head with {channels} channels is not {na} anchors x (5 + classes)")
         per_anchor = channels // na
-        s = head.view(n, na, per_anchor, h, w).permute(0, 1, 3, 4, 2).sigmoid()
+        s = head.reshape(n, na, per_anchor, h, w).permute(0, 1, 3, 4, 2).sigmoid()
         ys, xs = torch.meshgrid(torch.arange(h, dtype=s.dtype), torch.arange(w, dtype=s.dtype), indexing="ij")
         grid = torch.stack((xs, ys), -1).view(1, 1, h, w, 2)
         anchor_wh = torch.tensor(level_anchors, dtype=s.dtype).view(1, na, 1, 1, 2)
