@@ -6,8 +6,19 @@ from torch import nn
 
 from vaiq.zoo import MODELS, calibrate_bn_stats, get_model, init_params, list_models
 
-# Reduced spatial sizes for the two heaviest nets (both architectures accept them).
-TEST_SHAPES = {"resnet50": (1, 3, 96, 96), "inception_v3": (1, 3, 139, 139)}
+# Reduced spatial sizes for the full-size nets (every architecture accepts them).
+TEST_SHAPES = {
+    "resnet50": (1, 3, 96, 96),
+    "inception_v3": (1, 3, 139, 139),
+    "efficientnet_b0": (1, 3, 64, 64),
+    "mobilenet_v3_small": (1, 3, 64, 64),
+    "shufflenet_v2": (1, 3, 64, 64),
+    "mnasnet": (1, 3, 64, 64),
+    "regnet_x_400mf": (1, 3, 64, 64),
+    "resnext50": (1, 3, 64, 64),
+    "yolo_tiny": (1, 3, 128, 128),
+    "unet": (1, 3, 64, 64),
+}
 
 # Published parameter counts with 1000 classes (inception_v3 without its auxiliary classifier).
 PUBLISHED_PARAMS = {
@@ -16,20 +27,49 @@ PUBLISHED_PARAMS = {
     "mobilenet_v2": 3_504_872,
     "squeezenet": 1_235_496,
     "inception_v3": 23_834_568,
+    "efficientnet_b0": 5_288_548,
+    "mobilenet_v3_small": 2_542_856,
+    "shufflenet_v2": 2_278_604,
+    "mnasnet": 4_383_312,
+    "regnet_x_400mf": 5_495_976,
+    "resnext50": 25_028_904,
 }
 
+# Published counts of the dense-prediction nets at their default class counts: YOLOv5n's model summary
+# (80 classes) and the common U-Net with transposed-conv upsampling (2 classes).
+PUBLISHED_DENSE_PARAMS = {"yolo_tiny": 1_872_157, "unet": 31_037_698}
+
+# Output shapes at the test shapes; every other model is a 10-class classifier.
 EXPECTED_OUT = {
-    "ffn": (1, 1),
-    "digits_cnn": (1, 10),
-    "partial_net": (1, 10),
-    "leaky_net": (1, 4, 32, 32),
+    "ffn": [(1, 1)],
+    "digits_cnn": [(1, 10)],
+    "partial_net": [(1, 10)],
+    "leaky_net": [(1, 4, 32, 32)],
+    "yolo_tiny": [(1, 255, 16, 16), (1, 255, 8, 8), (1, 255, 4, 4)],
+    "tiny_yolo": [(1, 24, 8, 8), (1, 24, 4, 4), (1, 24, 2, 2)],
+    "unet": [(1, 2, 64, 64)],
+    "tiny_unet": [(1, 3, 32, 32)],
+    **{name: [(1, 1000)] for name in PUBLISHED_PARAMS},
 }
 
-SMALL = [n for n in MODELS if n not in PUBLISHED_PARAMS]
+LARGE = [*PUBLISHED_PARAMS, *PUBLISHED_DENSE_PARAMS]
+SMALL = [n for n in MODELS if n not in LARGE]
+
+# The models written in the style of public model libraries (issue 9), full size and tiny.
+LIBRARY_STYLE = [
+    "efficientnet_b0", "mobilenet_v3_small", "shufflenet_v2", "mnasnet", "regnet_x_400mf", "resnext50",
+    "yolo_tiny", "unet", "tiny_efficientnet", "tiny_mobilenet_v3", "tiny_shufflenet", "tiny_mnasnet",
+    "tiny_regnet", "tiny_resnext", "tiny_yolo", "tiny_unet",
+]
 
 
 def _shape(name):
     return TEST_SHAPES.get(name, MODELS[name].input_shape)
+
+
+def _outputs(y):
+    """A model's output as a list of tensors (detectors return a tuple of head maps)."""
+    return list(y) if isinstance(y, (tuple, list)) else [y]
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +83,7 @@ def test_registry_lists_all_models():
     expected = {
         "ffn", "digits_cnn", "resnet18", "resnet50", "mobilenet_v2", "inception_v3", "squeezenet",
         "partial_net", "tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet", "leaky_net",
+        *LIBRARY_STYLE,
     }
     assert set(list_models()) == expected
     for name, spec in MODELS.items():
@@ -62,22 +103,38 @@ def test_forward_and_export(built, name):
     assert not any(m.training for m in model.modules())
     x = torch.randn(_shape(name), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        y = model(x)
-    assert torch.isfinite(y).all()
-    if name in EXPECTED_OUT:
-        assert tuple(y.shape) == EXPECTED_OUT[name]
-    elif name in PUBLISHED_PARAMS:
-        assert tuple(y.shape) == (1, 1000)
-    else:
-        assert tuple(y.shape) == (1, 10)
+        ys = _outputs(model(x))
+    assert all(torch.isfinite(y).all() for y in ys)
+    assert [tuple(y.shape) for y in ys] == EXPECTED_OUT.get(name, [(1, 10)])
     exported = torch.export.export(model, (x,))
     with torch.no_grad():
-        assert torch.equal(exported.module()(x), y)
+        zs = _outputs(exported.module()(x))
+    assert len(zs) == len(ys)
+    assert all(torch.equal(z, y) for z, y in zip(zs, ys))
+
+
+@pytest.mark.parametrize("name", LIBRARY_STYLE)
+def test_eval_forward_is_deterministic(built, name):
+    """Dropout and stochastic depth vanish in eval mode: two forwards under different global RNG
+    states give identical outputs."""
+    model = built[name]
+    x = torch.randn(_shape(name), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.manual_seed(10)
+        a = _outputs(model(x))
+        torch.manual_seed(11)
+        b = _outputs(model(x))
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
 
 
 @pytest.mark.parametrize("name", list(PUBLISHED_PARAMS))
 def test_published_parameter_counts(built, name):
     assert sum(p.numel() for p in built[name].parameters()) == PUBLISHED_PARAMS[name]
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED_DENSE_PARAMS))
+def test_published_parameter_counts_dense(built, name):
+    assert sum(p.numel() for p in built[name].parameters()) == PUBLISHED_DENSE_PARAMS[name]
 
 
 def test_inception_v3_full_size_output_grid():
@@ -106,7 +163,7 @@ def test_same_seed_same_state(name):
     assert any(not torch.equal(a[k], c[k]) for k in a if a[k].is_floating_point())
 
 
-@pytest.mark.parametrize("name", list(PUBLISHED_PARAMS))
+@pytest.mark.parametrize("name", LARGE)
 def test_same_seed_same_params_large(name):
     torch.manual_seed(1)
     a = MODELS[name].factory(seed=3)
@@ -117,17 +174,24 @@ def test_same_seed_same_params_large(name):
 
 
 def test_num_classes_argument():
-    for name in ("tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet", "partial_net"):
-        model = get_model(name, num_classes=7)
-        with torch.no_grad():
+    classifiers = ("tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet", "partial_net",
+                   "tiny_efficientnet", "tiny_mobilenet_v3", "tiny_shufflenet", "tiny_mnasnet", "tiny_regnet",
+                   "tiny_resnext")
+    with torch.no_grad():
+        for name in classifiers:
+            model = get_model(name, num_classes=7)
             assert model(torch.zeros(MODELS[name].input_shape)).shape == (1, 7)
-    assert get_model("leaky_net", num_classes=3)(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+        assert get_model("leaky_net", num_classes=3)(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+        assert get_model("tiny_unet", num_classes=5)(torch.zeros(1, 3, 32, 32)).shape == (1, 5, 32, 32)
+        heads = get_model("tiny_yolo", num_classes=2)(torch.zeros(1, 3, 64, 64))
+        assert [h.shape[1] for h in heads] == [3 * (5 + 2)] * 3
 
 
 @pytest.mark.parametrize("name", [n for n in SMALL if n not in ("ffn", "tiny_squeezenet")])
 def test_bn_statistics_are_not_identity(built, name):
     bns = [m for m in built[name].modules() if isinstance(m, nn.BatchNorm2d)]
     assert bns
+    assert not any(bn.training for bn in bns)
     for bn in bns:
         assert not torch.allclose(bn.running_mean, torch.zeros_like(bn.running_mean))
         assert not torch.allclose(bn.running_var, torch.ones_like(bn.running_var))
@@ -145,6 +209,20 @@ def test_calibrate_bn_stats_averages_batches():
     assert not bn.training
     torch.testing.assert_close(bn.running_mean, means)
     torch.testing.assert_close(bn.running_var, variances)
+
+
+def test_calibrate_bn_stats_keeps_stochastic_layers_in_eval():
+    """Only BatchNorm runs in training mode while the statistics are gathered: a dropout before the BN
+    does not change them, so they do not depend on the global RNG."""
+    with_dropout = nn.Sequential(nn.Dropout(0.5), nn.BatchNorm2d(3))
+    plain = nn.Sequential(nn.Identity(), nn.BatchNorm2d(3))
+    torch.manual_seed(1)
+    calibrate_bn_stats(with_dropout, (2, 3, 4, 4), batches=2, seed=3)
+    torch.manual_seed(2)
+    calibrate_bn_stats(plain, (2, 3, 4, 4), batches=2, seed=3)
+    torch.testing.assert_close(with_dropout[1].running_mean, plain[1].running_mean, rtol=0, atol=0)
+    torch.testing.assert_close(with_dropout[1].running_var, plain[1].running_var, rtol=0, atol=0)
+    assert not with_dropout.training and not with_dropout[0].training
 
 
 def test_init_params_rejects_unknown_parameterised_module():

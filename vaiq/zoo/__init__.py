@@ -1,7 +1,11 @@
 """Model zoo: plain torch models written from published architectures, plus small coverage nets.
 
 Every model takes `num_classes` and `seed` (identical parameters for the same seed) and exports with
-`torch.export.export(model, (x,))`. `get_model(name)` also fills BatchNorm running statistics from
+`torch.export.export(model, (x,))`. The classifiers added for mobile and grouped architectures
+(EfficientNet-B0, MobileNetV3-Small, ShuffleNetV2, MnasNet, RegNetX, ResNeXt), the YOLO-style detector
+and the U-Net are written the way public model libraries write them (in-place activations and adds,
+`nn.Sequential` blocks, stochastic depth, squeeze-excite, `chunk` and channel shuffle), each with a
+`tiny_*` variant of the same block types for fast tests. `get_model(name)` also fills BatchNorm running statistics from
 seeded random batches (`calibrate_bn_stats`) and returns the model in eval mode.
 """
 
@@ -14,13 +18,21 @@ from torch import nn
 
 from .common import calibrate_bn_stats, init_params
 from .digits import DigitsCNN, digits_cnn, evaluate, load_digits_split, train_digits_cnn
+from .efficientnet import EfficientNet, efficientnet_b0, tiny_efficientnet
 from .ffn import FFN
 from .inception import InceptionV3, TinyInception, inception_v3, tiny_inception
 from .leaky import LeakyNet, leaky_net
+from .mnasnet import MNASNet, mnasnet1_0, tiny_mnasnet
 from .mobilenet import MobileNetV2, mobilenet_v2, tiny_mobilenet
+from .mobilenet_v3 import MobileNetV3, mobilenet_v3_small, tiny_mobilenet_v3
 from .partial import PartialNet, partial_net
+from .regnet import RegNet, regnet_widths, regnet_x_400mf, tiny_regnet
 from .resnet import ResNet, resnet18, resnet50, tiny_resnet
+from .resnext import ResNeXt, resnext50_32x4d, tiny_resnext
+from .shufflenet import ShuffleNetV2, shufflenet_v2, tiny_shufflenet
 from .squeezenet import SqueezeNet, squeezenet, tiny_squeezenet
+from .unet import UNet, tiny_unet, unet
+from .yolo import YOLODetector, decode_yolo, tiny_yolo, yolo_tiny
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,27 @@ _SPECS = [
     ModelSpec("tiny_inception", tiny_inception, (1, 3, 32, 32), "one inception block with avg-pool branch"),
     ModelSpec("tiny_squeezenet", tiny_squeezenet, (1, 3, 32, 32), "two fire modules, ceil-mode pools"),
     ModelSpec("leaky_net", leaky_net, (1, 3, 32, 32), "LeakyReLU, hard-sigmoid, upsample, deconv, concat"),
+    ModelSpec("efficientnet_b0", efficientnet_b0, (1, 3, 224, 224),
+              "EfficientNet-B0 (MBConv, SiLU, sigmoid squeeze-excite, stochastic depth)"),
+    ModelSpec("mobilenet_v3_small", mobilenet_v3_small, (1, 3, 224, 224),
+              "MobileNetV3-Small (hard-swish/ReLU, hard-sigmoid squeeze-excite)"),
+    ModelSpec("shufflenet_v2", shufflenet_v2, (1, 3, 224, 224),
+              "ShuffleNetV2 x1.0 (chunk channel split, channel shuffle)"),
+    ModelSpec("mnasnet", mnasnet1_0, (1, 3, 224, 224), "MNASNet 1.0 (inverted residuals, 3x3 and 5x5)"),
+    ModelSpec("regnet_x_400mf", regnet_x_400mf, (1, 3, 224, 224),
+              "RegNetX-400MF (grouped 3x3 convs, group width 16)"),
+    ModelSpec("resnext50", resnext50_32x4d, (1, 3, 224, 224), "ResNeXt-50 32x4d (grouped bottlenecks)"),
+    ModelSpec("yolo_tiny", yolo_tiny, (1, 3, 320, 320),
+              "YOLOv5n-layout detector (C3, SPPF, FPN/PAN, 3 heads; LeakyReLU or SiLU)"),
+    ModelSpec("unet", unet, (1, 3, 128, 128), "U-Net 64..1024 (skip concats, transposed-conv or nearest up)"),
+    ModelSpec("tiny_efficientnet", tiny_efficientnet, (1, 3, 32, 32), "five MBConv blocks with SE"),
+    ModelSpec("tiny_mobilenet_v3", tiny_mobilenet_v3, (1, 3, 32, 32), "five V3 blocks, ReLU/hard-swish, SE"),
+    ModelSpec("tiny_shufflenet", tiny_shufflenet, (1, 3, 32, 32), "two stages of strided + split units"),
+    ModelSpec("tiny_mnasnet", tiny_mnasnet, (1, 3, 32, 32), "separable stem, four inverted residuals"),
+    ModelSpec("tiny_regnet", tiny_regnet, (1, 3, 32, 32), "three X blocks with 3 and 5 groups"),
+    ModelSpec("tiny_resnext", tiny_resnext, (1, 3, 32, 32), "two grouped bottlenecks (3 groups)"),
+    ModelSpec("tiny_yolo", tiny_yolo, (1, 3, 64, 64), "YOLO layout at widths 6..34, 3 heads"),
+    ModelSpec("tiny_unet", tiny_unet, (1, 3, 32, 32), "three-level U-Net, widths 5, 9, 17"),
 ]
 
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
@@ -107,6 +140,32 @@ __all__ = [
     "tiny_squeezenet",
     "partial_net",
     "leaky_net",
+    "EfficientNet",
+    "MobileNetV3",
+    "ShuffleNetV2",
+    "MNASNet",
+    "RegNet",
+    "ResNeXt",
+    "YOLODetector",
+    "UNet",
+    "efficientnet_b0",
+    "tiny_efficientnet",
+    "mobilenet_v3_small",
+    "tiny_mobilenet_v3",
+    "shufflenet_v2",
+    "tiny_shufflenet",
+    "mnasnet1_0",
+    "tiny_mnasnet",
+    "regnet_widths",
+    "regnet_x_400mf",
+    "tiny_regnet",
+    "resnext50_32x4d",
+    "tiny_resnext",
+    "yolo_tiny",
+    "tiny_yolo",
+    "decode_yolo",
+    "unet",
+    "tiny_unet",
     "load_digits_split",
     "train_digits_cnn",
     "evaluate",

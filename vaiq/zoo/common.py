@@ -1,4 +1,5 @@
-"""Shared pieces of the model zoo: seeded initialisation, BN statistics, a conv-BN-activation block."""
+"""Shared pieces of the model zoo: seeded initialisation, BN statistics, a conv-BN-activation block,
+stochastic depth, squeeze-and-excitation and the channel rounding rule of the mobile nets."""
 
 from __future__ import annotations
 
@@ -66,7 +67,9 @@ def calibrate_bn_stats(
     Each batch is standard-normal data of `input_shape` with the batch dimension raised to at least 2
     (train-mode BN needs more than one value per channel). Running statistics are reset and averaged
     over the batches (cumulative average), so they describe the model's real activations instead of
-    the identity (mean 0, var 1). A model without BatchNorm is only put in eval mode.
+    the identity (mean 0, var 1). Only the BatchNorm layers run in training mode: dropout and stochastic
+    depth stay in eval mode, so the statistics are those of the deterministic network and do not depend
+    on the global RNG. A model without BatchNorm is only put in eval mode.
     """
     bns = [m for m in model.modules() if isinstance(m, _BN_TYPES)]
     if bns:
@@ -76,7 +79,9 @@ def calibrate_bn_stats(
         for bn in bns:
             bn.reset_running_stats()
             bn.momentum = None
-        model.train()
+        model.eval()
+        for bn in bns:
+            bn.train()
         with torch.no_grad():
             for _ in range(batches):
                 model(torch.randn(shape, generator=gen))
@@ -109,3 +114,51 @@ class ConvBNAct(nn.Sequential):
         if act is not None:
             layers.append(act)
         super().__init__(*layers)
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to the nearest multiple of `divisor` (at least `min_value`, default
+    `divisor`), going one step up when rounding would lose more than 10% (the mobile-net rule)."""
+    floor = divisor if min_value is None else min_value
+    rounded = max(floor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, zero a residual branch per sample with probability `p` and scale
+    the survivors by 1/(1-p); the identity in eval mode (and when p is 0)."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"DropPath: drop probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device)
+        return x * mask.bernoulli_(keep).div_(keep)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation: global average pool -> 1x1 conv (reduce) -> act -> 1x1 conv (expand)
+    -> gate (sigmoid or hard-sigmoid) -> multiply the input by the per-channel scale."""
+
+    def __init__(self, channels: int, squeeze: int, act: nn.Module, gate: nn.Module):
+        super().__init__()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc1 = nn.Conv2d(channels, squeeze, 1)
+        self.act = act
+        self.fc2 = nn.Conv2d(squeeze, channels, 1)
+        self.gate = gate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.gate(self.fc2(self.act(self.fc1(self.avgpool(x)))))
+        return x * scale
