@@ -94,6 +94,16 @@ def own_desc(n, graph=None) -> OpDesc:
         return OpDesc("depthwise-conv2d-fix", "dwconv", act=ACTIVATIONS[k])
     if k in ("reshape", "flatten"):
         return OpDesc("reshape-fix", "alias")
+    if k == "upsample":
+        return OpDesc("upsample-fix", "upsample")
+    if k == "strided_slice":
+        rank = len(n.shape) or 4
+        dim = int(n.attrs["dim"]) % rank
+        size = None if graph is None else graph.node(n.inputs[0]).shape[dim]
+        whole = size is not None and range(*slice(n.attrs["start"], n.attrs["end"], n.attrs["step"]).indices(size)) \
+            == range(size)
+        axis = -1 if whole else (NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim)
+        return OpDesc("strided_slice", "slice", axis=axis, step=int(n.attrs["step"]), rank=rank)
     return OpDesc(COMPUTE.get(k) or PLAIN.get(k) or k, None)
 
 

@@ -90,7 +90,8 @@ def test_banks_of_targets():
 
 def test_generated_op_types():
     assert GENERATED == {"conv2d-fix", "depthwise-conv2d-fix", "hard-sigmoid-fix", "pool-fix", "eltwise-fix",
-                         "concat-fix", "reshape-fix", "strided_slice", "upload", "download"}
+                         "transposed-conv2d-fix", "concat-fix", "reshape-fix", "strided_slice", "upsample-fix",
+                         "upload", "download"}
 
 
 def _conv_graph(cin, **kw):

@@ -171,7 +171,10 @@ def test_inspect_table_and_json(tmp_path):
     assert nodes["flatten"]["quant"] == "shared" and nodes["flatten"]["device"] == "DPU"
     assert nodes["x"]["kind"] == "input" and nodes["x"]["device"] == "-"
     s = report["summary"]
-    assert s == {"ops": 11, "own": 8, "shared": 1, "float": 2, "dpu": 9, "cpu": 2}
+    lines = s.pop("placement_summary")
+    assert s == {"ops": 11, "own": 8, "shared": 1, "float": 2, "dpu": 9, "cpu": 2, "dpu_subgraphs": 2}
+    assert lines[0].startswith("estimated: 2 DPU subgraph(s)") and any("FLOAT_OP x2" in ln for ln in lines)
+    assert "convert_sigmoid_to_hsigmoid" in r.stdout
     r = run(["inspect", "--model", "zoo:ffn", "--quiet", "--json", tmp_path / "ffn.json"])
     assert r.stdout == ""
     ffn = json.loads((tmp_path / "ffn.json").read_text())

@@ -47,15 +47,16 @@ def run(ctx: Ctx, name: str, win: Window, inputs: list[View], out: View, group: 
         emit_block: Callable[[Step], None] | None,
         pads: tuple[int, int, int, int] = (15, 15, 15, 15),
         chunk_ok: Callable[[int], bool] = lambda G: True,
-        load_params: Callable[[int, int, int], object] = lambda c0, nch, G: None) -> tuple[Spatial, int]:
+        load_params: Callable[[int, int, int], object] = lambda c0, nch, G: None,
+        also: tuple[View, ...] = ()) -> tuple[Spatial, int]:
     """Tile and emit one channel-wise op; returns the spatial tiling and the groups per chunk.
-    ``emit_block`` None means a copy (inputs[0] saved as is)."""
+    ``emit_block`` None means a copy (inputs[0] saved as is, to ``out`` and to every view of ``also``)."""
     b = ctx.banks
     pp, icp = b.pp, b.icp
     C = win.c
     cg = b.groups_of(C)
     copy = emit_block is None
-    for v in inputs + [out]:
+    for v in inputs + [out] + list(also):
         ctx.check_view(name, v)
     cands = []
     G = min(cg, G_MAX, SAVE_CHANNELS // icp)
@@ -108,8 +109,9 @@ def run(ctx: Ctx, name: str, win: Window, inputs: list[View], out: View, group: 
                         ctx.load_row(lay, r, v, span_r.first + r, span_c.first, span_c.count, c0, nch)
                     layouts.append(lay)
                 if copy:
-                    for r in range(n):
-                        ctx.save_row(layouts[0], r, out, oy0 + r, ox0, m, c0, nch)
+                    for dst in (out,) + tuple(also):
+                        for r in range(n):
+                            ctx.save_row(layouts[0], r, dst, oy0 + r, ox0, m, c0, nch)
                     turn += 1
                     continue
                 olay = TileLayout(out_regions[turn % nbuf], pp, 1, m * ng, ng, n)

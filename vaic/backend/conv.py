@@ -54,21 +54,28 @@ def checked_shifts(name: str, sc: int, sb: int) -> tuple[int, int]:
 
 def gen_conv(ctx: Ctx, op: xir.Op) -> None:
     name = op.get_name()
-    b = ctx.banks
-    pp, icp, ocp = b.pp, b.icp, b.ocp
     if op.get_attr_or_default("group") != 1 or max(op.get_attr_or_default("dilation")) != 1:
         raise TilingError(name, "grouped or dilated convolution has no CONV form")
     ctx.check_round(op)
-    win = window_of(op)
     x_t, y_t = op.get_input_tensor("input"), op.get_output_tensor()
     iv, ov = ctx.plan.views[x_t.name], ctx.plan.views[y_t.name]
-    ctx.check_view(name, iv)
-    ctx.check_view(name, ov)
     w = op.get_input_op("weights").get_const_data()
     bias = op.get_input_op("bias").get_const_data() if op.get_input_num("bias") else None
-    cout, kh, kw, cin = w.shape
     sc, sb = shifts(ctx, op)
     act = act_code(op, ctx.fp(y_t), CONV_ACTS)
+    work, arch, params = conv_layer(ctx, name, window_of(op), iv, ov, w, bias, sc, sb, act)
+    ctx.stats.append(LayerStats(name, "conv", work, arch, params))
+
+
+def conv_layer(ctx: Ctx, name: str, win, iv, ov, w, bias, sc: int, sb: int, act: str) -> tuple[int, int, int]:
+    """Code for one CONV layer: window ``win`` from view ``iv`` to view ``ov``, weights ``w``
+    ``[Cout, kh, kw, Cin]``, biases, shifts and activation; returns (workload, workload on the
+    arch, parameter bytes)."""
+    b = ctx.banks
+    pp, icp, ocp = b.pp, b.icp, b.ocp
+    ctx.check_view(name, iv)
+    ctx.check_view(name, ov)
+    cout, kh, kw, cin = w.shape
     cg = b.groups_of(cin)
     if cg > CG_MAX:
         raise TilingError(name, f"{cin} input channels need {cg} channel groups; a CONV reads at most {CG_MAX}")
@@ -183,9 +190,9 @@ def gen_conv(ctx: Ctx, op: xir.Op) -> None:
     work = 2 * ho * wo * cout * kh * kw * cin + ho * wo * cout
     rnd = lambda v, q: -(-v // q) * q  # noqa: E731
     arch = 2 * rnd(ho, pp) * wo * rnd(cout, ocp) * kh * kw * rnd(cin, icp) + rnd(ho, pp) * wo * rnd(cout, ocp)
-    ctx.stats.append(LayerStats(name, "conv", work, arch, params))
     ctx.log.append(f"{name}: conv {kh}x{kw}/{win.sh} {cin}->{cout} {win.h}x{win.w}: {len(sp.rows)}x{len(sp.cols)} "
                    f"tiles, {len(chunks)} weight chunk(s) of {NB} block(s)")
+    return work, arch, params
 
 
 def tail_mask(tail: int) -> int:

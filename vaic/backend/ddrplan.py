@@ -33,7 +33,8 @@ from .program import CONST_REG, INTERFACE_REG, WORKSPACE_REG, TensorPlace
 
 ALIGN = 64
 #: op types whose output is written to DDR by SAVE instructions (and so may go straight into a concat)
-WRITERS = ("conv2d-fix", "depthwise-conv2d-fix", "hard-sigmoid-fix", "pool-fix", "eltwise-fix", "concat-fix")
+WRITERS = ("conv2d-fix", "depthwise-conv2d-fix", "transposed-conv2d-fix", "hard-sigmoid-fix", "pool-fix",
+           "eltwise-fix", "upsample-fix", "concat-fix")
 CONSTS = ("const-fix", "const")
 
 #: ops that move no data: the same NHWC bytes under another name (DPU boundaries, reshapes)

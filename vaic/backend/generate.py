@@ -29,15 +29,19 @@ from .dwconv import gen_dwconv, gen_hsigmoid
 from .eltwise import gen_eltwise
 from .errors import TilingError
 from .pool import gen_pool
+from .tconv import gen_tconv
+from .upsample import gen_upsample
 from .program import CONST_REG, DpuProgram, LayerStats
 from .verify import verify
 
 #: op types this backend generates (the partitioner sends others to the CPU as NOT_GENERATED)
 GENERATED = frozenset({"conv2d-fix", "depthwise-conv2d-fix", "hard-sigmoid-fix", "pool-fix", "eltwise-fix",
-                       "concat-fix", "reshape-fix", "strided_slice", "upload", "download"})
+                       "transposed-conv2d-fix", "concat-fix", "reshape-fix", "strided_slice", "upsample-fix",
+                       "upload", "download"})
 
 GEN = {"conv2d-fix": gen_conv, "depthwise-conv2d-fix": gen_dwconv, "hard-sigmoid-fix": gen_hsigmoid,
-       "pool-fix": gen_pool, "eltwise-fix": gen_eltwise}
+       "pool-fix": gen_pool, "eltwise-fix": gen_eltwise, "upsample-fix": gen_upsample,
+       "transposed-conv2d-fix": gen_tconv}
 
 
 @contextmanager

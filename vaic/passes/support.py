@@ -22,6 +22,7 @@ ENGINE_OF = {"conv2d-fix": "conv", "depthwise-conv2d-fix": "dwconv", "transposed
              "pool-fix": "pool", "eltwise-fix": "eltwise", "concat-fix": "concat",
              "hard-sigmoid-fix": "dwconv",                  # an identity depthwise conv with HSIGMOID
              "strided_slice": "slice",                      # a fixed slice: a view when it cuts channels
+             "upsample-fix": "upsample",                    # LOAD once, SAVE once per output phase
              **{k: "alias" for k in ALIAS_OPS}}
 
 

@@ -29,7 +29,7 @@ POOL_PAD_MAX = 15
 #: explicit padding modes; SAME / VALID must have been resolved to numbers before the DPU sees the op
 PAD_MODES = ("FLOOR", "CEIL")
 #: what an op needs from the DPU; None (or any other value) means no DPU engine computes it
-ENGINES = ("conv", "dwconv", "tconv", "pool", "eltwise", "concat", "slice", "alias")
+ENGINES = ("conv", "dwconv", "tconv", "pool", "eltwise", "concat", "slice", "upsample", "alias")
 
 
 @dataclass(frozen=True)
@@ -152,14 +152,25 @@ def group_piece(d: OpDesc, t: Target) -> OpDesc:
     return replace(d, groups=1, in_channels=k * d.in_channels, out_channels=k * (d.out_channels // d.groups))
 
 
+def tconv_phase(d: OpDesc) -> OpDesc:
+    """The largest output-phase conv of transposed conv ``d``: stride 1, a kernel of ``ceil(k / s)``
+    taps per axis (vaic/backend/tconv.py runs one such CONV layer per output phase)."""
+    (kw, kh), (sw, sh) = d.kernel, d.stride
+    return replace(d, kernel=(-(-kw // sw), -(-kh // sh)), stride=(1, 1), pad=(0, 0, 0, 0))
+
+
 def transposed_conv(d: OpDesc, t: Target) -> Misfit | None:
     """Rule: the target has a transposed convolution mode (limits.transposed_conv), the conv is not
-    grouped; then the conv engine's rules apply."""
+    grouped and its kernel is at least its stride (every output phase gets a tap); then each output
+    phase is a stride-1 conv (:func:`tconv_phase`) and the conv engine's rules apply to it."""
     if not t.limits.transposed_conv:
         return Misfit("NO_ENGINE", "the target has no transposed convolution")
     if d.groups != 1:
         return Misfit("GROUPED_CONV", f"grouped transposed convolution (group {d.groups}) has no DPU instruction")
-    return conv(d, t)
+    if d.kernel[0] < d.stride[0] or d.kernel[1] < d.stride[1]:
+        return Misfit("KERNEL_TOO_SMALL", f"transposed conv kernel {d.kernel[0]}x{d.kernel[1]} is smaller than its "
+                      f"stride {d.stride[0]}x{d.stride[1]}: some outputs get no tap")
+    return conv(tconv_phase(d), t)
 
 
 def alu_applies(act: str, t: Target) -> bool:
@@ -287,13 +298,19 @@ def channel_slice(d: OpDesc, t: Target) -> Misfit | None:
     return None
 
 
+def upsample(d: OpDesc, t: Target) -> Misfit | None:
+    """Rule: nearest upsampling by integer factors is LOADs and SAVEs only (each input row loaded once,
+    saved once per output phase at a strided DDR view; vaic/backend/upsample.py): it always fits."""
+    return None
+
+
 def alias(d: OpDesc, t: Target) -> Misfit | None:
     """Rule: a reshape of NHWC DDR data (and an upload / download) is the same bytes: always fits."""
     return None
 
 
 RULES = {"conv": conv, "tconv": transposed_conv, "dwconv": depthwise, "pool": pool, "eltwise": eltwise,
-         "concat": concat, "slice": channel_slice, "alias": alias}
+         "concat": concat, "slice": channel_slice, "upsample": upsample, "alias": alias}
 
 
 def misfit(d: OpDesc, t: Target) -> Misfit | None:
@@ -306,8 +323,8 @@ def misfit(d: OpDesc, t: Target) -> Misfit | None:
 
 def engine(d: OpDesc, t: Target) -> str:
     """The engine that runs an op that fits: CONV, DWCONV, POOL, ALU (a pool the POOL engine cannot
-    take, or a depthwise op with an ALU-only activation), ELEW, CONCAT or ALIAS (reshapes and channel
-    slices: views of the same bytes)."""
+    take, or a depthwise op with an ALU-only activation), ELEW, CONCAT, COPY (upsampling: LOAD/SAVE) or
+    ALIAS (reshapes and channel slices: views of the same bytes)."""
     if d.engine == "pool":
         return "POOL" if _pool_engine_fits(d, t) else "ALU"
     if _on_alu(d, t):
@@ -315,7 +332,7 @@ def engine(d: OpDesc, t: Target) -> str:
     if is_channel_scale(d):
         return "DWCONV"
     return {"conv": "CONV", "tconv": "CONV", "dwconv": "DWCONV", "eltwise": "ELEW", "concat": "CONCAT",
-            "slice": "ALIAS", "alias": "ALIAS"}[d.engine]
+            "slice": "ALIAS", "upsample": "COPY", "alias": "ALIAS"}[d.engine]
 
 
 __all__ = ["ALU_DW_ACTS", "CONV_ENGINE_ACTS", "ENGINES", "Misfit", "OpDesc", "engine", "group_piece",
