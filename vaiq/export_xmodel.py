@@ -301,13 +301,22 @@ class _Builder:
                                         "half_pixel_centers": not ac}, {"input": [self.get(n.inputs[0], True)]})
         self.set(n, self.out_fix(n, op), True)
 
+    def _reduction(self, n, kind):
+        """A reduction over torch dims; on an NHWC tensor the axes are mapped, unless dropping them
+        would leave C before H or W (then it reads the NCHW form, so the result has torch's order)."""
+        dims, keep = list(n.attrs["dims"]), bool(n.attrs["keepdim"])
+        kept = [d for d in (1, 2, 3) if d not in dims]
+        src = self.nhwc.get(n.inputs[0], False) and (keep or not (1 in kept and len(kept) > 1))
+        x = self.get(n.inputs[0], True if src else False)
+        axes = [NCHW_TO_NHWC_AXIS[d] if src else d for d in dims]
+        op = self.op(n.name, kind, {"axis": axes, "keep_dims": keep}, {"input": [x]})
+        self.set(n, self.out_fix(n, op), src and keep)
+
     def n_reduction_mean(self, n):
-        src = self.nhwc.get(n.inputs[0], False)
-        x = self.get(n.inputs[0], None)
-        axes = [NCHW_TO_NHWC_AXIS[d] if src else d for d in n.attrs["dims"]]
-        op = self.op(n.name, "reduction_mean", {"axis": axes, "keep_dims": bool(n.attrs["keepdim"])},
-                     {"input": [x]})
-        self.set(n, self.out_fix(n, op), src and bool(n.attrs["keepdim"]))
+        self._reduction(n, "reduction_mean")
+
+    def n_reduction_max(self, n):
+        self._reduction(n, "reduction_max")
 
     def n_matmul(self, n):
         ins = [self.get(i, False) for i in n.inputs]
