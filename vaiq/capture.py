@@ -23,7 +23,7 @@ import warnings
 import torch
 import torch.fx
 
-from .aten_map import Unsupported, lowering
+from .aten_map import Unsupported, lowering, out_of_place_twin
 from .errors import CaptureError
 from .ir import Node, QGraph
 
@@ -112,18 +112,22 @@ def _fold(fx_node: torch.fx.Node, tensors: dict) -> torch.Tensor:
 
 _VIEW_OPS = {"view", "_unsafe_view", "reshape", "transpose", "permute", "t", "slice", "select", "squeeze",
              "unsqueeze", "flatten", "expand", "alias", "detach", "as_strided", "narrow", "unflatten"}
+_MULTI_VIEW_OPS = {"split", "split_with_sizes", "chunk", "unbind"}
+
+
+def _packet(target) -> str:
+    return getattr(getattr(target, "overloadpacket", None), "__name__", "")
 
 
 def _view_base(fx_node: torch.fx.Node, bases: dict) -> str | None:
     """The tensor a view-producing node aliases (followed to its root), else None."""
-    if fx_node.target is operator.getitem:
-        src = fx_node.args[0]
-    elif getattr(getattr(fx_node.target, "overloadpacket", None), "__name__", "") in _VIEW_OPS | \
-            {"split", "split_with_sizes", "chunk", "unbind"}:
-        src = fx_node.args[0] if fx_node.args and isinstance(fx_node.args[0], torch.fx.Node) else None
-    else:
-        return None
+    src = fx_node.args[0] if fx_node.args and isinstance(fx_node.args[0], torch.fx.Node) else None
     if src is None:
+        return None
+    if fx_node.target is operator.getitem:
+        if _packet(src.target) not in _MULTI_VIEW_OPS:
+            return None
+    elif _packet(fx_node.target) not in _VIEW_OPS | _MULTI_VIEW_OPS:
         return None
     return bases.get(src.name, src.name)
 
@@ -272,7 +276,7 @@ def _rebind_mutated(fx_node, target, alias, bases, order) -> None:
     for name, b in list(bases.items()) + [(root, root)]:
         if (b == root or name == root) and name != target.name:
             for user in _users_by_name(fx_node.graph, name):
-                if order[user.name] > here and user is not fx_node:
+                if order[user.name] > here and user is not fx_node and (user.users or user.op == "output"):
                     raise CaptureError(
                         f"'{fx_node.name}' ({_target_name(fx_node.target)}) changes '{target.name}' in place, "
                         f"a view of '{root}' that '{user.name}' reads afterwards; vaiq does not model "
@@ -339,7 +343,9 @@ class _Ctx:
             return ("const", a)
         tmpl = [conv(a) for a in self.fx.args]
         kw = {k: conv(v) for k, v in self.fx.kwargs.items()}
-        attrs = {"target": self.fx.target, "args": tmpl, "kwargs": kw}
+        # an in-place op replays as its out-of-place twin: the value it read belongs to another node
+        target = (out_of_place_twin(self.fx.target) if _mutates_self(self.fx.target) else None) or self.fx.target
+        attrs = {"target": target, "args": tmpl, "kwargs": kw}
         if index is not None:
             attrs["index"] = index
         return Node("", "torch", ins, attrs, quant="float", reason=reason)

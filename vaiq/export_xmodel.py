@@ -2,7 +2,8 @@
 
 Rules:
 - 4-D activations are stored NHWC; a torch op that works on NCHW order (flatten, reshape, permute,
-  matmul) gets a ``transpose`` to NCHW in front, and an image op reading such a tensor gets one back;
+  matmul) gets a ``transpose`` to NCHW in front, and an image op (a slice too) reading such a tensor
+  gets one back;
   axes of concat, slice, softmax and mean are mapped to NHWC;
 - weights become ``const`` ops holding their quantized values (``[out, kh, kw, in/group]``; depthwise
   ``[multiplier, kh, kw, in]``) followed by a ``fix`` (STD_ROUND); biases likewise;
@@ -272,9 +273,10 @@ class _Builder:
         self.set(n, self.op(n.name, "transpose", {"order": list(n.attrs["dims"])}, {"input": [x]}), False)
 
     def n_strided_slice(self, n):
-        nhwc = self.nhwc[n.inputs[0]]
-        x = self.val[n.inputs[0]]
+        """A slice of an image reads its NHWC form (a channel split is a slice along axis 3)."""
+        x = self.get(n.inputs[0], True)
         dims = x.get_output_tensor().dims
+        nhwc = len(dims) == 4
         axis = NCHW_TO_NHWC_AXIS[n.attrs["dim"]] if nhwc else n.attrs["dim"]
         begin, end, strides = [0] * len(dims), list(dims), [1] * len(dims)
         begin[axis], end[axis], strides[axis] = n.attrs["start"], n.attrs["end"], n.attrs["step"]

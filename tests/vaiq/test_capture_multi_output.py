@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+import xir
 from vaiq import VaiqError
 from vaiq.capture import capture
 from vaic.pipeline import compile_graph
@@ -122,6 +123,9 @@ def test_multi_output_models_are_bit_exact_with_their_deploy_graph(model, shape,
 def test_shuffle_net_runs_bit_exact_through_vaic_and_vairun(tmp_path):
     q = quantize_roundtrip(_randomize_bn(TinyShuffleNet()).eval(), (1, 3, 16, 16), tmp_path)
     path = assert_bitexact_with_deploy(q, torch.randn(2, 3, 16, 16))
+    slices = [op for op in xir.Graph.deserialize(path).toposort() if op.get_type() == "strided_slice"]
+    assert [(op.get_attr("begin"), op.get_attr("end")) for op in slices] == \
+        [([0, 0, 0, 0], [1, 8, 8, 11]), ([0, 0, 0, 11], [1, 8, 8, 22])] * 2     # channels: NHWC axis 3
     files = write_outputs(compile_graph(path, "DPUCZDX8G/KV260"), tmp_path / "c", "m")
     runner = GraphRunner(files["m.xmodel"])
     x = torch.randn(3, 3, 16, 16, generator=torch.Generator().manual_seed(17)) * 1.3
