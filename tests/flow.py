@@ -36,3 +36,38 @@ def zoo_quantizer(tmp_path_factory, batches=2):
 
 def to_nhwc(a: np.ndarray) -> np.ndarray:
     return np.transpose(a, (0, 2, 3, 1)) if a.ndim == 4 else a
+
+
+def deploy_outputs(q, path, xb):
+    """The xir reference execution of the folded deploy graph at ``path`` on ``xb`` (NCHW torch
+    tensor): one dequantized array per output of the quantizer's graph, in its order."""
+    import xir
+    from xir.interp import dequantize_value, run_graph
+    from xir.transforms import fold_fix_ops
+    h = fold_fix_ops(xir.Graph.deserialize(path))
+    ops = {o.name for o in h.toposort()}
+    names = []
+    for o in q.graph.outputs:
+        hit = [c for c in (f"{o}_squeeze", f"{o}_fix", o) if c in ops]
+        assert hit, f"output {o} has no op in the deploy graph"
+        names.append(hit[0])
+    r = run_graph(h, {q.graph.inputs[0]: to_nhwc(xb.numpy())}, outputs=names)
+    return [dequantize_value(h, n, r[n]) for n in names]
+
+
+def assert_bitexact_with_deploy(q, xb):
+    """vaiq test mode equals the reference execution of the exported deploy graph bit for bit, output
+    by output (4-D outputs of image ops are NHWC there); returns the deploy graph's path."""
+    with torch.no_grad():
+        ys = q.quant_model(xb)
+    ys = list(ys) if isinstance(ys, (tuple, list)) else [ys]
+    path = q.export_xmodel()
+    refs = deploy_outputs(q, path, xb)
+    assert len(refs) == len(ys)
+    for y, ref in zip(ys, refs):
+        y = y.numpy()
+        got = to_nhwc(y) if ref.shape != y.shape else y
+        assert got.shape == ref.shape
+        assert int(np.count_nonzero(got != ref)) == 0
+    assert q.table.violations() == []
+    return path

@@ -81,7 +81,7 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         args = tuple(a.to("cpu") for a in _as_args(input_args))
         self.graph: QGraph = capture(module, args, input_kwargs)
         self._apply_layer_rules()
-        prepare(self.graph)
+        prepare(self.graph, self.config.silu_to_hswish, self.config.sigmoid_to_hsigmoid)
         self._apply_layer_rules(after=True)
         self.quant_model = QuantModule(self.graph, self.quant_mode, self.config.bits_w, self.config.bits_a,
                                        self.config.method, self._layer_bits(), self.config.round_a,

@@ -1,13 +1,20 @@
 """Lowering of aten ops (as torch.export emits them) to nodes of the xir op library.
 
-Rule: one lowering per aten op; it returns a Node with torch-convention attributes, ``None`` for an
-op that is the identity in eval mode (dropout, clone, contiguous, alias), or raises Unsupported with
-the reason the op must stay a float (CPU) op.
+Rules:
+- one lowering per aten op; it returns a Node with torch-convention attributes, a list of Nodes (a
+  chain whose last node is the op's value; the others are named by the lowering), ``None`` for an op
+  that is the identity in eval mode (dropout variants, clone, contiguous, alias), or raises
+  Unsupported with the reason the op must stay a float (CPU) op;
+- an in-place overload ``aten.X_.ov`` (and a functionalized ``aten.X_functional.ov``) lowers like its
+  twin ``aten.X.ov`` (:func:`lowering`), so LOWER lists out-of-place ops only;
+- ops with several outputs (split, chunk, unbind, max.dim) lower one used output at a time
+  (MULTI: ``fn(ctx, args, index)``); outputs nobody reads make no nodes.
 """
 from __future__ import annotations
 
 import torch
 
+from .errors import CaptureError
 from .ir import Node
 
 aten = torch.ops.aten
@@ -72,13 +79,26 @@ def conv_transpose2d(ctx, a):
     return _conv(ctx, a, transposed=True)
 
 
-def linear(ctx, a):
-    w = ctx.param(a["weight"])
-    b = ctx.param(a.get("bias"))
-    params, names = {"weight": w}, {"weight": ctx.param_name(a["weight"])}
+def _dense(ctx, x, w, w_src, b=None, b_src=None):
+    params, names = {"weight": w}, {"weight": ctx.param_name(w_src)}
     if b is not None:
-        params["bias"], names["bias"] = b, ctx.param_name(a["bias"])
-    return Node("", "inner-product", [ctx.input_name(a["input"])], {}, params, param_names=names, quant="own")
+        params["bias"], names["bias"] = b, ctx.param_name(b_src)
+    return Node("", "inner-product", [ctx.input_name(x)], {}, params, param_names=names, quant="own")
+
+
+def linear(ctx, a):
+    return _dense(ctx, a["input"], ctx.param(a["weight"]), a["weight"], ctx.param(a.get("bias")), a.get("bias"))
+
+
+def addmm(ctx, a):
+    """``bias + x @ W^T`` as older torch.export writes a linear layer (``t`` + ``addmm``): a dense layer
+    when ``mat2`` and ``self`` are parameters (``t`` of a parameter is folded at capture)."""
+    if a.get("beta", 1) != 1 or a.get("alpha", 1) != 1:
+        raise Unsupported("addmm with beta or alpha != 1")
+    w, b = ctx.param(a["mat2"]), ctx.param(a["self"])
+    if w.dim() != 2 or b.dim() != 1 or a["mat1"].meta["val"].dim() != 2:
+        raise Unsupported("addmm that is not a linear layer")
+    return _dense(ctx, a["mat1"], w.t().contiguous(), a["mat2"], b, a["self"])
 
 
 def batch_norm(ctx, a):
@@ -210,7 +230,14 @@ def flatten(ctx, a):
 
 
 def view(ctx, a):
+    """A reshape; one that merges the trailing dims of its input into one (batch kept) is a flatten,
+    so the batch size is not baked in whichever way torch.export decomposed ``flatten``."""
     shape = a.get("size", a.get("shape"))
+    src = tuple(a["self"].meta["val"].shape)
+    out = tuple(ctx.fx.meta["val"].shape)
+    k = len(out) - 1
+    if 1 <= k < len(src) - 1 and out[:k] == src[:k] and out[k] == _prod(src[k:]):
+        return Node("", "flatten", [ctx.input_name(a["self"])], {"start_dim": k, "end_dim": -1}, quant="shared")
     return Node("", "reshape", [ctx.input_name(a["self"])], {"shape": tuple(int(s) for s in shape)},
                 quant="shared")
 
@@ -235,12 +262,40 @@ def slice_(ctx, a):
     size = x.meta["val"].shape[int(a["dim"]) % n]
     start = 0 if a["start"] is None else int(a["start"])
     end = size if a["end"] is None else min(int(a["end"]), size)
-    return Node("", "strided_slice", [ctx.input_name(x)],
-                {"dim": int(a["dim"]) % n, "start": start, "end": end, "step": int(a["step"])}, quant="shared")
+    return _slice(ctx, x, int(a["dim"]) % n, start, end, int(a["step"]))
 
 
 def identity(ctx, a):
     return None
+
+
+def dropout(ctx, a):
+    """Dropout variants are the identity in eval mode; ``train=True`` (``F.dropout(x, p)`` without
+    ``training=self.training``) draws random masks, which no deployed model can do."""
+    if a.get("train") and float(a.get("p") or 0.0) > 0.0:
+        raise CaptureError(f"'{ctx.fx.name}' is dropout with train=True in eval mode (random at inference); "
+                           "pass training=self.training to F.dropout or use nn.Dropout")
+    return None
+
+
+def silu(ctx, a):
+    """SiLU / Swish ``x * sigmoid(x)``: a sigmoid (float, CPU) and a quantized multiply; prepare turns
+    the pair into hard-swish under ``convert_silu_to_hswish``."""
+    x = ctx.input_name(a["self"])
+    sig = Node(f"{ctx.fx.name}_sigmoid", "sigmoid", [x], quant="float", reason="sigmoid has no DPU engine")
+    return [sig, Node("", "mul", [x, sig.name], quant="own")]
+
+
+def _prod(dims) -> int:
+    out = 1
+    for d in dims:
+        out *= int(d)
+    return out
+
+
+def _slice(ctx, x, dim: int, start: int, end: int, step: int = 1) -> Node:
+    return Node("", "strided_slice", [ctx.input_name(x)], {"dim": dim, "start": start, "end": end, "step": step},
+                quant="shared")
 
 
 def constant_pad(ctx, a):
@@ -276,8 +331,119 @@ def upsample_bilinear(ctx, a):
 
 
 def matmul(ctx, a):
+    other = a.get("other", a.get("mat2"))
+    if ctx.is_param(other) and other.meta["val"].dim() == 2 and a["self"].meta["val"].dim() == 2:
+        return _dense(ctx, a["self"], ctx.param(other).t().contiguous(), other)   # x @ W^T: a linear layer
     return Node("", "matmul", [ctx.input_name(a["self"]), ctx.input_name(a.get("other", a.get("mat2")))], {},
                 quant="float", reason="a product of two computed tensors has no DPU engine")
+
+
+# ---- ops with several outputs: fn(ctx, args, index) lowers output ``index`` (ctx.fx is its getitem)
+def _split_bounds(size: int, sizes) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for s in sizes:
+        out.append((start, min(start + int(s), size)))
+        start += int(s)
+    return out
+
+
+def _split_at(bounds_of):
+    def lower(ctx, a, index):
+        x = a["self"]
+        n = x.meta["val"].dim()
+        dim = int(a.get("dim", 0)) % n
+        size = int(x.meta["val"].shape[dim])
+        start, end = bounds_of(a, size)[index]
+        return _slice(ctx, x, dim, start, end)
+    return lower
+
+
+def _chunk_bounds(a, size):
+    step = -(-size // int(a["chunks"]))
+    return _split_bounds(size, [step] * (-(-size // step)))
+
+
+split_tensor = _split_at(lambda a, size: _split_bounds(size, [int(a["split_size"])] *
+                                                       (-(-size // int(a["split_size"])))))
+split_with_sizes = _split_at(lambda a, size: _split_bounds(size, a.get("split_sizes", a.get("split_size"))))
+chunk = _split_at(_chunk_bounds)
+
+
+def unbind(ctx, a, index):
+    """Output ``index`` of unbind: a one-wide slice and a reshape that drops the dim."""
+    x = a["self"]
+    dim = int(a["dim"]) % x.meta["val"].dim()
+    sl = _slice(ctx, x, dim, index, index + 1)
+    sl.name = f"{ctx.fx.name}_slice"
+    sl.shape = tuple(1 if i == dim else int(d) for i, d in enumerate(x.meta["val"].shape))
+    return [sl, Node("", "reshape", [sl.name], {"shape": tuple(int(s) for s in ctx.fx.meta["val"].shape)},
+                     quant="shared")]
+
+
+def max_dim(ctx, a, index):
+    """``max(x, dim)``: the values are a float (CPU) reduction; the indices (argmax) are not modelled."""
+    if index != 0:
+        raise Unsupported("the indices of max(dim) (an argmax) have no XIR equivalent")
+    x = a["self"]
+    dim = int(a["dim"]) % x.meta["val"].dim()
+    return Node("", "reduction_max", [ctx.input_name(x)], {"dims": [dim], "keepdim": bool(a["keepdim"])},
+                quant="float", reason="a max over a dim has no DPU engine")
+
+
+def first_output(ctx, a, index):
+    """Ops whose output 0 is the value (native_dropout's mask is output 1)."""
+    if index != 0:
+        raise Unsupported(f"output {index} of '{_packet(ctx.fx.args[0].target)}' is not modelled")
+    return None
+
+
+def native_dropout(ctx, a, index):
+    dropout(ctx, dict(a, train=a.get("train")))
+    return first_output(ctx, a, index)
+
+
+def _packet(target) -> str:
+    return getattr(getattr(target, "overloadpacket", None), "__name__", str(target))
+
+
+MULTI = {
+    aten.split.Tensor: split_tensor,
+    aten.split.sizes: split_with_sizes,
+    aten.split_with_sizes.default: split_with_sizes,
+    aten.chunk.default: chunk,
+    aten.unbind.int: unbind,
+    aten.max.dim: max_dim,
+    aten.native_dropout.default: native_dropout,
+}
+
+
+def out_of_place_twin(target):
+    """``aten.X.ov`` for an in-place ``aten.X_.ov`` or a functionalized ``aten.X_functional.ov``; None
+    for any other target."""
+    if not isinstance(target, torch._ops.OpOverload):
+        return None
+    name = _packet(target)
+    if name.endswith("_") and not name.startswith("__"):
+        base = name[:-1]
+    elif name.endswith("_functional"):
+        base = name[: -len("_functional")]
+    else:
+        return None
+    packet = getattr(aten, base, None)
+    return getattr(packet, target._overloadname, None) if packet is not None else None
+
+
+def lowering(target):
+    """``(kind, fn)`` for an aten target: ("single", fn) from LOWER, ("multi", fn) from MULTI (an
+    in-place or functionalized overload takes its twin's), or None when vaiq has no lowering."""
+    for t in (target, out_of_place_twin(target)):
+        if t is None:
+            continue
+        if t in LOWER:
+            return "single", LOWER[t]
+        if t in MULTI:
+            return "multi", MULTI[t]
+    return None
 
 
 LOWER = {
@@ -289,23 +455,18 @@ LOWER = {
     aten.batch_norm.default: batch_norm,
     aten._native_batch_norm_legit_no_training.default: native_batch_norm,
     aten.relu.default: _unary("relu"),
-    aten.relu_.default: _unary("relu"),
     aten.relu6.default: _unary("relu6"),
     aten.hardtanh.default: hardtanh,
-    aten.hardtanh_.default: hardtanh,
     aten.clamp.default: clamp,
     aten.leaky_relu.default: leaky_relu,
-    aten.leaky_relu_.default: leaky_relu,
     aten.hardsigmoid.default: _unary("hard-sigmoid"),
-    aten.hardsigmoid_.default: _unary("hard-sigmoid"),
     aten.hardswish.default: _unary("hard-swish"),
-    aten.hardswish_.default: _unary("hard-swish"),
     aten.sigmoid.default: _unary("sigmoid"),
+    aten.silu.default: silu,
     aten.tanh.default: _unary("tanh"),
     aten.softmax.int: softmax,
     aten._softmax.default: softmax,
     aten.add.Tensor: _binary("add"),
-    aten.add_.Tensor: _binary("add"),
     aten.mul.Tensor: _binary("mul"),
     aten.sub.Tensor: _binary("sub"),
     aten.div.Tensor: _binary("div"),
@@ -323,7 +484,10 @@ LOWER = {
     aten.permute.default: permute,
     aten.transpose.int: transpose_int,
     aten.slice.Tensor: slice_,
-    aten.dropout.default: identity,
+    aten.dropout.default: dropout,
+    aten.feature_dropout.default: dropout,
+    aten.alpha_dropout.default: dropout,
+    aten.feature_alpha_dropout.default: dropout,
     aten.clone.default: identity,
     aten.contiguous.default: identity,
     aten.alias.default: identity,
@@ -335,5 +499,6 @@ LOWER = {
     aten.upsample_bilinear2d.vec: upsample_bilinear,
     aten.matmul.default: matmul,
     aten.mm.default: matmul,
+    aten.addmm.default: addmm,
     aten.bmm.default: matmul,
 }

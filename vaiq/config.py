@@ -4,8 +4,11 @@ Rule: every key is known or the file is rejected naming the key; values that a D
 run (asymmetric, per-channel, unsigned, narrow range, float scales, a statistic other than the mode)
 are rejected with the reason. Supported: ``overall_quantize_config`` {bit_width 4-16, method diffs |
 maxmin, round_mode, symmetry, per_channel, signed, narrow_range, scale_type, calib_statistic_method},
-``tensor_quantize_config`` {weights | bias | activation | input: bit_width, method, round_mode}, and
-``layer_quantize_config`` [{layer_type | layer_name, quantizable, bit_width}].
+``tensor_quantize_config`` {weights | bias | activation | input: bit_width, method, round_mode},
+``layer_quantize_config`` [{layer_type | layer_name, quantizable, bit_width}], and the top-level
+switches ``convert_silu_to_hswish`` (nndct's: SiLU ``x * sigmoid(x)`` becomes hard-swish, which the
+DPU runs) and ``convert_sigmoid_to_hsigmoid`` (a vaiq addition: sigmoid becomes hard-sigmoid, e.g. in
+squeeze-excite gates), both false by default.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ _OVERALL = {"bit_width", "method", "round_mode", "symmetry", "per_channel", "sig
             "scale_type", "calib_statistic_method"}
 _TENSOR = {"bit_width", "method", "round_mode"}
 _LAYER = {"layer_type", "layer_name", "quantizable", "bit_width"}
+_SWITCHES = {"convert_silu_to_hswish": "silu_to_hswish", "convert_sigmoid_to_hsigmoid": "sigmoid_to_hsigmoid"}
 _REQUIRED_VALUE = {"symmetry": True, "per_channel": False, "signed": True, "narrow_range": False,
                    "scale_type": "poweroftwo", "calib_statistic_method": "modal"}
 
@@ -34,6 +38,8 @@ class QuantConfig:
     method: str = "diffs"
     round_a: str = "DPU_ROUND"
     layers: list[dict] = field(default_factory=list)
+    silu_to_hswish: bool = False        # convert_silu_to_hswish (pytorch_nndct's key)
+    sigmoid_to_hsigmoid: bool = False   # convert_sigmoid_to_hsigmoid (a vaiq addition)
 
     def layer_rules(self, node) -> dict:
         """The merged layer rules that match a node (by scope/name or by module/op type)."""
@@ -78,8 +84,13 @@ def load_config(path, bits_w: int | None = None, bits_a: int | None = None) -> Q
             data = json.loads(p.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"{p}: not valid JSON ({e})") from None
-        _check_keys(data, {"overall_quantize_config", "tensor_quantize_config", "layer_quantize_config"},
-                    "top level", p)
+        _check_keys(data, {"overall_quantize_config", "tensor_quantize_config", "layer_quantize_config",
+                           *_SWITCHES}, "top level", p)
+        for key, attr in _SWITCHES.items():
+            if key in data:
+                if not isinstance(data[key], bool):
+                    raise ConfigError(f"{p}: {key} must be true or false, got {data[key]!r}")
+                setattr(cfg, attr, data[key])
         ov = data.get("overall_quantize_config", {})
         _check_keys(ov, _OVERALL, "overall_quantize_config", p)
         for k, need in _REQUIRED_VALUE.items():

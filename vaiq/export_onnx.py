@@ -367,11 +367,17 @@ class _Builder:
     def k_matmul(self, n, xs):
         return self.op("MatMul", xs, f"{n.name}/matmul")
 
-    def k_reduction_mean(self, n, xs):
+    def _reduce(self, n, xs, onnx_op, tag):
         axes, keep = [int(d) for d in n.attrs["dims"]], int(bool(n.attrs["keepdim"]))
         if self.opset >= 18:
-            return self.op("ReduceMean", [xs[0], self.ints(axes)], f"{n.name}/mean", keepdims=keep)
-        return self.op("ReduceMean", xs, f"{n.name}/mean", axes=axes, keepdims=keep)
+            return self.op(onnx_op, [xs[0], self.ints(axes)], f"{n.name}/{tag}", keepdims=keep)
+        return self.op(onnx_op, xs, f"{n.name}/{tag}", axes=axes, keepdims=keep)
+
+    def k_reduction_mean(self, n, xs):
+        return self._reduce(n, xs, "ReduceMean", "mean")
+
+    def k_reduction_max(self, n, xs):
+        return self._reduce(n, xs, "ReduceMax", "max")
 
 
 def _value_info(name: str, shape: tuple[int, ...], dynamic_batch: bool) -> onnx.ValueInfoProto:

@@ -97,6 +97,8 @@ def float_node(n, xs: list[torch.Tensor]) -> torch.Tensor | None:
         return _f32(_softmax(_f32(xs[0]), a["dim"]))
     if k == "reduction_mean":
         return _f32(torch.mean(_f32(xs[0]), dim=list(a["dims"]), keepdim=bool(a["keepdim"])))
+    if k == "reduction_max":
+        return _f32(torch.amax(_f32(xs[0]), dim=list(a["dims"]), keepdim=bool(a["keepdim"])))
     if k == "resize":
         return _f32(_resize_bilinear(_f32(xs[0]), a["size"], bool(a["align_corners"])))
     if k in FLOAT_ACTS and n.quant == "float":
@@ -155,6 +157,14 @@ def _flat(out) -> list[torch.Tensor]:
     return torch.utils._pytree.tree_leaves(out)
 
 
+def _ignore_jit_deprecation() -> None:
+    """Inside a catch_warnings block: drop torch.jit's own deprecation notice, which torch releases
+    issue as a DeprecationWarning or as a FutureWarning (nothing else is silenced)."""
+    for cat in (DeprecationWarning, FutureWarning):
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=cat)
+        warnings.filterwarnings("ignore", message=r"TorchScript is deprecated", category=cat)
+
+
 def trace(q) -> torch.jit.ScriptModule:
     """Trace the quantized graph; check the trace on other data of another batch size (of the same
     size when the model fixes it) against the untraced walk, bit for bit."""
@@ -165,7 +175,7 @@ def trace(q) -> torch.jit.ScriptModule:
     batch = next(iter(q.graph.input_shapes.values()))[0] if q.graph.input_shapes else 1
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)     # torch >= 2.10 deprecates torch.jit
+        _ignore_jit_deprecation()
         try:
             traced = torch.jit.trace(module, _inputs(q, batch, SEED), strict=False, check_trace=False)
         except Exception as e:  # torch raises many exception types here
@@ -194,7 +204,7 @@ def export_torch_script(q, out_dir: Path) -> Path:
     traced = trace(q)
     buf = io.BytesIO()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        _ignore_jit_deprecation()
         torch.jit.save(traced, buf)
     path = out_dir / f"{q.graph.name}_int.pt"
     write_atomic(path, buf.getvalue())

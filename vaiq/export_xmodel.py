@@ -2,7 +2,8 @@
 
 Rules:
 - 4-D activations are stored NHWC; a torch op that works on NCHW order (flatten, reshape, permute,
-  matmul) gets a ``transpose`` to NCHW in front, and an image op reading such a tensor gets one back;
+  matmul) gets a ``transpose`` to NCHW in front, and an image op (a slice too) reading such a tensor
+  gets one back;
   axes of concat, slice, softmax and mean are mapped to NHWC;
 - weights become ``const`` ops holding their quantized values (``[out, kh, kw, in/group]``; depthwise
   ``[multiplier, kh, kw, in]``) followed by a ``fix`` (STD_ROUND); biases likewise;
@@ -272,9 +273,10 @@ class _Builder:
         self.set(n, self.op(n.name, "transpose", {"order": list(n.attrs["dims"])}, {"input": [x]}), False)
 
     def n_strided_slice(self, n):
-        nhwc = self.nhwc[n.inputs[0]]
-        x = self.val[n.inputs[0]]
+        """A slice of an image reads its NHWC form (a channel split is a slice along axis 3)."""
+        x = self.get(n.inputs[0], True)
         dims = x.get_output_tensor().dims
+        nhwc = len(dims) == 4
         axis = NCHW_TO_NHWC_AXIS[n.attrs["dim"]] if nhwc else n.attrs["dim"]
         begin, end, strides = [0] * len(dims), list(dims), [1] * len(dims)
         begin[axis], end[axis], strides[axis] = n.attrs["start"], n.attrs["end"], n.attrs["step"]
@@ -301,13 +303,22 @@ class _Builder:
                                         "half_pixel_centers": not ac}, {"input": [self.get(n.inputs[0], True)]})
         self.set(n, self.out_fix(n, op), True)
 
+    def _reduction(self, n, kind):
+        """A reduction over torch dims; on an NHWC tensor the axes are mapped, unless dropping them
+        would leave C before H or W (then it reads the NCHW form, so the result has torch's order)."""
+        dims, keep = list(n.attrs["dims"]), bool(n.attrs["keepdim"])
+        kept = [d for d in (1, 2, 3) if d not in dims]
+        src = self.nhwc.get(n.inputs[0], False) and (keep or not (1 in kept and len(kept) > 1))
+        x = self.get(n.inputs[0], True if src else False)
+        axes = [NCHW_TO_NHWC_AXIS[d] if src else d for d in dims]
+        op = self.op(n.name, kind, {"axis": axes, "keep_dims": keep}, {"input": [x]})
+        self.set(n, self.out_fix(n, op), src and keep)
+
     def n_reduction_mean(self, n):
-        src = self.nhwc.get(n.inputs[0], False)
-        x = self.get(n.inputs[0], None)
-        axes = [NCHW_TO_NHWC_AXIS[d] if src else d for d in n.attrs["dims"]]
-        op = self.op(n.name, "reduction_mean", {"axis": axes, "keep_dims": bool(n.attrs["keepdim"])},
-                     {"input": [x]})
-        self.set(n, self.out_fix(n, op), src and bool(n.attrs["keepdim"]))
+        self._reduction(n, "reduction_mean")
+
+    def n_reduction_max(self, n):
+        self._reduction(n, "reduction_max")
 
     def n_matmul(self, n):
         ins = [self.get(i, False) for i in n.inputs]

@@ -1,6 +1,10 @@
 """Graph preparation before calibration.
 
 Rules (DPU_FACTS §2):
+- with ``convert_silu_to_hswish`` a SiLU ``x * sigmoid(x)`` (sigmoid read only by that multiply)
+  becomes one hard-swish; with ``convert_sigmoid_to_hsigmoid`` every other sigmoid becomes a
+  hard-sigmoid (both run on the DPU's ALU, both approximate); by default sigmoid stays a float (CPU)
+  op and the multiply a quantized element-wise ``mul``;
 - a BatchNorm after a conv / transposed conv / dense that only feeds it is folded into that layer's
   weights and bias; any other BatchNorm becomes a 1x1 depthwise conv (scale and shift), so it is
   quantized like one;
@@ -34,6 +38,24 @@ def _replace_uses(g: QGraph, old: str, new: str) -> None:
 
 def _remove(g: QGraph, node: Node) -> None:
     g.nodes = [n for n in g.nodes if n is not node]
+
+
+def convert_sigmoids(g: QGraph, silu_to_hswish: bool, sigmoid_to_hsigmoid: bool) -> None:
+    users = g.users()
+    if silu_to_hswish:
+        for mul in [n for n in g.nodes if n.kind == "mul" and len(n.inputs) == 2]:
+            for x, s in (mul.inputs, mul.inputs[::-1]):
+                sig = g.node(s)
+                if sig.kind == "sigmoid" and sig.inputs == [x] and len(users[s]) == 1 and s not in g.outputs:
+                    mul.kind, mul.inputs, mul.quant, mul.reason = "hard-swish", [x], "own", ""
+                    mul.attrs["from_silu"] = True
+                    _remove(g, sig)
+                    users = g.users()
+                    break
+    if sigmoid_to_hsigmoid:
+        for sig in [n for n in g.nodes if n.kind == "sigmoid"]:
+            sig.kind, sig.quant, sig.reason = "hard-sigmoid", "own", ""
+            sig.attrs["from_sigmoid"] = True
 
 
 def fold_batchnorm(g: QGraph) -> None:
@@ -122,7 +144,8 @@ def has_fix(n: Node) -> bool:
     return n.quant in ("own", "shared") or bool(n.attrs.get("fixed_out"))
 
 
-def prepare(g: QGraph) -> QGraph:
+def prepare(g: QGraph, silu_to_hswish: bool = False, sigmoid_to_hsigmoid: bool = False) -> QGraph:
+    convert_sigmoids(g, silu_to_hswish, sigmoid_to_hsigmoid)
     fold_batchnorm(g)
     fuse_activations(g)
     assign_roles(g)

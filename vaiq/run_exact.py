@@ -110,6 +110,8 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
         y = torch.matmul(xs[0], xs[1]).float().double()
     elif k == "reduction_mean":
         y = _np_float(float_ops.reduce_mean, xs[0], axis=tuple(a["dims"]), keep_dims=a["keepdim"])
+    elif k == "reduction_max":
+        y = _np_float(float_ops.reduce_max, xs[0], axis=tuple(a["dims"]), keep_dims=a["keepdim"])
     elif k == "resize":
         nhwc = xs[0].permute(0, 2, 3, 1)
         y = _np_float(float_ops.resize, nhwc, size=(a["size"][1], a["size"][0]), mode="BILINEAR",

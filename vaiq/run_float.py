@@ -62,7 +62,7 @@ def call_torch(node, xs: list[torch.Tensor]):
     args = [build(t) for t in node.attrs["args"]]
     kw = {k: build(v) for k, v in node.attrs["kwargs"].items()}
     out = node.attrs["target"](*args, **kw)
-    return out[0] if isinstance(out, (tuple, list)) else out
+    return out[node.attrs.get("index", 0)] if isinstance(out, (tuple, list)) else out
 
 
 def run_node(n, xs: list[torch.Tensor], params: dict[str, torch.Tensor], dpu_approx: bool) -> torch.Tensor:
@@ -96,6 +96,8 @@ def run_node(n, xs: list[torch.Tensor], params: dict[str, torch.Tensor], dpu_app
         y = F.interpolate(xs[0], size=a["size"], mode="bilinear", align_corners=a["align_corners"])
     elif k == "reduction_mean":
         y = xs[0].mean(dim=a["dims"], keepdim=a["keepdim"])
+    elif k == "reduction_max":
+        y = torch.amax(xs[0], dim=a["dims"], keepdim=a["keepdim"])
     elif k == "matmul":
         y = torch.matmul(xs[0], xs[1])
     elif k == "torch":

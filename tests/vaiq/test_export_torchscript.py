@@ -13,7 +13,8 @@ from vaiq.export_torchscript import export_torch_script
 from vaiq.prepare import has_fix
 from vaiq.zoo import MODELS, get_model
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")   # torch.jit.load in torch >= 2.10
+pytestmark = [pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning"),   # torch >= 2.10
+              pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")]
 
 # the quantized kinds run vaiq.run_exact's own torch code, so these four cover every quantized kind of the
 # zoo (depthwise, hard-swish, 3x3 avg-pool, concat, transposed conv, upsample, LeakyReLU, hard-sigmoid) and
@@ -50,6 +51,16 @@ def test_loaded_module_equals_quant_model(name, tmp_path):
         x = torch.randn(batch, *shape[1:], generator=torch.Generator().manual_seed(batch)) * 1.5
         with torch.no_grad():
             assert_matches(q, module(x), q.quant_model(x))
+
+
+def test_export_hides_torch_jit_deprecation_only(tmp_path):
+    import warnings
+    shape = MODELS["leaky_net"].input_shape
+    q = quantize_roundtrip(get_model("leaky_net"), shape, tmp_path, batches=1, batch=2)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        q.export_torch_script()
+    assert not [w for w in seen if "deprecated" in str(w.message)]
 
 
 class FloatOps(nn.Module):

@@ -192,3 +192,14 @@ def test_fold_fix_without_validation_gives_the_same_graph():
     a, b = fold_fix_ops(g), fold_fix_ops(g, validate=False)
     b.validate()
     assert a.to_bytes() == b.to_bytes()
+
+
+def test_strided_slice_and_reduction_max_run_on_the_running_batch():
+    g = xir.Graph("slices")
+    x = g.create_op("x", "data", {"shape": [1, 4, 5, 6], "data_type": "float32"})
+    s = g.create_op("s", "strided_slice", {"begin": [0, 0, 1, 2], "end": [1, 4, 5, 5]}, {"input": [x]})
+    m = g.create_op("m", "reduction_max", {"axis": [3], "keep_dims": True}, {"input": [s]})
+    a = RNG.standard_normal((3, 4, 5, 6)).astype(np.float32)
+    r = run_graph(g, {"x": a}, outputs=["s", "m"])
+    assert np.array_equal(r["s"], a[:, :, 1:5, 2:5])
+    assert np.array_equal(r["m"], a[:, :, 1:5, 2:5].max(axis=3, keepdims=True))

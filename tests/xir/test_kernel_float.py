@@ -106,6 +106,9 @@ def test_matmul_add_mul_reduce_mean():
         exact = sum(Fraction(float(v)) for v in a[i].ravel()) / 12
         assert m[i, 0, 0] == f32(exact)
     assert fo.reduce_mean(a, axis=-1).shape == (2, 3)
+    mx = fo.reduce_max(a, axis=1, keep_dims=True)
+    assert mx.shape == (2, 1, 4) and mx.dtype == np.float32
+    assert np.array_equal(mx[:, 0], np.max(a, axis=1)) and fo.reduce_max(a, axis=(0, 2)).shape == (3,)
 
 
 def ref_bilinear(x, out_h, out_w, align_corners, half_pixel):

@@ -145,6 +145,7 @@ CASES = {
     "upsample-fix": (unary("upsample-fix", {"scale": [2, 2]}, dtype="xint8"), [2, 10, 14, 3], "xint8"),
     "resize": (unary("resize", {"size": [4, 6], "mode": "BILINEAR"}), [2, 6, 4, 3], "float32"),
     "reduction_mean": (unary("reduction_mean", {"axis": [1, 2], "keep_dims": True}), [2, 1, 1, 3], "float32"),
+    "reduction_max": (unary("reduction_max", {"axis": [3]}), [2, 5, 7], "float32"),
 }
 
 

@@ -119,9 +119,14 @@ def _pad(op: Op, vals):
 
 
 def _slice(op: Op, vals):
+    """A slice per dim; one that keeps the graph's whole batch (dim 0) keeps the running batch."""
     x = _x(op, vals)
     st = op.get_attr_or_default("strides") or [1] * x.ndim
-    return x[tuple(slice(b, e, s) for b, e, s in zip(op.get_attr("begin"), op.get_attr("end"), st))]
+    sl = [slice(b, e, s) for b, e, s in zip(op.get_attr("begin"), op.get_attr("end"), st)]
+    graph_batch = op.get_input_op("input").get_output_tensor().dims[0]
+    if sl and (sl[0].start, sl[0].step) == (0, 1) and sl[0].stop >= graph_batch:
+        sl[0] = slice(None)
+    return x[tuple(sl)]
 
 
 def _resize(op: Op, vals):
@@ -163,6 +168,8 @@ EXECUTORS = {
     "transpose": lambda op, v: np.transpose(_x(op, v), op.get_attr("order")),
     "reduction_mean": lambda op, v: F.reduce_mean(_x(op, v), tuple(op.get_attr("axis")),
                                                   op.get_attr_or_default("keep_dims")),
+    "reduction_max": lambda op, v: F.reduce_max(_x(op, v), tuple(op.get_attr("axis")),
+                                                op.get_attr_or_default("keep_dims")),
     "identity": _same, "upload": _same, "download": _same,
     "fix": _fix, "float2fix": _float2fix, "fix2float": _fix2float,
 }

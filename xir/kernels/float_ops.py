@@ -25,6 +25,7 @@ __all__ = [
     "mul",
     "resize",
     "reduce_mean",
+    "reduce_max",
     "fix",
     "float2fix",
     "fix2float",
@@ -176,6 +177,13 @@ def reduce_mean(x, axis, keep_dims: bool = False) -> np.ndarray:
     xf = _f64(x)
     axes = (as_int(axis, "axis"),) if np.ndim(axis) == 0 else tuple(as_int(a, "axis") for a in axis)
     return _out(np.mean(xf, axis=axes, keepdims=bool(keep_dims)))
+
+
+def reduce_max(x, axis, keep_dims: bool = False) -> np.ndarray:
+    """Maximum over ``axis`` (an int or a sequence of ints); exact, so every implementation agrees."""
+    xf = _f64(x)
+    axes = (as_int(axis, "axis"),) if np.ndim(axis) == 0 else tuple(as_int(a, "axis") for a in axis)
+    return _out(np.max(xf, axis=axes, keepdims=bool(keep_dims)))
 
 
 def fix(x, *, fix_point: int, bit_width: int = 8, round_mode: str = "DPU_ROUND",

@@ -1,5 +1,5 @@
 """Layout and resampling ops: reshape, flatten, transpose, concat, pad, strided_slice, upsample, resize,
-reduction_mean, and their fixed forms (reshape-fix, concat-fix, pad-fix, upsample-fix).
+reduction_mean, reduction_max, and their fixed forms (reshape-fix, concat-fix, pad-fix, upsample-fix).
 
 Rules: reshape keeps the element count (one -1 is resolved); concat inputs agree on every dim but
 ``axis``; pad's ``paddings`` lists (before, after) per dim; upsample multiplies H and W by the integer
@@ -151,3 +151,6 @@ define("resize", ["input"],
 define("reduction_mean", ["input"],
        [AttrDef("axis", "int32[]", True), AttrDef("keep_dims", "bool", False, False)], _reduce,
        "mean over axes")
+define("reduction_max", ["input"],
+       [AttrDef("axis", "int32[]", True), AttrDef("keep_dims", "bool", False, False)], _reduce,
+       "maximum over axes")
