@@ -79,3 +79,19 @@ def test_channel_scale_rule():
     assert misfit(add, kv260).code == "BROADCAST"
     if not u250.limits.depthwise:
         assert misfit(d, u250).code == "NO_ENGINE"
+
+
+def test_gate_of_a_large_map_bit_exact(tmp_path):
+    """The squeeze of a 45x38 map: a global pool whose rows exceed four sweeps of PP lanes with
+    stride 1 (vaic/backend/pool.py groups them)."""
+    torch.manual_seed(1)
+    model = GatedNet(nn.Hardsigmoid()).eval()
+    q = quantize_roundtrip(model, (1, 3, 45, 38), tmp_path / "q")
+    res = compile_graph(q.export_xmodel(), "DPUCZDX8G/KV260")
+    assert [s.get_attr("device") for s in res.subgraphs] == ["USER", "DPU"]
+    runner = GraphRunner(write_outputs(res, tmp_path / "c", "m")["m.xmodel"])
+    x = torch.randn(2, 3, 45, 38, generator=torch.Generator().manual_seed(4)) * 2
+    with torch.no_grad():
+        expect = to_nhwc(q.quant_model(x).numpy())
+    (got,) = runner.run([to_nhwc(x.numpy())]).values()
+    assert int(np.count_nonzero(got != expect)) == 0

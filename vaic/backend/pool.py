@@ -9,9 +9,13 @@ Rules (docs/isa.md §5.5-5.6):
   (0 when the fix positions are equal, as the quantizer guarantees);
 - AVG: window sum (padding 0) times ``multi_factor`` over ``2^shift_cut`` with
   ``(factor, shift) = avgpool_factor_shift(kh, kw)`` and ``shift_cut = shift + i - o``: the
-  count_include_pad divisor of the reference kernel, including at borders.
+  count_include_pad divisor of the reference kernel, including at borders;
+- a pool with one output row (a global pool) uses its stride field to group the input rows so that
+  one instruction reads them all (``single_row_group``).
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import xir
 from xir.fixpoint import avgpool_factor_shift
@@ -19,6 +23,7 @@ from xir.isa import AluType, PoolType
 
 from . import chanwise
 from .alu import ALU_PADS, emit_alu
+from .banks import MAX_SWEEPS
 from .context import Ctx
 from .errors import TilingError
 from .geometry import window_of
@@ -27,6 +32,13 @@ from .program import LayerStats
 POOL_KERNEL_MAX = 8
 POOL_SHIFT_MAX = 15
 ALU_SHIFT_MAX = 63
+
+
+def single_row_group(kh: int, pp: int) -> int:
+    """Rule: a pool with one output row never strides, so its stride field only sets how the input
+    rows are grouped in the banks (row r in lane r // g): the smallest group whose ``kh`` rows one
+    instruction reads in at most MAX_SWEEPS sweeps of PP lanes (a 56-row global pool on PP 8: 2)."""
+    return (kh - 1) // (MAX_SWEEPS * pp) + 1
 
 
 def gen_pool(ctx: Ctx, op: xir.Op) -> None:
@@ -38,6 +50,8 @@ def gen_pool(ctx: Ctx, op: xir.Op) -> None:
         raise TilingError(name, "the pool engine applies no activation")
     kind = op.get_attr("type")
     win = window_of(op)
+    if win.ho == 1:
+        win = replace(win, sh=single_row_group(win.kh, b.pp))
     i = ctx.fp(op.get_input_tensor("input"))
     o = ctx.fp(op.get_output_tensor())
     if kind == "AVG":

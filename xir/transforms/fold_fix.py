@@ -13,7 +13,9 @@ computes (exact value, activation, one rounding):
 - ``concat``, ``pad``, ``upsample``, ``reshape``/``flatten`` then ``fix`` become their ``*-fix`` forms;
   ``hard-sigmoid -> fix`` on its own becomes ``hard-sigmoid-fix``;
 - any other activation on its own becomes an identity ``depthwise-conv2d-fix`` (1x1, weight 1 at fix
-  position 0, no bias) carrying the activation, which is how the DPU runs it;
+  position 0, no bias) carrying the activation, which is how the DPU runs it (a tensor that is not
+  an image, e.g. a dense layer's [N, C] output, is reshaped to [N, 1, 1, C] around it: the op is
+  element-wise);
 - layout ops (reshape, flatten, transpose, strided_slice, identity) on a fixed tensor stay fixed and
   keep its fix position;
 - float ops that read a fixed tensor get a ``fix2float`` in front; a ``fix`` after a float op becomes
@@ -252,13 +254,23 @@ class _Folder:
         return _set_fix(self.dst.create_op(name, kind, attrs, ins), info)
 
     def emit_identity(self, x: Op, nonlinear: str, name: str, info: dict) -> Op:
-        c = x.get_output_tensor().dims[-1]
+        dims = list(x.get_output_tensor().dims)
+        c = dims[-1]
+        flat = len(dims) != 4            # a [N, C] tensor is seen as N images of 1x1 pixels
+        if flat:
+            src = {k: x.get_output_tensor().get_attr(k) for k in FIX_ATTRS}
+            c = int(np.prod(dims[1:], dtype=np.int64))
+            x = _set_fix(self.dst.create_op(f"{name}_in4d", "reshape-fix", {"shape": [dims[0], 1, 1, c]},
+                                            {"input": [x]}), src)
         w = self.dst.create_const_op(f"{name}_identity_weights", np.ones((1, 1, 1, c), np.int8),
                                      "xint8", kind="const-fix")
         _set_fix(w, {"fix_point": 0, "bit_width": 8, "if_signed": True, "round_mode": "DPU_ROUND"})
-        new = self.dst.create_op(name, "depthwise-conv2d-fix", {"kernel": [1, 1], "nonlinear": nonlinear},
-                                 {"input": [x], "weights": [w]})
-        return _set_fix(new, info)
+        new = self.dst.create_op(f"{name}_4d" if flat else name, "depthwise-conv2d-fix",
+                                 {"kernel": [1, 1], "nonlinear": nonlinear}, {"input": [x], "weights": [w]})
+        new = _set_fix(new, info)
+        if flat:
+            new = _set_fix(self.dst.create_op(name, "reshape-fix", {"shape": dims}, {"input": [new]}), info)
+        return new
 
 
 def fold_fix_ops(g: Graph, validate: bool = True) -> Graph:
