@@ -32,8 +32,8 @@ ADVICE = {
     "WEIGHTS_EXCEED_BANK": "fewer input channels or a smaller kernel per conv (split the input channels and add)",
     "ACTIVATION": "this engine cannot apply the activation: use ReLU / ReLU6 / LeakyReLU(0.1), or a target whose "
                   "ALU lists hard-sigmoid / hard-swish (DPUCZDX8G, DPUCVDX8G)",
-    "RELU6_FIX_POSITION": "the output range is too wide for the DPU's ReLU6: set convert_relu6_to_relu, or "
-                          "calibrate with data that keeps activations in range",
+    "RELU6_FIX_POSITION": "the output range is too wide for the DPU's ReLU6: use ReLU there, or calibrate "
+                          "with data that keeps activations in range",
     "HSIGMOID_FIX_POSITION": "the hard-sigmoid's fix positions do not fit the ALU fields: recalibrate (the "
                              "input range is too narrow or too wide)",
     "GROUPED_CONV": "a grouped transposed conv has no DPU form: use groups=1",
