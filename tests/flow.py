@@ -71,3 +71,26 @@ def assert_bitexact_with_deploy(q, xb):
         assert int(np.count_nonzero(got != ref)) == 0
     assert q.table.violations() == []
     return path
+
+
+def assert_emulator_equals(q, key, folder, x):
+    """Compile q's deploy model for target ``key`` (vaic), run it on the emulator (vairun) on ``x``
+    (NCHW torch tensor) and assert every output equals vaiq's test mode bit for bit; returns the
+    CompileResult."""
+    from pathlib import Path
+
+    from vaic.pipeline import compile_graph
+    from vaic.writer import write_outputs
+    from vairun import GraphRunner
+    res = compile_graph(q.export_xmodel(), key)
+    runner = GraphRunner(write_outputs(res, Path(folder), "m")["m.xmodel"])
+    with torch.no_grad():
+        expect = q.quant_model(x)
+    expect = [expect] if isinstance(expect, torch.Tensor) else list(expect)
+    got = list(runner.run([to_nhwc(x.numpy())]).values())
+    assert len(got) == len(expect)
+    for g, e in zip(got, expect):
+        e = to_nhwc(e.numpy())
+        assert g.shape == e.shape
+        assert int(np.count_nonzero(g != e)) == 0
+    return res

@@ -5,16 +5,12 @@ each is one DPU subgraph (EfficientNet with its hard-sigmoid approximations swit
 suite runs the tiny variants, the slow suite the full-size models."""
 import json
 
-import numpy as np
 import pytest
 import torch
 
-from vaic.pipeline import compile_graph
-from vaic.writer import write_outputs
-from vairun import GraphRunner
 from vaiq.zoo import MODELS, get_model
 
-from flow import quantize_roundtrip, to_nhwc
+from flow import assert_emulator_equals, quantize_roundtrip
 
 TINY = ["tiny_efficientnet", "tiny_mobilenet_v3", "tiny_shufflenet", "tiny_mnasnet", "tiny_regnet", "tiny_resnext",
         "tiny_yolo", "tiny_unet"]
@@ -30,19 +26,8 @@ def _check(name, key, tmp_path, config=None, shape=None):
     shape = shape or spec.input_shape
     model = get_model(name, input_shape=shape, bn_batches=2)
     q = quantize_roundtrip(model, shape, tmp_path / "q", batches=2, batch=2, quant_config_file=config)
-    res = compile_graph(q.export_xmodel(), key)
-    runner = GraphRunner(write_outputs(res, tmp_path / "c", "m")["m.xmodel"])
     x = torch.randn(2, *shape[1:], generator=torch.Generator().manual_seed(11))
-    with torch.no_grad():
-        expect = q.quant_model(x)
-    expect = [expect] if isinstance(expect, torch.Tensor) else list(expect)
-    got = list(runner.run([to_nhwc(x.numpy())]).values())
-    assert len(got) == len(expect)
-    for g, e in zip(got, expect):
-        e = to_nhwc(e.numpy())
-        assert g.shape == e.shape
-        assert int(np.count_nonzero(g != e)) == 0
-    return res
+    return assert_emulator_equals(q, key, tmp_path / "c", x)
 
 
 def _config(tmp_path, name):

@@ -52,17 +52,23 @@ def checked_shifts(name: str, sc: int, sb: int) -> tuple[int, int]:
     return sc, sb
 
 
-def gen_conv(ctx: Ctx, op: xir.Op) -> None:
-    name = op.get_name()
+def operands(ctx: Ctx, op: xir.Op, what: str) -> tuple:
+    """(input view, output view, weights, bias, shift_cut, shift_bias, activation) of an ungrouped,
+    undilated conv-like op whose output rounds as the DPU does."""
     if op.get_attr_or_default("group") != 1 or max(op.get_attr_or_default("dilation")) != 1:
-        raise TilingError(name, "grouped or dilated convolution has no CONV form")
+        raise TilingError(op.get_name(), f"grouped or dilated {what} has no CONV form")
     ctx.check_round(op)
     x_t, y_t = op.get_input_tensor("input"), op.get_output_tensor()
-    iv, ov = ctx.plan.views[x_t.name], ctx.plan.views[y_t.name]
     w = op.get_input_op("weights").get_const_data()
     bias = op.get_input_op("bias").get_const_data() if op.get_input_num("bias") else None
     sc, sb = shifts(ctx, op)
-    act = act_code(op, ctx.fp(y_t), CONV_ACTS)
+    return (ctx.plan.views[x_t.name], ctx.plan.views[y_t.name], w, bias, sc, sb,
+            act_code(op, ctx.fp(y_t), CONV_ACTS))
+
+
+def gen_conv(ctx: Ctx, op: xir.Op) -> None:
+    name = op.get_name()
+    iv, ov, w, bias, sc, sb, act = operands(ctx, op, "convolution")
     work, arch, params = conv_layer(ctx, name, window_of(op), iv, ov, w, bias, sc, sb, act)
     ctx.stats.append(LayerStats(name, "conv", work, arch, params))
 

@@ -17,8 +17,8 @@ import numpy as np
 
 import xir
 
-from .context import Ctx, act_code
-from .conv import CONV_ACTS, conv_layer, shifts
+from .context import Ctx
+from .conv import conv_layer, operands
 from .ddrplan import View
 from .errors import TilingError
 from .geometry import Window, image_dims
@@ -50,15 +50,8 @@ def phase(length_in: int, length_out: int, k: int, s: int, p: int, r: int):
 
 def gen_tconv(ctx: Ctx, op: xir.Op) -> None:
     name = op.get_name()
-    if op.get_attr_or_default("group") != 1 or max(op.get_attr_or_default("dilation")) != 1:
-        raise TilingError(name, "grouped or dilated transposed convolution has no CONV form")
-    ctx.check_round(op)
+    iv, ov, w, bias, sc, sb, act = operands(ctx, op, "transposed convolution")   # w: [cout, kh, kw, cin]
     x_t, y_t = op.get_input_tensor("input"), op.get_output_tensor()
-    iv, ov = ctx.plan.views[x_t.name], ctx.plan.views[y_t.name]
-    w = op.get_input_op("weights").get_const_data()           # [cout, kh, kw, cin]
-    bias = op.get_input_op("bias").get_const_data() if op.get_input_num("bias") else None
-    sc, sb = shifts(ctx, op)
-    act = act_code(op, ctx.fp(y_t), CONV_ACTS)
     cout, kh, kw, cin = w.shape
     h, wd, _ = image_dims(x_t)
     ho, wo, _ = image_dims(y_t)
