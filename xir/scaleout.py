@@ -3,7 +3,9 @@
 
 Rules:
 - the default number of local workers is the number of CPUs this process may run on;
-- ``--ray local`` starts Ray inside this process (with ``workers`` CPUs at least), ``--ray ADDRESS``
+- ``--ray local`` starts Ray inside this process (with ``workers`` CPUs at least) as a single-machine
+  instance on the loopback address (Ray's own switch for that, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0,
+  set before Ray is first imported, unless the caller set it); ``--ray ADDRESS``
   (``HOST:PORT`` of a head node started with ``ray start --head``, or ``auto``) joins that cluster;
 - Ray is an optional extra: without it, or when the cluster cannot be reached, :class:`ScaleOutError`
   says so in one line; the session is shut down on leaving the ``with`` block (only if this module
@@ -12,6 +14,7 @@ Rules:
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 
 from .errors import XirError
@@ -45,13 +48,16 @@ def ray_session(address: str, workers: int | None = None):
     """Connect to Ray for the duration of the block; yields the ``ray`` module."""
     if not address or not address.strip():
         raise ScaleOutError("--ray needs 'local' or the ADDRESS (HOST:PORT) of a Ray head node")
+    local = address.strip() == "local"
+    if local and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray = import_ray()
     started = False
     if not ray.is_initialized():
         kwargs = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
         try:
-            if address.strip() == "local":
-                ray.init(num_cpus=max(workers or 1, default_workers()), **kwargs)
+            if local:
+                ray.init(address="local", num_cpus=max(workers or 1, default_workers()), **kwargs)
             else:
                 ray.init(address=address.strip(), **kwargs)
         except Exception as e:  # ConnectionError, RuntimeError, ValueError depending on the failure
