@@ -7,7 +7,7 @@ Rules:
 - top-1/top-5 count an input as right when its label is the first / among the first five classes of
   the model's first output (ties ranked by the lower class index); without labels they are None;
 - ``images_per_s`` is the inputs run in this call over the wall time from starting the workers to the
-  last result (worker start-up included: what a user waits for);
+  last result (worker start-up and model loading included; joining or starting Ray itself is not);
 - the board estimate is the timing model's (timing-only profile of the compiled model).
 """
 from __future__ import annotations
@@ -90,12 +90,10 @@ def evaluate(model, data, labels=None, preprocess: str = "none", batch: int = 16
     todo = [s for s in shards if s[0] not in finished]
     resumed = sum(s[2] - s[1] for s in shards if s[0] in finished)
     done = resumed
-    t0 = time.perf_counter()
-    engine_kind, nworkers, retries = "local", workers or default_workers(), 0
+    engine_kind, nworkers, retries, seconds = "local", workers or default_workers(), 0, 0.0
     if todo:
-        engine_kind, nworkers, retries, done = _run_engine(ray, workers, model_bytes, str(model), arch, store,
-                                                           ds.spec, todo, shards, topk, done, n, on_progress)
-    seconds = time.perf_counter() - t0
+        engine_kind, nworkers, retries, seconds = _run_engine(ray, workers, model_bytes, str(model), arch, store,
+                                                              ds.spec, todo, shards, topk, done, n, on_progress)
     if store is not None:
         store.assemble(len(shards))
     top1 = top5 = None
@@ -115,6 +113,7 @@ def _run_engine(ray, workers, model_bytes, name, arch, store, spec, todo, shards
 
     def drive(engine):
         nonlocal done
+        t0 = time.perf_counter()
         try:
             for r in engine.run(todo):
                 if store is not None:
@@ -125,12 +124,12 @@ def _run_engine(ray, workers, model_bytes, name, arch, store, spec, todo, shards
                 done += s[2] - s[1]
                 if on_progress is not None:
                     on_progress(done, n, engine)
+            seconds = time.perf_counter() - t0
         except KeyboardInterrupt:
-            engine.close()
             raise EvalInterrupted(done, n, store is not None) from None
         finally:
             engine.close()
-        return engine.kind, engine.workers, engine.retries, done
+        return engine.kind, engine.workers, engine.retries, seconds
 
     if ray is None:
         from .pool import LocalPool
