@@ -36,7 +36,7 @@ def eval_command(model, data, labels, preprocess, batch, workers, ray_address, l
     """Evaluate MODEL over a data set on local worker processes or on Ray."""
     from xir.errors import XirError
     from .errors import VairunError
-    from .evaluate import EvalFailure, EvalInterrupted, evaluate
+    from .evaluate import EvalFailure, EvalInterrupted
     try:
         res = _run(model, data, labels, preprocess, batch, workers, ray_address, limit, outputs, resume, arch, quiet)
         if json_file:
@@ -45,6 +45,9 @@ def eval_command(model, data, labels, preprocess, batch, workers, ray_address, l
     except EvalInterrupted as e:
         hint = "; rerun with --resume to continue" if e.resumable and e.done else ""
         click.echo(f"vairun: interrupted after {e.done} of {e.total} inputs{hint}", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:                  # before any worker started
+        click.echo("vairun: interrupted", err=True)
         sys.exit(130)
     except (VairunError, XirError) as e:
         if debug:

@@ -98,9 +98,19 @@ def test_interrupt_then_resume(model, data, tmp_path):
     assert out.read_bytes() == full.read_bytes()
 
 
-def _children(pid):
+def _workers(pid):
+    """The eval workers among ``pid``'s children (not multiprocessing's resource tracker)."""
     with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(p) for p in f.read().split()]
+        kids = [int(p) for p in f.read().split()]
+    out = []
+    for k in kids:
+        try:
+            with open(f"/proc/{k}/cmdline") as f:
+                if "spawn_main" in f.read():
+                    out.append(k)
+        except FileNotFoundError:
+            pass
+    return out
 
 
 def _gone(pid):
@@ -121,7 +131,7 @@ def test_ctrl_c_stops_workers_and_keeps_finished_shards(model, tmp_path):
     deadline = time.time() + 60
     while time.time() < deadline and not list(parts.glob("shard_*.npz")) and p.poll() is None:
         time.sleep(0.05)
-    workers = _children(p.pid)
+    workers = _workers(p.pid)
     assert p.poll() is None and len(workers) >= 2, "the run ended before it could be interrupted"
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
@@ -202,3 +212,12 @@ def test_bad_inputs_exit_2_with_one_line(model, data, tmp_path, case, message):
     assert res.exit_code == 2, res.output
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vairun: error:") and message in lines[0], res.stderr
+
+
+def test_ray_missing_is_one_line_exit_2(model, data, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)          # `import ray` raises ImportError
+    x, y = data
+    res = CliRunner().invoke(main, ["eval", str(model), "--data", str(x), "--ray", "local"])
+    assert res.exit_code == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pip install 'vitis-ai-py[ray]'" in lines[0], res.stderr

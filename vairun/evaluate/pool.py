@@ -91,7 +91,8 @@ class LocalPool:
     def run(self, shards):
         queue = deque(shards)
         attempts: dict[int, int] = {}
-        self._slots = [_Slot(self._ctx, self._args) for _ in range(min(self.workers, len(queue)))]
+        self.workers = min(self.workers, len(queue))      # no idle workers: report those that ran
+        self._slots = [_Slot(self._ctx, self._args) for _ in range(self.workers)]
         while queue or any(s.shard is not None for s in self._slots):
             for s in self._slots:
                 if s.ready and s.shard is None and queue:

@@ -63,7 +63,8 @@ class RayPool:
         from ray.exceptions import RayActorError, RayTaskError
         queue = deque(shards)
         attempts: dict[int, int] = {}
-        self._actors = [self._new_actor() for _ in range(min(self.workers, len(queue)))]
+        self.workers = min(self.workers, len(queue))      # no idle actors: report those that ran
+        self._actors = [self._new_actor() for _ in range(self.workers)]
         try:
             ray.get([a.pid.remote() for a in self._actors])     # every actor has loaded the model
         except RayTaskError as e:
