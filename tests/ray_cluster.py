@@ -16,8 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ENV = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", RAY_USAGE_STATS_ENABLED="0",
-           RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
+from xir.scaleout import RAY_LOOPBACK_ENV
+
+ENV = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))
+ENV[RAY_LOOPBACK_ENV] = "0"
 RAY = str(Path(sys.executable).with_name("ray"))
 
 

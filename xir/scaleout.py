@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from .errors import XirError
 
 RAY_EXTRA = "pip install 'vitis-ai-py[ray]'"
+#: Ray's switch that keeps a node on the loopback address ("0": do not act as a multi-machine cluster)
+RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 class ScaleOutError(XirError):
@@ -50,7 +52,7 @@ def ray_session(address: str, workers: int | None = None):
         raise ScaleOutError("--ray needs 'local' or the ADDRESS (HOST:PORT) of a Ray head node")
     local = address.strip() == "local"
     if local and "ray" not in sys.modules:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        os.environ.setdefault(RAY_LOOPBACK_ENV, "0")
     ray = import_ray()
     started = False
     if not ray.is_initialized():
