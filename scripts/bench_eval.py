@@ -3,16 +3,23 @@
 numbers of workers.
 
 Goals: 2 local workers at least 1.7x one worker on a 2-core machine; Ray within 15% of the local
-pool at equal workers. images/s counts worker start-up and model loading (what ``--json`` reports);
-``--images`` sets how far that is amortised. Every run is a fresh ``vairun eval`` process, and every
+pool at equal workers. images/s counts worker start-up and model loading (what ``--json`` reports):
+each worker pays about 2 CPU-seconds of start-up and a slow first shard on ResNet-18, so ``--images``
+(default 192) sets how far that is amortised. Every run is a fresh ``vairun eval`` process, and every
 configuration runs on the same inputs and must give the same top-1/top-5 (checked, printed).
 
-Usage: python scripts/bench_eval.py [--model resnet18] [--images 96] [--batch 8] [--workdir DIR]
+On a machine shared with other work, read the ``CPU share`` column: the CPU time the local run's
+processes got over its wall time and workers (Linux's autogroup scheduling gives all processes of one
+terminal session one share, so local workers started from a busy session get less than a core each;
+Ray's processes run in a session of their own and are not measured here).
+
+Usage: python scripts/bench_eval.py [--model resnet18] [--images 192] [--batch 8] [--workdir DIR]
 """
 from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,15 +51,20 @@ def run_eval(model: Path, x: Path, y: Path, batch: int, workers: int, ray: bool,
            "--batch", str(batch), "--workers", str(workers), "--json", str(res), "-q"]
     if ray:
         cmd += ["--ray", "local"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = subprocess.run(cmd, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr}")
-    return json.loads(res.read_text())
+    out = json.loads(res.read_text())
+    # the CLI and its local workers (joined, so counted); Ray's actors are not our children
+    out["cpu_s"] = None if ray else (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return out
 
 
 @click.command()
 @click.option("--model", default="resnet18", show_default=True)
-@click.option("--images", default=96, show_default=True)
+@click.option("--images", default=192, show_default=True)
 @click.option("--batch", default=8, show_default=True)
 @click.option("--workdir", type=click.Path(file_okay=False), help="keep the compiled model here")
 def main(model, images, batch, workdir):
@@ -82,13 +94,15 @@ def main(model, images, batch, workdir):
     base = results[(1, False)]["images_per_s"]
     t = Table(title=f"vairun eval: {model} on {first['board']['target']}, {images} images, batch {batch}, "
                     f"{cpus} CPU(s)")
-    for col in ("workers", "engine", "images/s", "vs 1 local worker", "Ray vs local", "seconds", "retries"):
+    for col in ("workers", "engine", "images/s", "vs 1 local worker", "Ray vs local", "seconds", "CPU share",
+                "retries"):
         t.add_column(col, justify="right")
     for (w, ray), r in results.items():
         vs_local = (f"{r['images_per_s'] / results[(w, False)]['images_per_s'] - 1:+.1%}" if ray else "")
+        share = "-" if r["cpu_s"] is None else f"{r['cpu_s'] / (r['seconds'] * w):.0%}"
         t.add_row(str(w), "ray" if ray else "local", f"{r['images_per_s']:.2f}", f"{r['images_per_s'] / base:.2f}x",
-                  vs_local, f"{r['seconds']:.1f}", str(r["retries"]))
-    c = Console()
+                  vs_local, f"{r['seconds']:.1f}", share, str(r["retries"]))
+    c = Console(width=max(Console().width, 110))
     c.print(t)
     c.print(f"identical top-1/top-5 across all runs: {same} (top-1 {first['top1']}, top-5 {first['top5']})")
     if 2 in counts:
