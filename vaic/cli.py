@@ -3,6 +3,7 @@
     vaic -x quantize_result/Net_int.xmodel -a DPUCZDX8G/KV260 -o compile_output -n net [--options JSON]
     vaic inspect compile_output/net.xmodel [--json FILE]
     vaic disasm compile_output/net.xmodel [--subgraph NAME]
+    vaic sweep quantize_result/Net_int.xmodel [--targets all|FAMILY|LIST] [--ray local|ADDRESS]  (vaic/cli_sweep.py)
 
 Exit codes: 0 success, 1 the compiler failed (a bug, reported with what it was doing), 2 bad input.
 """
@@ -91,6 +92,10 @@ def disasm(model, subgraph, debug):
     from .report import disassemble_model
     _run(lambda: click.echo(disassemble_model(model, subgraph), nl=False), debug)
 
+
+from .cli_sweep import sweep_command  # noqa: E402  (its own module)
+
+main.add_command(sweep_command)
 
 if __name__ == "__main__":
     main()

@@ -22,9 +22,10 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .errors import VaiqError
+from xir.images import IMAGE_SUFFIXES, ImageError, image_files
+from xir.images import read_image as _decode
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
+from .errors import VaiqError
 
 
 def _shape(s) -> str:
@@ -66,21 +67,13 @@ class DataSet:
 
 
 def read_image(path: Path, sample: tuple[int, ...]) -> np.ndarray:
-    """One image file as float32 C x H x W in [0, 1] (see the module docstring)."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise VaiqError(f"{path.parent}: reading images needs Pillow (pip install pillow); "
-                        "or pass the data as .npy/.npz") from None
+    """One image file as float32 C x H x W in [0, 1] (decoded by xir.images, see the module docstring)."""
     c, h, w = sample
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB" if c == 3 else "L").resize((w, h), Image.Resampling.BILINEAR)
-            a = np.asarray(im, dtype=np.float32) / 255.0
-    except Exception as e:  # Pillow raises OSError, ValueError, DecompressionBombError, ...
-        detail = (str(e).splitlines() or [""])[0]
-        raise VaiqError(f"{path}: cannot read the image ({type(e).__name__}: {detail})") from None
-    return a.transpose(2, 0, 1) if c == 3 else a[None]
+        a = _decode(path, c, h, w)
+    except ImageError as e:
+        raise VaiqError(str(e)) from None
+    return a.transpose(2, 0, 1)
 
 
 def _check_array(a: np.ndarray, path: Path, sample: tuple[int, ...], what: str) -> bool:
@@ -125,13 +118,6 @@ def _load_array(path: Path):
         raise VaiqError(f"{path}: cannot read the file ({type(e).__name__}: {e})") from None
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted((p for p in folder.rglob("*")
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in p.relative_to(folder).parts)),
-                  key=lambda p: p.relative_to(folder).as_posix())
-
-
 def open_data(path: Path, sample: tuple[int, ...], limit: int | None = None) -> DataSet:
     """Open a data source for samples of shape ``sample``; validates everything that can be checked
     without decoding images."""
@@ -142,7 +128,7 @@ def open_data(path: Path, sample: tuple[int, ...], limit: int | None = None) -> 
         if len(sample) != 3 or sample[0] not in (1, 3):
             raise VaiqError(f"{path}: an image folder needs --input-shape N,C,H,W with C 1 or 3, "
                             f"got per-sample shape {_shape(sample)}")
-        files = _image_files(path)
+        files = image_files(path)
         if not files:
             raise VaiqError(f"{path}: no image files found (empty calibration/evaluation set; "
                             f"looked for {' '.join(sorted(IMAGE_SUFFIXES))})")

@@ -4,6 +4,7 @@
     vairun profile MODEL.xmodel [--arch A] [--json FILE] [--html FILE] [-i INPUT.npy ...]
     vairun info MODEL.xmodel
     vairun bench MODEL.xmodel [--batch N] [--timing-only] [--json FILE]
+    vairun eval MODEL.xmodel --data DATA [--workers N] [--ray local|ADDRESS] ...   (vairun/cli_eval.py)
 
 Exit codes: 0 success, 1 internal failure, 2 bad input (one line: missing file, wrong shape or
 dtype, corrupt model, checksum or fingerprint mismatch).
@@ -239,6 +240,10 @@ def bench(model, batch, repeat, timing_only, arch, json_file, debug):
             write_atomic(Path(json_file), (json.dumps(res, indent=1) + "\n").encode())
     _guard(work, debug)
 
+
+from .cli_eval import eval_command  # noqa: E402  (its own module: the command is long)
+
+main.add_command(eval_command)
 
 if __name__ == "__main__":
     main()

@@ -102,6 +102,13 @@ def load_compiled(path, arch: str | None = None, verify: bool = True) -> Compile
     data = p.read_bytes()
     if verify:
         _md5_check(p, data)
+    return compiled_from_bytes(data, p, arch)
+
+
+def compiled_from_bytes(data: bytes, path, arch: str | None = None) -> CompiledModel:
+    """A compiled model from its file's bytes (``path`` names it in messages): how workers that
+    received the model through a pipe or an object store load it, without a shared file system."""
+    p = Path(path)
     try:
         g = xir.Graph.from_bytes(data, str(p))
     except XModelError as e:
