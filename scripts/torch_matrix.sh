@@ -44,10 +44,10 @@ for v in "${versions[@]}"; do
     "$vpy" -m pip install --quiet --disable-pip-version-check $deps
     "$vpy" -m pip install --quiet --disable-pip-version-check --no-deps -e .
     set +e
-    "$vpy" -m pytest -q -p no:cacheprovider "${pytest_args[@]}" >"$log" 2>&1
+    "$vpy" -m pytest -p no:cacheprovider "${pytest_args[@]}" >"$log" 2>&1   # pyproject's addopts hold -q
     rc=$?
     set -e
-    summary=$(grep -E "(passed|failed|error)" "$log" | tail -1)
+    summary=$(grep -E "(passed|failed|error)" "$log" | tail -1 || true)
     results+=("$v  rc=$rc  $summary")
     if [ $rc -ne 0 ]; then
       grep -E "^(FAILED|ERROR)" "$log" | head -20 >&2 || true

@@ -393,7 +393,7 @@ def max_dim(ctx, a, index):
 def first_output(ctx, a, index):
     """Ops whose output 0 is the value (native_dropout's mask is output 1)."""
     if index != 0:
-        raise Unsupported(f"output {index} of '{_packet(ctx.fx.args[0].target)}' is not modelled")
+        raise Unsupported(f"output {index} of '{packet_name(ctx.fx.args[0].target)}' is not modelled")
     return None
 
 
@@ -402,7 +402,8 @@ def native_dropout(ctx, a, index):
     return first_output(ctx, a, index)
 
 
-def _packet(target) -> str:
+def packet_name(target) -> str:
+    """The op name of an aten overload without its overload (``relu_`` for ``aten.relu_.default``)."""
     return getattr(getattr(target, "overloadpacket", None), "__name__", str(target))
 
 
@@ -422,7 +423,7 @@ def out_of_place_twin(target):
     for any other target."""
     if not isinstance(target, torch._ops.OpOverload):
         return None
-    name = _packet(target)
+    name = packet_name(target)
     if name.endswith("_") and not name.startswith("__"):
         base = name[:-1]
     elif name.endswith("_functional"):

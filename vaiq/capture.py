@@ -23,7 +23,7 @@ import warnings
 import torch
 import torch.fx
 
-from .aten_map import Unsupported, lowering, out_of_place_twin
+from .aten_map import Unsupported, lowering, out_of_place_twin, packet_name
 from .errors import CaptureError
 from .ir import Node, QGraph
 
@@ -115,19 +115,15 @@ _VIEW_OPS = {"view", "_unsafe_view", "reshape", "transpose", "permute", "t", "sl
 _MULTI_VIEW_OPS = {"split", "split_with_sizes", "chunk", "unbind"}
 
 
-def _packet(target) -> str:
-    return getattr(getattr(target, "overloadpacket", None), "__name__", "")
-
-
 def _view_base(fx_node: torch.fx.Node, bases: dict) -> str | None:
     """The tensor a view-producing node aliases (followed to its root), else None."""
     src = fx_node.args[0] if fx_node.args and isinstance(fx_node.args[0], torch.fx.Node) else None
     if src is None:
         return None
     if fx_node.target is operator.getitem:
-        if _packet(src.target) not in _MULTI_VIEW_OPS:
+        if packet_name(src.target) not in _MULTI_VIEW_OPS:
             return None
-    elif _packet(fx_node.target) not in _VIEW_OPS | _MULTI_VIEW_OPS:
+    elif packet_name(fx_node.target) not in _VIEW_OPS | _MULTI_VIEW_OPS:
         return None
     return bases.get(src.name, src.name)
 
