@@ -59,10 +59,16 @@ def save_archive(module, path) -> Path:
     return path
 
 
+def _inference_only(self, mode: bool = True):
+    return self      # an exported program is already in inference form; train()/eval() change nothing
+
+
 def named_module(m: torch.nn.Module, name: str) -> torch.nn.Module:
     """``m`` with its class named ``name`` (vaiq names the captured graph after the class, and the
-    quantization result's keys carry that name)."""
-    m.__class__ = type(name, (m.__class__,), {})
+    quantization result's keys carry that name); train()/eval() are no-ops on it."""
+    m.__class__ = type(name, (m.__class__,), {"train": _inference_only})
+    for k in ("train", "eval"):        # ExportedProgram.module() sets refusing instance methods
+        m.__dict__.pop(k, None)
     return m
 
 

@@ -107,7 +107,7 @@ def vitis_ai(gm: torch.fx.GraphModule, example_inputs, options: dict | None = No
                         partition_options=PartitionOptions(int(opts.get("wego_subgraph_min_ops_number", 1))))
     from .compiled import target_of
     target_of(co.resolved_target())
-    wm = WegoModule(model, folder, co, args)
+    wm = WegoModule(model, folder, co, args, batch_one=False)   # dynamo may have fixed the batch
 
     def run(*inputs):
         out = wm(*[inputs[k] for k in pos])

@@ -22,7 +22,7 @@ from .report import print_summary
 
 class WegoModule(torch.nn.Module):
     def __init__(self, model: torch.nn.Module, quant_dir, options: CompileOptions, example_args=None,
-                 cache_dir=None):
+                 cache_dir=None, batch_one: bool = True):
         super().__init__()
         object.__setattr__(self, "_float_model", model)    # not a submodule: its weights live in the compiled form
         self._quant_dir = str(quant_dir)
@@ -30,6 +30,7 @@ class WegoModule(torch.nn.Module):
         self._cache_dir = cache_dir or options.resolved_cache_dir()
         self._lock = threading.Lock()
         self._core: Core | None = None
+        self._batch_one = batch_one      # capture on the first image of the examples (else on all of them)
         if example_args is not None:
             self._build(example_args)
 
@@ -37,7 +38,7 @@ class WegoModule(torch.nn.Module):
     def _build(self, args) -> Core:
         with self._lock:
             if self._core is None:
-                example = tuple(a[:1].detach().cpu() for a in args)
+                example = tuple((a[:1] if self._batch_one else a).detach().cpu() for a in args)
                 po = self._options.partition_options
                 core = build_core(self._float_model, example, self._quant_dir, self._options.resolved_target(),
                                   self._cache_dir, po.wego_subgraph_min_ops_number)

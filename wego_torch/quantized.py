@@ -2,8 +2,9 @@
 ``quant_info.json`` into a test-mode quantizer, and refuse a result made for another model.
 
 Rule: the quantization result belongs to the model when every entry test mode needs is present and
-the ``graph_md5`` recorded at calibration equals the captured graph's; anything else is a WegoError
-naming the folder and what to do.
+the ``graph_md5`` recorded at calibration equals the captured graph's (unless the graph holds a
+reshape to a fixed batch size, whose attributes, and so the digest, depend on the batch of the
+capture); anything else is a WegoError naming the folder and what to do.
 """
 from __future__ import annotations
 
@@ -61,7 +62,13 @@ def test_quantizer(model: torch.nn.Module, args: tuple, folder) -> torch_quantiz
     except VaiqError as e:
         raise WegoError(str(e)) from None
     recorded = json.loads(qi.read_text()).get("graph_md5")
-    if recorded and recorded != q.graph.md5():
+    if recorded and recorded != q.graph.md5() and not _batch_in_attrs(q.graph, args[0].shape[0]):
         raise WegoError(f"{qi} was made for another model (its graph_md5 {recorded} differs from this "
                         f"model's {q.graph.md5()}); quantize this model or give its own result folder")
     return q
+
+
+def _batch_in_attrs(g, batch: int) -> bool:
+    """Whether a reshape of the captured graph names the capture's batch size (as test mode's
+    batch rule for reshapes sees it), making the graph digest depend on that batch."""
+    return any(n.kind == "reshape" and n.attrs.get("shape") and n.attrs["shape"][0] == batch for n in g.nodes)
