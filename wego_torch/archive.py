@@ -74,7 +74,6 @@ def named_module(m: torch.nn.Module, name: str) -> torch.nn.Module:
 
 def load(path, target: str | None = None, verbose: bool = False):
     """The module saved by ``WegoModule.save``."""
-    from .module import WegoModule
     p = Path(path)
     if not p.is_file():
         raise WegoError(f"{p}: no such file")
@@ -85,22 +84,36 @@ def load(path, target: str | None = None, verbose: bool = False):
         raise WegoError(f"{p}: not a file written by WegoModule.save()") from None
     if info.get("format") != FORMAT:
         raise WegoError(f"{p}: archive format {info.get('format')!r} is not {FORMAT!r}")
+    opts = CompileOptions(dynamo=True, target=target or info["target"], verbose=verbose,
+                          partition_options=PartitionOptions(int(info["min_ops"])))
+    compiled = {name: z.read(f"compiled/{name}") for name in FILES}
+    return from_program(z.read("program.pt2"), z.read("quant_result/quant_info.json"), info["graph_name"],
+                        tuple(torch.zeros(s) for s in info["input_shapes"]), opts, (info["cache_key"], compiled))
+
+
+def from_program(program: bytes, quant_info: bytes, graph_name: str, example: tuple, opts: CompileOptions,
+                 seed: tuple[str, dict] | None = None):
+    """A compiled module from a saved torch.export program and its quant_info.json, compiled at once
+    for ``example``; ``seed`` = (cache key, compiled files) is offered as a compile-cache entry."""
+    from .module import WegoModule
     tmp = Path(tempfile.mkdtemp(prefix="wego-load-"))
     try:
         (tmp / "quant_result").mkdir()
-        (tmp / "quant_result" / "quant_info.json").write_bytes(z.read("quant_result/quant_info.json"))
-        entry = tmp / "cache" / info["cache_key"]
-        entry.mkdir(parents=True)
-        for name in FILES:
-            (entry / name).write_bytes(z.read(f"compiled/{name}"))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ep = torch.export.load(io.BytesIO(z.read("program.pt2")))
-        model = named_module(ep.module(), info["graph_name"])
-        opts = CompileOptions(dynamo=True, dynamo_options=DynamoCompileOptions(str(tmp / "quant_result")),
-                              target=target or info["target"], cache_dir=str(tmp / "cache"), verbose=verbose,
-                              partition_options=PartitionOptions(int(info["min_ops"])))
-        example = tuple(torch.zeros(s) for s in info["input_shapes"])
+        (tmp / "quant_result" / "quant_info.json").write_bytes(quant_info)
+        if seed is not None:
+            entry = tmp / "cache" / seed[0]
+            entry.mkdir(parents=True)
+            for name, data in seed[1].items():
+                (entry / name).write_bytes(data)
+            opts.cache_dir = str(tmp / "cache")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ep = torch.export.load(io.BytesIO(program))
+        except Exception as e:   # torch raises many exception types for a damaged program
+            raise WegoError(f"the saved float program cannot be loaded: {type(e).__name__}: {e}") from None
+        model = named_module(ep.module(), graph_name)
+        opts.dynamo_options = DynamoCompileOptions(str(tmp / "quant_result"))
         return WegoModule(model, tmp / "quant_result", opts, example)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
