@@ -75,9 +75,8 @@ class QuantModule(torch.nn.Module):
 
     # -- running ----------------------------------------------------------------------------------
     def exact_step(self, n, xs: list[torch.Tensor], qparams=None) -> torch.Tensor:
-        """Test mode's value of one node from its inputs' values (an input node: the model input), float64:
-        the exact value,
-        then the node's single rounding when it owns a fix position."""
+        """Test mode's value of one node (float64) from its inputs' values (for an input node, the model
+        input): the exact value, then the node's single rounding when it owns a fix position."""
         if n.kind == "input":
             y = xs[0].double()
         elif n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
