@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_unflatten
 
+from vaiq import VaiqError
+
 from .compiled import Compiled, compile_deploy, target_of
 from .deploy import Deploy, deploy_graph
 from .errors import WegoError
@@ -100,7 +102,10 @@ def build_core(model: torch.nn.Module, args: tuple, quant_dir, target: str, cach
     q = test_quantizer(model, args, quant_dir)
     seconds["capture + quantization result (vaiq)"] = time.perf_counter() - t
     t = time.perf_counter()
-    deploy = deploy_graph(q)
+    try:
+        deploy = deploy_graph(q)
+    except VaiqError as e:
+        raise WegoError(f"the quantized model cannot be written for the compiler: {e}") from None
     seconds["deploy graph (vaiq)"] = time.perf_counter() - t
     t = time.perf_counter()
     compiled = compile_deploy(deploy.graph, tgt, cache_dir, use_cache)
