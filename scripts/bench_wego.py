@@ -124,10 +124,11 @@ def main(models, batches, repeat, target, workdir, worker):
     if worker:
         print(json.dumps(globals()["worker"](worker, names[0], bs[0], repeat, target, work)))
         return
-    con = Console()
+    con = Console(width=max(110, Console().width))
     t1 = Table(title=f"compile: quantization result -> module ({target})", title_justify="left")
-    for c in ("model", "torch.export s", "compile, cold cache s", "compile, warm cache s", "cold: stages s",
-              "DPU subgraph ops", "CPU ops"):
+    stages = []
+    for c in ("model", "torch.export s", "compile, cold cache s", "compile, warm cache s", "DPU subgraph ops",
+              "CPU ops"):
         t1.add_column(c)
     t2 = Table(title="run: time per image (median / min of the runs)", title_justify="left")
     for c in ("model", "batch", "float torch ms", "wego_mod ms", "ratio (median)", "goal"):
@@ -137,8 +138,8 @@ def main(models, batches, repeat, target, workdir, worker):
         ex = run("export", name, 1, repeat, target, work)["seconds"]
         co = run("compile", name, 1, repeat, target, work)
         t1.add_row(name, f"{statistics.median(ex):.2f}", f"{co['cold']:.2f}", f"{co['warm']:.2f}",
-                   ", ".join(f"{k.split(' (')[0]} {v:.2f}" for k, v in co["stages"].items()),
                    str(co["dpu"]), str(co["cpu"]))
+        stages.append(f"{name}, cold compile: " + ", ".join(f"{k} {v:.2f} s" for k, v in co["stages"].items()))
         for b in bs:
             fl = run("float", name, b, repeat, target, work)["seconds"]
             wg = run("wego", name, b, repeat, target, work)["seconds"]
@@ -148,6 +149,8 @@ def main(models, batches, repeat, target, workdir, worker):
             t2.add_row(name, str(b), f"{fm:.1f} / {min(fl) / b * 1e3:.1f}", f"{wm:.1f} / {min(wg) / b * 1e3:.1f}",
                        f"{ratio:.2f}x", goal)
     con.print(t1)
+    for line in stages:
+        con.print(line)
     con.print(t2)
 
 

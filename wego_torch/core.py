@@ -47,6 +47,13 @@ class Core:
     plan: Plan
     summary: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        g = self.q.graph
+        nodes = {n.name: n for n in g.nodes}
+        # each step once resolved: a DpuStep, or (node, position among the model inputs or None)
+        self._steps = [s if isinstance(s, DpuStep) else
+                       (nodes[s], g.inputs.index(s) if nodes[s].kind == "input" else None) for s in self.plan.steps]
+
     @property
     def input_shapes(self) -> list[tuple[int, ...]]:
         g = self.q.graph
@@ -71,13 +78,13 @@ class Core:
         batch = args[0].shape[0]
         vals: dict[str, torch.Tensor] = {}
         with torch.no_grad():
-            for step in self.plan.steps:
+            for step in self._steps:
                 if isinstance(step, DpuStep):
                     self._run_dpu(step, vals, batch)
                     continue
-                n = g.node(step)
-                xs = [args[g.inputs.index(step)].detach().cpu()] if n.kind == "input" else [vals[i] for i in n.inputs]
-                vals[step] = qm.exact_step(n, xs, qparams)
+                n, arg = step
+                xs = [args[arg].detach().cpu()] if arg is not None else [vals[i] for i in n.inputs]
+                vals[n.name] = qm.exact_step(n, xs, qparams)
             outs = [vals[o].float() for o in g.outputs]
         if g.output_structure is None:
             return outs[0] if len(outs) == 1 else tuple(outs)
@@ -112,6 +119,7 @@ def build_core(model: torch.nn.Module, args: tuple, quant_dir, target: str, cach
     seconds["compile (vaic)" + (", from the cache" if compiled.cached else "")] = time.perf_counter() - t
     t = time.perf_counter()
     plan = build_plan(q, deploy, compiled, min_ops)
+    q.quant_model.quantized_params()    # computed once here, not by the first (maybe concurrent) calls
     seconds["partition walk + runners (vairun)"] = time.perf_counter() - t
     core = Core(q, deploy, compiled, plan)
     core.summary = make_summary(core, seconds)
