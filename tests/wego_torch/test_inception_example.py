@@ -80,25 +80,46 @@ def bad(r, pattern):
     assert len(lines) == 1 and re.search(pattern, lines[0]), r.stderr
 
 
+def run_py(*args):
+    """run.py's command in this process (click's runner): exit code and stderr as a script sees them."""
+    import importlib.util
+
+    from click.testing import CliRunner
+    path, modules = list(sys.path), set(sys.modules)
+    try:
+        spec = importlib.util.spec_from_file_location("inception_example_run", EX / "run.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        res = CliRunner().invoke(mod.main, [str(a) for a in args])
+    finally:   # the example's own modules (config, data) leave no trace in this process
+        sys.path[:] = path
+        for name in ("config", "data"):
+            if name not in modules:
+                sys.modules.pop(name, None)
+    return subprocess.CompletedProcess(args, res.exit_code, res.stdout, res.stderr)
+
+
 def test_bad_input_is_one_line_exit_2(tiny, tmp_path):
     work, env = tiny
     ckpt = work / "tiny_inception_demo.pth"
+    cfg = ["--config", env["CONFIG"]]
     (tmp_path / "empty").mkdir()
     bad(sh(EX / "dynamo_quantize.sh", ckpt, tmp_path / "empty", tmp_path / "q", env_extra=env), "holds no images")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "x.JPEG").write_bytes(b"not a jpeg")
-    bad(sh(EX / "dynamo_quantize.sh", ckpt, tmp_path / "broken", tmp_path / "q", env_extra=env),
-        r"x.JPEG: cannot read the image")
-    bad(sh(EX / "dynamo_compile_run.sh", ckpt, tmp_path / "no_result", env_extra=env), "does not exist")
+    bad(run_py("--phase", "quantize", "--float_model_path", ckpt, "--calibration_images_folder",
+               tmp_path / "broken", "--quant_result_path", tmp_path / "q", *cfg), r"x.JPEG: cannot read the image")
+    bad(run_py("--phase", "compile", "--float_model_path", ckpt, "--quant_result_path", tmp_path / "none", *cfg),
+        "does not exist")
     import torch
     sd = torch.load(ckpt, weights_only=True)
     first = next(iter(sd))
     sd[first] = torch.zeros(1)
     torch.save(sd, tmp_path / "bad.pth")
-    bad(sh(EX / "dynamo_compile_run.sh", tmp_path / "bad.pth", work / "qr", env_extra=env),
-        f"checkpoint key '{re.escape(first)}' has shape")
-    bad(sh(EX / "dynamo_compile_run.sh", ckpt, work / "qr", tmp_path / "missing.jpg", env_extra=env),
-        "no such image or folder")
+    bad(run_py("--phase", "compile", "--float_model_path", tmp_path / "bad.pth", "--quant_result_path", work / "qr",
+               *cfg), f"checkpoint key '{re.escape(first)}' has shape")
+    bad(run_py("--phase", "compile", "--float_model_path", ckpt, "--quant_result_path", work / "qr", *cfg,
+               tmp_path / "missing.jpg"), "no such image or folder")
     r = sh(EX / "dynamo_compile_run.sh", ckpt)
     assert r.returncode == 2 and "usage" in r.stderr
 
