@@ -19,8 +19,8 @@ from torch.utils._pytree import tree_unflatten
 
 from vaiq import VaiqError
 
-from .compiled import Compiled, compile_deploy, target_of
-from .deploy import Deploy, deploy_graph
+from .compiled import Compiled, compile_cached, target_of
+from .deploy import Deploy, deploy_graph, model_digest
 from .errors import WegoError
 from .plan import DpuStep, Plan, build_plan
 from .quantized import test_quantizer
@@ -109,14 +109,23 @@ def build_core(model: torch.nn.Module, args: tuple, quant_dir, target: str, cach
     q = test_quantizer(model, args, quant_dir)
     seconds["capture + quantization result (vaiq)"] = time.perf_counter() - t
     t = time.perf_counter()
-    try:
-        deploy = deploy_graph(q)
-    except VaiqError as e:
-        raise WegoError(f"the quantized model cannot be written for the compiler: {e}") from None
-    seconds["deploy graph (vaiq)"] = time.perf_counter() - t
-    t = time.perf_counter()
-    compiled = compile_deploy(deploy.graph, tgt, cache_dir, use_cache)
-    seconds["compile (vaic)" + (", from the cache" if compiled.cached else "")] = time.perf_counter() - t
+    built = {}
+
+    def make_deploy():
+        t0 = time.perf_counter()
+        try:
+            d = deploy_graph(q)
+        except VaiqError as e:
+            raise WegoError(f"the quantized model cannot be written for the compiler: {e}") from None
+        built["s"] = time.perf_counter() - t0
+        return d
+    compiled, deploy = compile_cached(model_digest(q), make_deploy, tgt, cache_dir, use_cache)
+    total = time.perf_counter() - t
+    if compiled.cached:
+        seconds["compiled model from the cache"] = total
+    else:
+        seconds["deploy graph (vaiq)"] = built["s"]
+        seconds["compile (vaic)"] = total - built["s"]
     t = time.perf_counter()
     plan = build_plan(q, deploy, compiled, min_ops)
     q.quant_model.quantized_params()    # computed once here, not by the first (maybe concurrent) calls

@@ -54,18 +54,6 @@ class Plan:
     dpu_not_used: list[dict] = field(default_factory=list)     # DPU subgraphs run in torch instead
 
 
-def _value_ops(deploy: Deploy) -> dict[str, tuple[str, bool]]:
-    """Compiled op name -> (quantizer node, NHWC). vaic names a fixed op after the fix it absorbs, but
-    a ``data -> fix`` pair keeps the data op's name, so that name is added too."""
-    inv: dict[str, tuple[str, bool]] = {}
-    for node, (op_name, nhwc) in deploy.values.items():
-        inv.setdefault(op_name, (node, nhwc))
-        op = deploy.graph.get_op(op_name)
-        if op.get_type() == "fix" and op.get_input_op("input").get_type() == "data":
-            inv.setdefault(op.get_input_op("input").get_name(), (node, nhwc))
-    return inv
-
-
 def _resolve(g: xir.Graph, name: str, inv) -> tuple[str, bool] | None:
     if not g.has_op(name):
         return None
@@ -112,7 +100,7 @@ def _cpu_reason(sgs_of_op: dict, name: str) -> tuple[str, str] | None:
 def build_plan(q, deploy: Deploy, compiled: Compiled, min_ops: int = 1) -> Plan:
     g = compiled.graph
     qg = q.graph
-    inv = _value_ops(deploy)
+    inv = deploy.value_ops
     order = {n.name: i for i, n in enumerate(qg.nodes)}
     subgraphs = g.get_root_subgraph().toposort_child_subgraph()
     sg_of_op = {op.get_name(): sg for sg in subgraphs for op in sg.get_ops()}

@@ -46,6 +46,7 @@ def test_second_compile_hits_the_cache(two_regions, tmp_path):
     second_mod = wego_torch.compile(model, opts)
     second = second_mod.summary()
     assert first["cache"]["hit"] is False and second["cache"]["hit"] is True
+    assert "deploy graph (vaiq)" in first["seconds"] and "deploy graph (vaiq)" not in second["seconds"]
     assert first["cache"]["key"] == second["cache"]["key"]
     assert first["dpu_subgraphs"] == second["dpu_subgraphs"]
     # a damaged entry is compiled again, with the same result
@@ -70,7 +71,8 @@ def test_summary_printed_and_returned(two_regions, cache_dir, capsys):
     for d in s["cpu_ops"]:
         assert d["code"] in out
     assert "extra_accel_op_list: gelu" in out and s["extra_accel_not_accelerated"] == ["gelu"]
-    assert set(s["seconds"]) >= {"capture + quantization result (vaiq)", "deploy graph (vaiq)"}
+    assert "capture + quantization result (vaiq)" in s["seconds"]
+    assert {"deploy graph (vaiq)", "compile (vaic)"} <= set(s["seconds"]) or "compiled model from the cache" in s["seconds"]
     assert s["target"] == wego_torch.get_target_info()["target"]
     json.dumps(s)   # plain data
 
