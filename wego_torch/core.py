@@ -18,6 +18,7 @@ import torch
 from torch.utils._pytree import tree_unflatten
 
 from vaiq import VaiqError
+from vaiq.export_xmodel import TO_NCHW, TO_NHWC
 
 from .compiled import Compiled, compile_cached, target_of
 from .deploy import Deploy, deploy_graph, model_digest
@@ -29,14 +30,14 @@ from .quantized import test_quantizer
 def to_dpu(v: torch.Tensor, fp: int, nhwc: bool) -> np.ndarray:
     """A fixed value (float64 on its grid) as the DPU holds it: int8, NHWC for 4-D tensors."""
     if nhwc and v.dim() == 4:
-        v = v.permute(0, 2, 3, 1)
+        v = v.permute(*TO_NHWC)
     return np.ascontiguousarray(torch.round(v * 2.0 ** fp).to(torch.int8).numpy())
 
 
 def from_dpu(a: np.ndarray, fp: int, nhwc: bool) -> torch.Tensor:
     """The DPU's int8 value as torch holds it: float64, NCHW."""
     v = torch.from_numpy(a).double() * 2.0 ** -fp
-    return v.permute(0, 3, 1, 2).contiguous() if nhwc and v.dim() == 4 else v
+    return v.permute(*TO_NCHW).contiguous() if nhwc and v.dim() == 4 else v
 
 
 @dataclass

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import vairun
 import xir
+from vaiq.export_xmodel import TO_NCHW, TO_NHWC   # the exporter's layout transposes
 
 from .compiled import Compiled
 from .deploy import Deploy
 
-TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
 BORDER_OPS = ("upload", "download")
 NOT_COUNTED = ("const", "const-fix", "upload", "download")
 
