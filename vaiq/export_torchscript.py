@@ -13,6 +13,9 @@ Rules:
   exists in it); batch-dependent reshapes are written with -1, so the traced module accepts any
   batch size that the model itself accepts, and the export checks this by running the traced module
   on other data of a second batch size and comparing it with the untraced walk bit for bit;
+- the module also carries the float model as a ``torch.export`` program and the calibration result
+  (uint8 buffers ``vaiq_float_program`` and ``vaiq_quant_info``, unused by its forward), so a deployment
+  flow given only this file (WeGO-Torch's TorchScript mode) can partition and compile the model;
 - the file is written atomically (temporary file, then rename).
 """
 from __future__ import annotations
@@ -172,6 +175,7 @@ def trace(q) -> torch.jit.ScriptModule:
         if n.quant == "float" and n.kind in ("conv2d", "transposed-conv2d", "inner-product"):
             raise VaiqError(f"node '{n.name}': a float {n.kind} cannot be exported; keep it quantized")
     module = QuantizedGraph(q).eval()
+    _carry_float_program(q, module)
     batch = next(iter(q.graph.input_shapes.values()))[0] if q.graph.input_shapes else 1
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
@@ -195,6 +199,22 @@ def trace(q) -> torch.jit.ScriptModule:
         raise VaiqError(f"the TorchScript trace of {q.graph.name} does not reproduce the quantized model on "
                         "another batch size; a node freezes batch-dependent values")
     return traced
+
+
+def _carry_float_program(q, module: torch.nn.Module) -> None:
+    """The float program and quant_info.json as uint8 buffers of the module (see the module rules)."""
+    import json
+
+    from .capture import export_program
+    from .quant_info import to_dict
+    ep = export_program(q._float_module, q.example_inputs)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.export.save(ep, buf)
+    info = json.dumps(to_dict(q.graph, q.table)).encode()
+    module.register_buffer("vaiq_float_program", torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8))
+    module.register_buffer("vaiq_quant_info", torch.frombuffer(bytearray(info), dtype=torch.uint8))
 
 
 def export_torch_script(q, out_dir: Path) -> Path:

@@ -325,13 +325,22 @@ class _Builder:
         self.set(n, self.out_fix(n, self.op(n.name, "matmul", {}, {"input": ins})), False)
 
 
-def build_deploy_graph(q) -> xir.Graph:
-    """The deploy graph of a quantizer in test mode."""
-    g = _Builder(q).build()
+def build_deploy_graph(q, values: dict | None = None) -> xir.Graph:
+    """The deploy graph of a quantizer in test mode. With ``values`` (a dict), fill it with, for every
+    node of the quantizer's graph, ``(name of the op carrying its value, whether that value is NHWC)``."""
+    b = _Builder(q)
+    g = b.build()
+    if values is not None:
+        values.update({name: (op.get_name(), b.nhwc[name]) for name, op in b.val.items()})
     g.set_attr("origin", "vaiq")
     g.set_attr("quant_info_md5", q.graph.md5())
     g.validate()
     return g
+
+
+def exportable(n) -> bool:
+    """Whether the deploy graph can hold node ``n`` (an XIR op exists for its kind)."""
+    return hasattr(_Builder, "n_" + n.kind.replace("-", "_"))
 
 
 def export_deploy_graph(q, out_dir: Path, deploy_check: bool = False) -> Path:

@@ -74,6 +74,20 @@ class QuantModule(torch.nn.Module):
         self._qparams = None
 
     # -- running ----------------------------------------------------------------------------------
+    def exact_step(self, n, xs: list[torch.Tensor], qparams=None) -> torch.Tensor:
+        """Test mode's value of one node (float64) from its inputs' values (for an input node, the model
+        input): the exact value, then the node's single rounding when it owns a fix position."""
+        if n.kind == "input":
+            y = xs[0].double()
+        elif n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
+            y = xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"][1:]))
+        else:
+            qp = (qparams if qparams is not None else self.quantized_params()).get(n.name, {})
+            y = run_exact.run_node(n, xs, qp, self.params_of(n.name))
+        if has_fix(n) and n.quant != "shared":
+            y = run_exact.quantize_out(y, self.table.get(n.name), self.table.bw(n.name), self.round_a)
+        return y
+
     def forward(self, *args):
         g = self.graph
         if len(args) != len(g.inputs):
@@ -95,18 +109,15 @@ class QuantModule(torch.nn.Module):
         for idx, n in enumerate(self._nodes):
             if n.kind == "input":
                 x = args[g.inputs.index(n.name)]
-                y = x.double() if exact else x.float()
+                y = self.exact_step(n, [x], qparams) if exact else x.float()
             else:
                 xs = [vals[i] for i in n.inputs]
-                if n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
-                    n_attrs_shape = (xs[0].shape[0],) + tuple(n.attrs["shape"][1:])
-                    y = xs[0].reshape(n_attrs_shape)
-                elif exact:
-                    y = run_exact.run_node(n, xs, qparams.get(n.name, {}), self.params_of(n.name))
+                if exact:
+                    y = self.exact_step(n, xs, qparams)
+                elif n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
+                    y = xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"][1:]))
                 else:
                     y = run_float.run_node(n, xs, self.params_of(n.name), dpu_approx=self.mode == "calib")
-            if exact and has_fix(n) and n.quant != "shared":
-                y = run_exact.quantize_out(y, self.table.get(n.name), self.table.bw(n.name), self.round_a)
             if self.mode == "calib" and has_fix(n) and n.quant != "shared":
                 obs = self.observers.get(n.name)
                 if obs is None:

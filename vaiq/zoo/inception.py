@@ -188,3 +188,65 @@ def inception_v3(num_classes: int = 1000, seed: int = 0) -> InceptionV3:
 def tiny_inception(num_classes: int = 10, seed: int = 0) -> TinyInception:
     """One inception block with concat and an average-pool branch, for 3x32x32 inputs."""
     return TinyInception(num_classes, seed=seed)
+
+
+# ---- torchvision's parameter names (so its Inception-v3 checkpoints load as they are) ------------
+
+_A = {"b1": "branch1x1", "b5.0": "branch5x5_1", "b5.1": "branch5x5_2", "b3.0": "branch3x3dbl_1",
+      "b3.1": "branch3x3dbl_2", "b3.2": "branch3x3dbl_3", "bp.conv": "branch_pool"}
+_B = {"b3": "branch3x3", "b3dbl.0": "branch3x3dbl_1", "b3dbl.1": "branch3x3dbl_2", "b3dbl.2": "branch3x3dbl_3"}
+_C = {"b1": "branch1x1", **{f"b7.{i}": f"branch7x7_{i + 1}" for i in range(3)},
+      **{f"b7dbl.{i}": f"branch7x7dbl_{i + 1}" for i in range(5)}, "bp.conv": "branch_pool"}
+_D = {"b3.0": "branch3x3_1", "b3.1": "branch3x3_2", **{f"b7x3.{i}": f"branch7x7x3_{i + 1}" for i in range(4)}}
+_E = {"b1": "branch1x1", "b3.0": "branch3x3_1", "b3.1.a": "branch3x3_2a", "b3.1.b": "branch3x3_2b",
+      "b3dbl.0": "branch3x3dbl_1", "b3dbl.1": "branch3x3dbl_2", "b3dbl.2.a": "branch3x3dbl_3a",
+      "b3dbl.2.b": "branch3x3dbl_3b", "bp.conv": "branch_pool"}
+_BLOCKS = [("Mixed_5b", _A), ("Mixed_5c", _A), ("Mixed_5d", _A), ("Mixed_6a", _B), ("Mixed_6b", _C),
+           ("Mixed_6c", _C), ("Mixed_6d", _C), ("Mixed_6e", _C), ("Mixed_7a", _D), ("Mixed_7b", _E),
+           ("Mixed_7c", _E)]
+_STEM = {"stem.0": "Conv2d_1a_3x3", "stem.1": "Conv2d_2a_3x3", "stem.2": "Conv2d_2b_3x3",
+         "stem.4": "Conv2d_3b_1x1", "stem.5": "Conv2d_4a_3x3"}
+#: the training-only auxiliary classifier of torchvision's checkpoints, which InceptionV3 leaves out
+TORCHVISION_AUX_PREFIX = "AuxLogits."
+
+
+def torchvision_names() -> dict[str, str]:
+    """InceptionV3 state-dict key -> torchvision's Inception3 key (conv units ``<unit>.0``/``.1`` are
+    its BasicConv2d ``<unit>.conv``/``.bn``; blocks are its Mixed_* modules)."""
+    units = dict(_STEM)
+    for i, (tv, names) in enumerate(_BLOCKS):
+        units.update({f"blocks.{i}.{ours}": f"{tv}.{theirs}" for ours, theirs in names.items()})
+    out = {}
+    for key in InceptionV3(seed=0).state_dict():
+        if key.startswith("fc."):
+            out[key] = key
+            continue
+        unit, layer, part = key.rsplit(".", 2)
+        out[key] = f"{units[unit]}.{ {'0': 'conv', '1': 'bn'}[layer]}.{part}"
+    return out
+
+
+def load_torchvision_state_dict(model: InceptionV3, state: dict) -> InceptionV3:
+    """Load a torchvision-named Inception-v3 state dict (e.g. ``inception_v3_google-0cc3c7bd.pth``)
+    into ``model``; the auxiliary head's ``AuxLogits.*`` entries are skipped. A key the model does not
+    have, a shape that differs or a missing key raises ValueError naming the first offending key."""
+    names = torchvision_names()
+    ours_of = {tv: ours for ours, tv in names.items()}
+    have = model.state_dict()
+    out = {}
+    for key, value in state.items():
+        if key.startswith(TORCHVISION_AUX_PREFIX):
+            continue
+        if key not in ours_of:
+            raise ValueError(f"checkpoint key '{key}' is not a parameter of torchvision's Inception-v3")
+        ours = ours_of[key]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(have[ours].shape):
+            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ValueError(f"checkpoint key '{key}' has shape {got}, the model's is {tuple(have[ours].shape)}")
+        out[ours] = value
+    missing = [tv for ours, tv in names.items() if ours not in out]
+    if missing:
+        raise ValueError(f"checkpoint lacks key '{missing[0]}' (and {len(missing) - 1} more)" if len(missing) > 1
+                         else f"checkpoint lacks key '{missing[0]}'")
+    model.load_state_dict(out)
+    return model
