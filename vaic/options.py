@@ -22,6 +22,9 @@ class CompileOptions:
     input_shape: str | None = None
     output_ops: str | None = None
     prefetch: bool = False
+    #: merge subgraphs of one device that no path connects (Python API only: False for a caller whose
+    #: graph inputs depend on its outputs outside the graph, as wego_torch's do)
+    merge_independent: bool = True
 
 
 def parse_options(text: str | None) -> CompileOptions:

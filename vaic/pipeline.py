@@ -82,7 +82,7 @@ def _compile_graph(path, arch: str, options: CompileOptions | None) -> CompileRe
     forced: dict[str, Placement] = {}
     t2 = time.perf_counter()
     for _ in range(64):
-        groups, where = partition(h, target, generated, forced)
+        groups, where = partition(h, target, generated, forced, (options or CompileOptions()).merge_independent)
         lonely = [o for grp in groups if grp.device == "DPU" and
                   all(where[o.get_name()].code == "ALIAS" for o in grp.ops if o.get_type() != "const-fix")
                   for o in grp.ops if o.get_type() != "const-fix"]

@@ -19,6 +19,7 @@ from typing import Callable
 
 import xir
 from vaic.errors import VaicError
+from vaic.options import CompileOptions
 from vaic.pipeline import compile_graph, resolve_target
 from vaic.writer import write_outputs
 from xir.target import Target
@@ -88,7 +89,9 @@ def compile_cached(model_digest: str, make_deploy: Callable[[], Deploy], target:
         with os.fdopen(fd, "wb") as f:
             f.write(deploy.graph.to_bytes())
         try:
-            res = compile_graph(tmp, target)
+            # ops cut out of the deploy graph come back as its inputs, so two DPU regions no path
+            # connects in the graph may still depend on each other through torch: never merge them
+            res = compile_graph(tmp, target, CompileOptions(merge_independent=False))
         except VaicError as e:
             raise WegoError(f"the compiler refused the model: {e}") from None
         write_outputs(res, folder, NET)

@@ -26,8 +26,10 @@ class Group:
 
 
 def partition(g: xir.Graph, t: Target, generated: frozenset[str],
-              overrides: dict[str, Placement] | None = None) -> tuple[list[Group], dict[str, Placement]]:
-    """Groups of ops per device; ``overrides`` fixes the placement of named ops (e.g. NOT_TILED)."""
+              overrides: dict[str, Placement] | None = None,
+              merge_siblings: bool = True) -> tuple[list[Group], dict[str, Placement]]:
+    """Groups of ops per device; ``overrides`` fixes the placement of named ops (e.g. NOT_TILED);
+    ``merge_siblings`` as in ``xir.target.grouping.device_groups``."""
     order = g.toposort()
     overrides = overrides or {}
     where = {op.get_name(): overrides.get(op.get_name()) or place(op, t, generated)
@@ -44,7 +46,8 @@ def partition(g: xir.Graph, t: Target, generated: frozenset[str],
              for op in ops}
     groups = [Group(k, grp.device, [by_name[n] for n in grp.members])
               for k, grp in enumerate(device_groups([op.get_name() for op in ops],
-                                                    {n: where[n].device for n in by_name}, preds))]
+                                                    {n: where[n].device for n in by_name}, preds,
+                                                    merge_siblings))]
     group_of = {op.get_name(): grp for grp in groups for op in grp.ops}
     for c in consts:
         users = c.get_fanout_ops()

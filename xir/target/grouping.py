@@ -21,9 +21,12 @@ class Group:
     members: list[str] = field(default_factory=list)
 
 
-def device_groups(order: list[str], device: dict[str, str], preds: dict[str, list[str]]) -> list[Group]:
+def device_groups(order: list[str], device: dict[str, str], preds: dict[str, list[str]],
+                  merge_siblings: bool = True) -> list[Group]:
     """Groups of op names (each in topological order) for ``order`` (topological), the device of
-    each op and its producers (constants left out)."""
+    each op and its producers (constants left out). ``merge_siblings=False`` skips step 2, for a
+    caller whose graph inputs may depend on its outputs outside the graph (wego_torch feeds ops it runs
+    in torch back in as inputs), where two unconnected subgraphs may not be independent."""
     groups: list[Group] = []
     group_of: dict[str, Group] = {}
     upstream: dict[str, set[int]] = {}     # groups an op depends on through any path
@@ -48,7 +51,7 @@ def device_groups(order: list[str], device: dict[str, str], preds: dict[str, lis
         chosen.members.append(name)
         group_of[name] = chosen
         upstream[name] = up - {chosen.gid}
-    return _merge_siblings(groups, group_of, order, preds)
+    return _merge_siblings(groups, group_of, order, preds) if merge_siblings else groups
 
 
 def _merge_siblings(groups: list[Group], group_of: dict[str, Group], order: list[str],

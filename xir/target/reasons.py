@@ -50,6 +50,8 @@ ADVICE = {
     "NOT_TILED": "the layer does not fit the target's banks: fewer channels or a smaller feature map",
     "ALIAS_ONLY": "a reshape or slice alone between CPU ops costs nothing on the CPU",
     "UNUSED": "an unused constant",
+    "NO_XIR_OP": "the op has no XIR equivalent (e.g. GELU): wego_torch runs it in torch; for the plain "
+                 "vaiq -> vaic flow replace it (e.g. GELU by hard-swish) or keep it in post-processing",
 }
 
 #: FLOAT_OP advice for op types with a known substitution
