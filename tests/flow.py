@@ -94,3 +94,13 @@ def assert_emulator_equals(q, key, folder, x):
         assert g.shape == e.shape
         assert int(np.count_nonzero(g != e)) == 0
     return res
+
+
+def randomize_bn(model):
+    """Seeded non-trivial BatchNorm statistics (mean ~ N(0, 0.1), var in [0.5, 1.5)), so folding is exercised."""
+    gen = torch.Generator().manual_seed(1)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
+    return model

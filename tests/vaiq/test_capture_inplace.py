@@ -10,7 +10,7 @@ from vaiq import CaptureError, torch_quantizer
 from vaiq.aten_map import LOWER, MULTI, lowering, out_of_place_twin
 from vaiq.capture import _mutates_self, capture, export_program
 
-from flow import assert_bitexact_with_deploy, quantize_roundtrip
+from flow import assert_bitexact_with_deploy, quantize_roundtrip, randomize_bn
 
 aten = torch.ops.aten
 
@@ -91,15 +91,6 @@ class LibraryStyleNet(nn.Module):
         return self.fc(self.drop(x))
 
 
-def _randomize_bn(model):
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-    return model
-
-
 def test_in_place_twins_are_derived_not_listed():
     assert not [t for t in list(LOWER) + list(MULTI) if str(t).split(".")[-2].endswith("_")]
     for inplace, twin in [(aten.relu_.default, aten.relu.default), (aten.hardtanh_.default, aten.hardtanh.default),
@@ -112,7 +103,7 @@ def test_in_place_twins_are_derived_not_listed():
 
 
 def test_library_style_model_captures_without_cpu_ops():
-    model = _randomize_bn(LibraryStyleNet()).eval()
+    model = randomize_bn(LibraryStyleNet()).eval()
     g = capture(model, (torch.randn(1, 3, 32, 32),))
     # torch >= 2.6 keeps the in-place ops in the exported graph, older releases functionalize them
     ops = {n.source.split(".")[0].rstrip("_") for n in g.nodes}
@@ -122,7 +113,7 @@ def test_library_style_model_captures_without_cpu_ops():
 
 
 def test_library_style_model_is_bit_exact_with_its_deploy_graph(tmp_path):
-    model = _randomize_bn(LibraryStyleNet()).eval()
+    model = randomize_bn(LibraryStyleNet()).eval()
     q = quantize_roundtrip(model, (1, 3, 32, 32), tmp_path)
     assert all(n.quant in ("own", "shared") for n in q.graph.nodes)
     xb = torch.randn(3, 3, 32, 32, generator=torch.Generator().manual_seed(4)) * 1.5

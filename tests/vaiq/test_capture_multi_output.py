@@ -14,7 +14,7 @@ from vaic.pipeline import compile_graph
 from vaic.writer import write_outputs
 from vairun import GraphRunner
 
-from flow import assert_bitexact_with_deploy, quantize_roundtrip, to_nhwc
+from flow import assert_bitexact_with_deploy, quantize_roundtrip, randomize_bn, to_nhwc
 
 
 def channel_shuffle(x, groups: int):
@@ -81,17 +81,8 @@ class SplitNet(nn.Module):
         return self.fc(z.mean([2, 3])), a
 
 
-def _randomize_bn(model):
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-    return model
-
-
 def test_chunk_and_shuffle_capture_as_slices_and_layout_ops():
-    g = capture(_randomize_bn(TinyShuffleNet()).eval(), (torch.randn(1, 3, 16, 16),))
+    g = capture(randomize_bn(TinyShuffleNet()).eval(), (torch.randn(1, 3, 16, 16),))
     slices = [n for n in g.nodes if n.kind == "strided_slice"]
     assert sorted((n.attrs["dim"], n.attrs["start"], n.attrs["end"]) for n in slices) == \
         [(1, 0, 11), (1, 0, 11), (1, 11, 22), (1, 11, 22)]
@@ -116,13 +107,13 @@ def test_split_unbind_and_max_capture_each_used_output_once():
 
 @pytest.mark.parametrize("model, shape", [(TinyShuffleNet, (1, 3, 16, 16)), (SplitNet, (1, 3, 12, 10))])
 def test_multi_output_models_are_bit_exact_with_their_deploy_graph(model, shape, tmp_path):
-    q = quantize_roundtrip(_randomize_bn(model()).eval(), shape, tmp_path)
+    q = quantize_roundtrip(randomize_bn(model()).eval(), shape, tmp_path)
     xb = torch.randn(3, *shape[1:], generator=torch.Generator().manual_seed(8)) * 1.5
     assert_bitexact_with_deploy(q, xb)
 
 
 def test_shuffle_net_runs_bit_exact_through_vaic_and_vairun(tmp_path):
-    q = quantize_roundtrip(_randomize_bn(TinyShuffleNet()).eval(), (1, 3, 16, 16), tmp_path)
+    q = quantize_roundtrip(randomize_bn(TinyShuffleNet()).eval(), (1, 3, 16, 16), tmp_path)
     path = assert_bitexact_with_deploy(q, torch.randn(2, 3, 16, 16))
     slices = [op for op in xir.Graph.deserialize(path).toposort() if op.get_type() == "strided_slice"]
     assert sorted((op.get_attr("begin"), op.get_attr("end")) for op in slices) == \

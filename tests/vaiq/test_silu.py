@@ -16,7 +16,7 @@ from vaic.pipeline import compile_graph
 from vaic.writer import write_outputs
 from vairun import GraphRunner
 
-from flow import assert_bitexact_with_deploy, quantize_roundtrip, to_nhwc
+from flow import assert_bitexact_with_deploy, quantize_roundtrip, randomize_bn, to_nhwc
 
 
 class SqueezeExcite(nn.Module):
@@ -87,15 +87,6 @@ class MobileNetV3Block(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
-def _randomize_bn(model):
-    gen = torch.Generator().manual_seed(1)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.num_features, generator=gen) * 0.1)
-            m.running_var.copy_(torch.rand(m.num_features, generator=gen) + 0.5)
-    return model
-
-
 SHAPE = (1, 3, 16, 16)
 
 
@@ -110,8 +101,8 @@ def _kinds(g):
 
 
 def test_silu_and_hand_written_swish_capture_alike():
-    a = capture(_randomize_bn(TinyEfficientNet()).eval(), (torch.randn(*SHAPE),))
-    b = capture(_randomize_bn(TinyEfficientNet(hand_written_swish=True)).eval(), (torch.randn(*SHAPE),))
+    a = capture(randomize_bn(TinyEfficientNet()).eval(), (torch.randn(*SHAPE),))
+    b = capture(randomize_bn(TinyEfficientNet(hand_written_swish=True)).eval(), (torch.randn(*SHAPE),))
     assert _kinds(a) == _kinds(b)
     sig = [n for n in a.nodes if n.kind == "sigmoid"]
     assert len(sig) == 8 + 2     # 8 SiLUs and 2 SE gates
@@ -119,7 +110,7 @@ def test_silu_and_hand_written_swish_capture_alike():
 
 
 def test_silu_default_sigmoid_is_float_and_mul_quantized(tmp_path):
-    q = quantize_roundtrip(_randomize_bn(TinyEfficientNet()).eval(), SHAPE, tmp_path)
+    q = quantize_roundtrip(randomize_bn(TinyEfficientNet()).eval(), SHAPE, tmp_path)
     sig = [n for n in q.graph.nodes if n.kind == "sigmoid"]
     assert sig and all(n.quant == "float" and n.attrs.get("fixed_out") for n in sig)
     muls = [n for n in q.graph.nodes if n.kind == "mul"]
@@ -137,7 +128,7 @@ def test_silu_default_sigmoid_is_float_and_mul_quantized(tmp_path):
      {"sigmoid": 0, "hard-swish": 8, "hard-sigmoid": 2}),
 ])
 def test_conversion_keys(keys, left, tmp_path):
-    q = quantize_roundtrip(_randomize_bn(TinyEfficientNet(hand_written_swish=True)).eval(), SHAPE, tmp_path,
+    q = quantize_roundtrip(randomize_bn(TinyEfficientNet(hand_written_swish=True)).eval(), SHAPE, tmp_path,
                            quant_config_file=_config(tmp_path, **keys))
     kinds = _kinds(q.graph)
     assert {k: kinds.count(k) for k in left} == left
@@ -147,7 +138,7 @@ def test_conversion_keys(keys, left, tmp_path):
 
 
 def test_mobilenet_v3_se_gate_with_hard_sigmoid(tmp_path):
-    q = quantize_roundtrip(_randomize_bn(MobileNetV3Block()).eval(), SHAPE, tmp_path)
+    q = quantize_roundtrip(randomize_bn(MobileNetV3Block()).eval(), SHAPE, tmp_path)
     assert "hard-sigmoid" in _kinds(q.graph) and "sigmoid" not in _kinds(q.graph)
     assert all(n.quant in ("own", "shared") for n in q.graph.nodes)
     assert_bitexact_with_deploy(q, torch.randn(2, *SHAPE[1:], generator=torch.Generator().manual_seed(9)))
@@ -155,7 +146,7 @@ def test_mobilenet_v3_se_gate_with_hard_sigmoid(tmp_path):
 
 @pytest.mark.parametrize("keys", [{}, {"convert_silu_to_hswish": True, "convert_sigmoid_to_hsigmoid": True}])
 def test_efficientnet_block_through_vaic_and_vairun(keys, tmp_path):
-    q = quantize_roundtrip(_randomize_bn(TinyEfficientNet()).eval(), SHAPE, tmp_path,
+    q = quantize_roundtrip(randomize_bn(TinyEfficientNet()).eval(), SHAPE, tmp_path,
                            quant_config_file=_config(tmp_path, **keys))
     path = q.export_xmodel()
     res = compile_graph(path, "DPUCZDX8G/KV260")
