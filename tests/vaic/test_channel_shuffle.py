@@ -100,3 +100,27 @@ def test_fold_keeps_the_values_and_removes_identities():
     assert "transpose" not in kinds and "reshape-fix" not in kinds and kinds.count("conv2d-fix") == 1
     b.g.validate()
     assert np.array_equal(run_graph(b.g, feeds)["out"], before)
+
+
+class OddSlices(nn.Module):
+    """A split along H concatenated back on H, and a channel slice with step 2 (neither a DPU view),
+    returned after an output that is computed later in the graph."""
+
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 8, 3, padding=1)
+        self.d = nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        y = self.c(x)
+        a, b = torch.split(y, [3, 5], dim=2)
+        return self.d(torch.cat([a, b], 2)) + self.d(y), y[:, ::2]
+
+
+def test_slices_the_dpu_cannot_view_run_on_the_cpu_bit_exact(tmp_path):
+    torch.manual_seed(0)
+    q = quantize_roundtrip(OddSlices().eval(), (1, 3, 8, 10), tmp_path / "q")
+    res = assert_emulator_equals(q, "DPUCZDX8G/KV260", tmp_path / "c", torch.randn(2, 3, 8, 10))
+    codes = {why.split(":")[0] for s in res.subgraphs if s.get_attr("device") == "CPU"
+             for why in s.get_attr("cpu_reasons").values()}
+    assert {"SLICE_AXIS", "CONCAT_AXIS"} <= codes
