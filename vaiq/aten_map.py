@@ -168,8 +168,18 @@ def _binary(kind):
             return Node("", kind, [ctx.input_name(x), ctx.input_name(y)], {},
                         quant="own" if kind in ("add", "mul") else "float",
                         reason="" if kind in ("add", "mul") else f"element-wise {kind} has no DPU engine")
+        for t, v, rev in ((x, y, False), (y, x, True)):      # a tensor and a Python number: a CPU op
+            if isinstance(t, torch.fx.Node) and not ctx.is_param(t) and isinstance(v, (int, float)) \
+                    and not isinstance(v, bool):
+                return Node("", kind, [ctx.input_name(t)], {"scalar": float(v), "reverse": rev}, quant="float",
+                            reason=f"{kind} by the constant {v:g} has no DPU engine")
         raise Unsupported(f"{kind} with a constant operand has no DPU engine")
     return lower
+
+
+def rsub(ctx, a):
+    """``other - self`` (torch's ``1 - x``): a sub with the operands swapped."""
+    return _binary("sub")(ctx, {"self": a["other"], "other": a["self"], "alpha": a.get("alpha", 1)})
 
 
 def cat(ctx, a):
@@ -471,6 +481,11 @@ LOWER = {
     aten.mul.Tensor: _binary("mul"),
     aten.sub.Tensor: _binary("sub"),
     aten.div.Tensor: _binary("div"),
+    aten.add.Scalar: _binary("add"),
+    aten.mul.Scalar: _binary("mul"),
+    aten.sub.Scalar: _binary("sub"),
+    aten.div.Scalar: _binary("div"),
+    aten.rsub.Scalar: rsub,
     aten.cat.default: cat,
     aten.concat.default: cat,
     aten.max_pool2d.default: max_pool2d,

@@ -49,7 +49,7 @@ class _Builder:
 
     def mark(self, n, op: xir.Op) -> xir.Op:
         """A node the quantizer keeps float although the DPU could run it carries ``keep_float``."""
-        if n.quant == "float" and (n.kind in OWN_FIX or n.kind in SHARED_FIX):
+        if n.quant == "float" and (n.kind in OWN_FIX or n.kind in SHARED_FIX) and "scalar" not in n.attrs:
             op.set_attr("keep_float", True)
             op.set_attr("float_reason", n.reason or "kept float by the quantizer")
         return op
@@ -172,6 +172,9 @@ class _Builder:
         layouts = [self.nhwc.get(i, False) for i in n.inputs]
         want = True if any(layouts) else None
         ins = [self.get(i, want) for i in n.inputs]
+        if "scalar" in n.attrs:        # a tensor and a constant: a float32 const of one element broadcasts
+            c = self.x.create_const_op(f"{n.name}_scalar", np.array([n.attrs["scalar"]], dtype=np.float32))
+            ins = [c] + ins if n.attrs.get("reverse") else ins + [c]
         op = self.mark(n, self.op(n.name, kind, {}, {"input": ins}))
         self.set(n, self.out_fix(n, self.act(n, op)), want is True)
 

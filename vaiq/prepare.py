@@ -58,6 +58,59 @@ def convert_sigmoids(g: QGraph, silu_to_hswish: bool, sigmoid_to_hsigmoid: bool)
             sig.attrs["from_sigmoid"] = True
 
 
+def _scalar(n: Node, kind: str, value: float) -> bool:
+    """Whether ``n`` is ``x <kind> value`` with a constant (either side for add and mul)."""
+    if n.kind != kind or "scalar" not in n.attrs or abs(n.attrs["scalar"] - value) > 1e-6 * max(1.0, abs(value)):
+        return False
+    return kind in ("add", "mul") or not n.attrs.get("reverse")
+
+
+def recognize_hard_sigmoids(g: QGraph) -> None:
+    """Hand-written hard-sigmoid and hard-swish (as many MobileNetV3 sources write them) are the same
+    functions as torch's: ``relu6(x + 3) / 6`` (or ``* (1/6)``) becomes one ``hard-sigmoid`` node,
+    ``x * hard-sigmoid(x)`` and ``x * relu6(x + 3) / 6`` one ``hard-swish`` node, so the DPU's ALU runs them instead of three CPU
+    ops (the quantized semantics of both are DPU_FACTS' hard-sigmoid / hard-swish either way)."""
+    users = g.users()
+
+    def only_user(name):
+        return users[name][0] if len(users[name]) == 1 and name not in g.outputs else None
+
+    def sixth(n):
+        return n is not None and (_scalar(n, "div", 6.0) or _scalar(n, "mul", 1.0 / 6.0))
+
+    for add in [n for n in g.nodes if _scalar(n, "add", 3.0)]:
+        r = only_user(add.name)
+        if r is None or r.kind != "relu6":
+            continue
+        d = only_user(r.name)
+        x = add.inputs[0]
+        if d is not None and d.kind == "mul" and len(d.inputs) == 2 and sorted(d.inputs) == sorted([x, r.name]) \
+                and sixth(only_user(d.name)):            # (x * relu6(x + 3)) / 6
+            out = only_user(d.name)
+            out.kind, out.inputs, out.quant, out.reason, out.attrs = "hard-swish", [x], "own", "", \
+                {"from_hand_written": True}
+            for dead in (d, r, add):
+                _remove(g, dead)
+            users = g.users()
+            continue
+        if not sixth(d):
+            continue
+        d.kind, d.inputs, d.quant, d.reason, d.attrs = "hard-sigmoid", list(add.inputs), "own", "", \
+            {"from_hand_written": True}
+        _remove(g, r)
+        _remove(g, add)
+        users = g.users()
+    for mul in [n for n in g.nodes if n.kind == "mul" and len(n.inputs) == 2]:
+        for x, h in (mul.inputs, mul.inputs[::-1]):
+            hs = g.node(h)
+            if hs.kind == "hard-sigmoid" and hs.inputs == [x] and len(users[h]) == 1 and h not in g.outputs:
+                mul.kind, mul.inputs, mul.quant, mul.reason = "hard-swish", [x], "own", ""
+                mul.attrs["from_hand_written"] = True
+                _remove(g, hs)
+                users = g.users()
+                break
+
+
 def fold_batchnorm(g: QGraph) -> None:
     users = g.users()
     for bn in [n for n in g.nodes if n.kind == "batchnorm"]:
@@ -146,6 +199,7 @@ def has_fix(n: Node) -> bool:
 
 def prepare(g: QGraph, silu_to_hswish: bool = False, sigmoid_to_hsigmoid: bool = False) -> QGraph:
     convert_sigmoids(g, silu_to_hswish, sigmoid_to_hsigmoid)
+    recognize_hard_sigmoids(g)
     fold_batchnorm(g)
     fuse_activations(g)
     assign_roles(g)

@@ -17,7 +17,7 @@ from xir import fixpoint
 from xir.kernels import float_ops
 
 from .calib import fake_quant, qbounds, round_t
-from .run_float import call_torch
+from .run_float import SCALAR_OPS, call_torch, scalar_op
 from .run_layout import LAYOUT_KINDS, run_layout
 
 HSIG_NUM, HSIG_SHIFT = fixpoint.HSIGMOID_NUM, fixpoint.HSIGMOID_SHIFT
@@ -81,6 +81,8 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
                                a["output_padding"], a["groups"], a["dilation"])
     elif k == "inner-product":
         y = F.linear(xs[0], qparams["weight"])
+    elif k in SCALAR_OPS and "scalar" in a:
+        y = scalar_op(k, xs[0], a).double()
     elif k == "add":
         y = xs[0] + xs[1]
     elif k == "mul":

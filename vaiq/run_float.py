@@ -47,6 +47,17 @@ def avgpool(x: torch.Tensor, a: dict, dpu_approx: bool) -> torch.Tensor:
     return y.flatten(2).squeeze(-1) if a.get("squeeze") else y
 
 
+SCALAR_OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "div": torch.div}
+
+
+def scalar_op(kind: str, x: torch.Tensor, attrs: dict) -> torch.Tensor:
+    """A tensor and a constant (``attrs["scalar"]``, on the left when ``reverse``), in float32 as the
+    xir float executor computes it with a float32 const."""
+    c = torch.tensor(attrs["scalar"], dtype=torch.float32)
+    x = x.float()
+    return SCALAR_OPS[kind](c, x) if attrs.get("reverse") else SCALAR_OPS[kind](x, c)
+
+
 def call_torch(node, xs: list[torch.Tensor]):
     """Replay an unmapped aten call recorded at capture."""
     def build(t):
@@ -78,6 +89,8 @@ def run_node(n, xs: list[torch.Tensor], params: dict[str, torch.Tensor], dpu_app
                                a["output_padding"], a["groups"], a["dilation"])
     elif k == "inner-product":
         y = F.linear(xs[0], params["weight"], params.get("bias"))
+    elif k in SCALAR_OPS and "scalar" in a:
+        y = scalar_op(k, xs[0], a)
     elif k == "add":
         y = xs[0] + xs[1]
     elif k == "mul":
