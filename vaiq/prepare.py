@@ -103,7 +103,8 @@ def recognize_hard_sigmoids(g: QGraph) -> None:
     for mul in [n for n in g.nodes if n.kind == "mul" and len(n.inputs) == 2]:
         for x, h in (mul.inputs, mul.inputs[::-1]):
             hs = g.node(h)
-            if hs.kind == "hard-sigmoid" and hs.inputs == [x] and len(users[h]) == 1 and h not in g.outputs:
+            if hs.kind == "hard-sigmoid" and hs.inputs == [x] and len(users[h]) == 1 and h not in g.outputs \
+                    and not hs.attrs.get("from_sigmoid"):    # a converted SiLU is convert_silu_to_hswish's call
                 mul.kind, mul.inputs, mul.quant, mul.reason = "hard-swish", [x], "own", ""
                 mul.attrs["from_hand_written"] = True
                 _remove(g, hs)
