@@ -42,14 +42,14 @@ def _compile(xmodel, arch, output_dir, net_name, options, quiet, debug):
     from .options import parse_options
     from .pipeline import compile_graph
     from .report import compile_log
-    from .writer import write_outputs
+    from .writer import check_net_name, write_outputs
 
     def work():
         if not xmodel or not arch:
             raise VaicError("missing -x/--xmodel or -a/--arch; usage: vaic -x MODEL.xmodel -a ARCH -o DIR -n NAME")
+        name = check_net_name(net_name or "net")       # before compiling: a bad name fails fast
         opts = parse_options(options)
         result = compile_graph(xmodel, arch, opts)
-        name = net_name or "net"
         files = write_outputs(result, output_dir or "compile_output", name)
         if not quiet:
             for line in compile_log(result, files):

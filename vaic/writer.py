@@ -95,7 +95,25 @@ def write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
         return _write_outputs(result, out_dir, net_name)
 
 
+#: longest net name: ``<net>.xmodel`` must stay a file name every file system takes (255 bytes)
+NET_NAME_MAX = 200
+
+
+def check_net_name(net_name) -> str:
+    """Rule: the net name is a plain file name inside the output directory: not empty, no path
+    separator or NUL, not starting with a dot (no hidden ``..xmodel``, no ``..``), at most
+    NET_NAME_MAX bytes in UTF-8."""
+    name = str(net_name)
+    if not name or "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+        raise VaicError(f"net name {name!r} must be a plain file name (no '/', no leading '.'), "
+                        "e.g. -n resnet50")
+    if len(name.encode("utf-8", "surrogateescape")) > NET_NAME_MAX:
+        raise VaicError(f"net name of {len(name)} characters is longer than {NET_NAME_MAX}; choose a shorter -n")
+    return name
+
+
 def _write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
+    net_name = check_net_name(net_name)
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise VaicError(f"{out_dir}: exists and is not a directory")

@@ -93,10 +93,15 @@ def _float_model(path):
     ("ipu", "hardware-aware quantization only"),
     ("missing", "no such file"),
     ("compiled", "already compiled"),
+    ("net_up", "must be a plain file name"),
+    ("net_slash", "must be a plain file name"),
+    ("net_dot", "must be a plain file name"),
+    ("net_long", "longer than 200"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, message, qmodel, tmp_path):
     out = tmp_path / "out"
-    x, a, opts = qmodel, "DPUCZDX8G/KV260", None
+    x, a, opts, net = qmodel, "DPUCZDX8G/KV260", None, "n"
+    net = {"net_up": "../x", "net_slash": "a/b", "net_dot": ".", "net_long": "n" * 300}.get(case, net)
     if case == "arch_unknown":
         a = "DPUCZDX8G/ZCU999"
     elif case == "arch_malformed":
@@ -125,12 +130,14 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, message, qmodel, 
     elif case == "compiled":
         assert run("-x", qmodel, "-a", a, "-o", tmp_path / "c", "-n", "c")[0] == 0
         x = tmp_path / "c" / "c.xmodel"
-    args = ["-x", x, "-a", a, "-o", out, "-n", "n"] + (["--options", opts] if opts else [])
+    args = ["-x", x, "-a", a, "-o", out, "-n", net] + (["--options", opts] if opts else [])
     code, log = run(*args)
     assert code == 2, log
     assert message in log and "Traceback" not in log
     assert len(log.strip().splitlines()) == 1
     assert not out.exists()
+    if case == "net_up":                     # -n ../x would have written beside the output directory
+        assert not (tmp_path / "x.xmodel").exists()
 
 
 def test_inspect_and_disasm(qmodel, tmp_path):
