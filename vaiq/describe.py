@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from xir.target.placement import PAD_FIELD_MAX, OpDesc, takes_folded_pad
+from xir.target.placement import PAD_FIELD_MAX, OpDesc, sliced_axis, takes_folded_pad
 from xir.transforms.fold_fix import COMPUTE, PLAIN
 
 from .export_xmodel import NCHW_TO_NHWC_AXIS
@@ -96,14 +96,16 @@ def own_desc(n, graph=None) -> OpDesc:
         return OpDesc("reshape-fix", "alias")
     if k == "upsample":
         return OpDesc("upsample-fix", "upsample")
-    if k == "strided_slice":
+    if k == "strided_slice":                        # judged as the xir slice of the NHWC tensor
         rank = len(n.shape) or 4
         dim = int(n.attrs["dim"]) % rank
-        size = None if graph is None else graph.node(n.inputs[0]).shape[dim]
-        whole = size is not None and range(*slice(n.attrs["start"], n.attrs["end"], n.attrs["step"]).indices(size)) \
-            == range(size)
-        axis = -1 if whole else (NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim)
-        return OpDesc("strided_slice", "slice", axis=axis, step=int(n.attrs["step"]), rank=rank)
+        axis, step = (NCHW_TO_NHWC_AXIS[dim] if rank == 4 else dim), int(n.attrs["step"])
+        if graph is not None:
+            dims = list(_nhwc(graph.node(n.inputs[0]).shape))
+            begin, end, strides = [0] * rank, list(dims), [1] * rank
+            begin[axis], end[axis], strides[axis] = n.attrs["start"], n.attrs["end"], step
+            axis, step = sliced_axis(dims, begin, end, strides)
+        return OpDesc("strided_slice", "slice", axis=axis, step=step, rank=rank)
     return OpDesc(COMPUTE.get(k) or PLAIN.get(k) or k, None)
 
 

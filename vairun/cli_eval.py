@@ -34,39 +34,31 @@ import click
 def eval_command(model, data, labels, preprocess, batch, workers, ray_address, limit, outputs, resume, arch,
                  json_file, quiet, debug):
     """Evaluate MODEL over a data set on local worker processes or on Ray."""
-    from xir.errors import XirError
-    from .errors import VairunError
+    from .cli import _guard                    # the tool's one mapping of errors to exit codes 2 and 1
     from .evaluate import EvalFailure, EvalInterrupted
-    try:
-        res = _run(model, data, labels, preprocess, batch, workers, ray_address, limit, outputs, resume, arch, quiet)
+
+    def work():
+        try:
+            res = _run(model, data, labels, preprocess, batch, workers, ray_address, limit, outputs, resume, arch,
+                       quiet)
+        except EvalInterrupted as e:
+            hint = "; rerun with --resume to continue" if e.resumable and e.done else ""
+            click.echo(f"vairun: interrupted after {e.done} of {e.total} inputs{hint}", err=True)
+            sys.exit(130)
+        except KeyboardInterrupt:              # before any worker started
+            click.echo("vairun: interrupted", err=True)
+            sys.exit(130)
+        except EvalFailure as e:               # the job failed (a worker kept dying): exit 1, one line
+            if debug:
+                traceback.print_exc()
+            click.echo(f"vairun: error: {e}", err=True)
+            sys.exit(1)
         if json_file:
             from xir.xmodel import write_atomic
             write_atomic(Path(json_file), (json.dumps(res.to_dict(), indent=1) + "\n").encode())
-    except EvalInterrupted as e:
-        hint = "; rerun with --resume to continue" if e.resumable and e.done else ""
-        click.echo(f"vairun: interrupted after {e.done} of {e.total} inputs{hint}", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:                  # before any worker started
-        click.echo("vairun: interrupted", err=True)
-        sys.exit(130)
-    except (VairunError, XirError) as e:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"vairun: error: {e}", err=True)
-        sys.exit(2)
-    except EvalFailure as e:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"vairun: error: {e}", err=True)
-        sys.exit(1)
-    except Exception as e:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"vairun: internal error: {type(e).__name__}: {e} (rerun with --debug)", err=True)
-        sys.exit(1)
-    if not quiet:
-        _print(res)
-
+        if not quiet:
+            _print(res)
+    _guard(work, debug)
 
 def _run(model, data, labels, preprocess, batch, workers, ray_address, limit, outputs, resume, arch, quiet):
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
