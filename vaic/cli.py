@@ -43,11 +43,13 @@ def _compile(xmodel, arch, output_dir, net_name, options, quiet, debug):
     from .pipeline import compile_graph
     from .report import compile_log
     from .writer import check_net_name, write_outputs
+    from xir.files import check_output_location
 
     def work():
         if not xmodel or not arch:
             raise VaicError("missing -x/--xmodel or -a/--arch; usage: vaic -x MODEL.xmodel -a ARCH -o DIR -n NAME")
         name = check_net_name(net_name or "net")       # before compiling: a bad name fails fast
+        check_output_location(output_dir or "compile_output")
         opts = parse_options(options)
         result = compile_graph(xmodel, arch, opts)
         files = write_outputs(result, output_dir or "compile_output", name)

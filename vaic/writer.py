@@ -10,19 +10,18 @@ carries the target (``target``, ``dpu_fingerprint`` and the full description as 
 runner emulates exactly the machine the model was compiled for). A DPU subgraph's parameters are
 stored once, in ``reg_id_to_parameter_value``: its ``const``/``const-fix`` ops keep shape, type and
 fix point but leave out ``data`` in the file (the in-memory graph keeps it). All three files are written into a staging directory and moved into the output
-directory only when every one of them is complete, so a failure leaves nothing half-written.
+directory together (``xir.files.Staging``: all or nothing, a failure leaves the directory as it was).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+from xir.files import Staging
 from xir.isa import encode
 
 from .backend.program import CONTEXT, DpuProgram
@@ -115,32 +114,23 @@ def check_net_name(net_name) -> str:
 def _write_outputs(result, out_dir, net_name: str) -> dict[str, Path]:
     net_name = check_net_name(net_name)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise VaicError(f"{out_dir}: exists and is not a directory")
-    parent = out_dir.parent if str(out_dir.parent) else Path(".")
-    if not parent.exists():
-        raise VaicError(f"{out_dir}: its parent directory {parent} does not exist")
     annotate(result)
     result.graph.validate()
     with _parameters_once(result):
         data = result.graph.to_bytes()
     meta = {"lib": {"DPU": "vairun (emulated DPU)"}, "filename": f"{net_name}.xmodel",
             "kernel": [s.get_name() for s in result.dpu_subgraphs], "target": result.target.name}
-    stage = Path(tempfile.mkdtemp(prefix=".vaic-", dir=parent))
-    try:
-        # hashing and writing both release the GIL: the md5 is computed while the bytes are written
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            digest = pool.submit(lambda: hashlib.md5(data).hexdigest())
-            (stage / f"{net_name}.xmodel").write_bytes(data)
-            md5 = digest.result()
-        (stage / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-        (stage / "md5sum.txt").write_text(md5 + "\n")
-        out_dir.mkdir(exist_ok=True)
-        written = {}
-        for name in (f"{net_name}.xmodel", "meta.json", "md5sum.txt"):
-            os.chmod(stage / name, 0o644)
-            os.replace(stage / name, out_dir / name)
-            written[name] = out_dir / name
-        return written
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    with Staging(out_dir) as stage:
+        try:
+            # hashing and writing both release the GIL: the md5 is computed while the bytes are written
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                digest = pool.submit(lambda: hashlib.md5(data).hexdigest())
+                (stage.path / f"{net_name}.xmodel").write_bytes(data)
+                md5 = digest.result()
+            (stage.path / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+            (stage.path / "md5sum.txt").write_text(md5 + "\n")
+            for f in stage.path.iterdir():
+                os.chmod(f, 0o644)
+        except OSError as e:
+            raise VaicError(f"{out_dir}: cannot write the compiled model: {e.strerror or e}") from None
+        return {p.name: p for p in stage.commit()}

@@ -15,9 +15,7 @@ import functools
 import io
 import json
 import logging
-import os
 import re
-import shutil
 import sys
 import tempfile
 import traceback
@@ -33,6 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from torch.utils._pytree import tree_flatten
 
+from xir.errors import XirError
+from xir.files import Staging, prepare_directory, write_atomic
 from xir.target import TargetError
 
 from . import __version__
@@ -89,7 +89,7 @@ def _guarded(name: str):
                 try:
                     with _torch_quiet(debug):
                         fn(*args, **kwargs)
-                except (VaiqError, TargetError) as e:
+                except (VaiqError, TargetError, XirError) as e:
                     _fail(name, str(e), 2, debug)
                 except (KeyboardInterrupt, click.Abort):
                     _fail(name, "interrupted", 1, debug)
@@ -147,37 +147,6 @@ def _progress(quiet: bool, total: int, label: str):
                   console=console) as bar:
         task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)
-
-
-class _Staging:
-    """A temporary folder beside ``out``; ``commit()`` moves its entries into ``out``."""
-
-    def __init__(self, out: Path):
-        self.out = Path(out)
-        if self.out.exists() and not self.out.is_dir():
-            raise VaiqError(f"--output {self.out} exists and is not a folder")
-
-    def __enter__(self) -> "_Staging":
-        parent = self.out.resolve().parent        # the same file system as the output folder
-        parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.vaiq-", dir=parent))
-        return self
-
-    def commit(self) -> list[Path]:
-        self.out.mkdir(parents=True, exist_ok=True)
-        written = []
-        for entry in sorted(self.tmp.iterdir()):
-            dest = self.out / entry.name
-            if dest.is_dir() and not dest.is_symlink():
-                shutil.rmtree(dest)
-            elif dest.exists() and entry.is_dir():
-                dest.unlink()
-            shutil.move(str(entry), str(dest))
-            written.append(dest)
-        return written
-
-    def __exit__(self, *exc) -> None:
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def _say(quiet: bool, text: str = "") -> None:
@@ -347,8 +316,8 @@ def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet
     lm = _load(model_spec, weights, input_shape)
     data = open_data(calib_data, lm.input_shape[1:], calib_size)
     example = (torch.zeros(lm.input_shape),)
-    with tempfile.TemporaryDirectory(prefix="vaiq-cfg-") as cfg_dir, _Staging(output) as stage:
-        tmp = stage.tmp
+    with tempfile.TemporaryDirectory(prefix="vaiq-cfg-") as cfg_dir, Staging(output) as stage:
+        tmp = stage.path
         cfg = _config_file(config, method, Path(cfg_dir))
         q = torch_quantizer("calib", lm.model, example, output_dir=tmp, bitwidth=bitwidth,
                             quant_config_file=cfg, target=target, dynamo=dynamo)
@@ -408,7 +377,7 @@ def test_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, de
     if config is not None:
         load_config(config)
     example = (torch.zeros(lm.input_shape),)
-    with _Staging(output) as stage:
+    with Staging(output) as stage:
         qt = torch_quantizer("test", lm.model, example, output_dir=output, quant_config_file=config,
                              target=target, dynamo=dynamo)
         cmp = _Compare(mode)
@@ -425,7 +394,7 @@ def test_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, de
             else:
                 x = torch.rand(lm.input_shape, generator=torch.Generator().manual_seed(0))
                 cmp.update(lm.model(x), qt.quant_model(x))
-        _export(qt, stage.tmp, onnx and onnx_rounding, torchscript, deploy_check)
+        _export(qt, stage.path, onnx and onnx_rounding, torchscript, deploy_check)
         written = stage.commit()
     _say(quiet, f"{qt.graph.name} ({lm.spec}), input {shape_text(lm.input_shape)}, fix positions from {info}")
     _say(quiet, _summary_ops(qt.graph))
@@ -442,17 +411,8 @@ def test_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, de
 # ---------------------------------------------------------------------------------------- inspect
 
 def _write_json(path: Path, data) -> None:
-    path = Path(path)
-    path.absolute().parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.absolute().parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    prepare_directory(Path(path).absolute().parent)
+    write_atomic(path, (json.dumps(data, indent=1) + "\n").encode())
 
 
 @cli.command("inspect")

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import xir
 from xir.errors import XModelError
+from xir.files import read_bytes, read_text
 from xir.isa import decode
 from xir.target import Target, TargetError, load_target
 
@@ -35,9 +37,10 @@ class DpuPlan:
 
 def _md5_check(path: Path, data: bytes) -> None:
     side = path.parent / "md5sum.txt"
-    if not side.exists():
+    if not os.path.lexists(side):
         return
-    want = side.read_text().strip().split()[0] if side.read_text().strip() else ""
+    text = read_text(side, "checksum file (md5sum.txt)").strip()
+    want = text.split()[0] if text else ""
     have = hashlib.md5(data).hexdigest()
     if want != have:
         raise VairunError(f"{path}: checksum mismatch with {side} (md5 {have}, expected {want}); the model "
@@ -99,7 +102,7 @@ def load_compiled(path, arch: str | None = None, verify: bool = True) -> Compile
         raise VairunError(f"{p}: no such file")
     if p.is_dir():
         raise VairunError(f"{p}: is a directory; give the compiled <net>.xmodel inside it")
-    data = p.read_bytes()
+    data = read_bytes(p, "compiled model")
     if verify:
         _md5_check(p, data)
     return compiled_from_bytes(data, p, arch)

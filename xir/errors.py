@@ -20,3 +20,8 @@ class OpDefError(XirError):
 
 class XModelError(XirError):
     """An .xmodel file that cannot be read or written: the message names the file."""
+
+
+class FileError(XirError):
+    """A file or directory we were given, or must write, that cannot be used: the message names the path
+    and what to do."""

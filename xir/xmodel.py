@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import tempfile
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
@@ -21,6 +20,7 @@ from google.protobuf.message import DecodeError
 from .attrs import from_proto, to_proto
 from .dtypes import dtype_from_wire, dtype_to_wire
 from .errors import XirError, XModelError
+from .files import write_atomic  # noqa: F401  (its home is xir.files; kept here for importers)
 from .graph import Graph, Op, Subgraph, Tensor
 from .ops.registry import get_op_def, has_op_def, opdef_to_proto
 from .proto import graph_proto_v2_pb2 as pb
@@ -74,37 +74,6 @@ def graph_to_proto(g: Graph) -> pb.Graph:
 
 def graph_to_bytes(g: Graph) -> bytes:
     return graph_to_proto(g).SerializeToString(deterministic=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename; the
-    file gets the permissions a plain ``open(path, "w")`` would give (0666 less the umask)."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise XModelError(f"{path}: directory {directory} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise XModelError(f"{path}: cannot write: {e.strerror or e}") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_graph(g: Graph, path) -> None:

@@ -103,7 +103,7 @@ CASES = {
     "weights mismatch": (dict(extra=["--weights", "{d}/other.pth"]), ["does not match Net"]),
     "missing weights": (dict(extra=["--weights", "{d}/none.pth"]), ["no such weights file"]),
     "bad target": (dict(extra=["--target", "NOPE/BOARD"]), ["unknown target"]),
-    "output is a file": (dict(extra=["--output", "{d}/good.npy"]), ["exists and is not a folder"]),
+    "output is a file": (dict(extra=["--output", "{d}/good.npy"]), ["exists and is not a directory"]),
     "bad config": (dict(extra=["--config", "{d}/net.py"]), ["not valid JSON"]),
     "bad method with config": (dict(extra=["--method", "maxmin", "--config", "{d}/none.json"]),
                                ["no such quant config file"]),

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import xir
-from xir.errors import XModelError
+from xir.errors import FileError, XModelError
 
 
 # ---- an independent, minimal protobuf wire reader ------------------------------------------
@@ -225,14 +225,14 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
     def boom(src, dst):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(XModelError, match="m.xmodel: cannot write: No space left on device"):
+    with pytest.raises(FileError, match="m.xmodel: cannot write: No space left on device"):
         g.serialize(p)
     assert p.read_bytes() == b"old contents"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["m.xmodel"]
 
 
 def test_write_into_missing_directory_is_a_clear_error(tmp_path):
-    with pytest.raises(XModelError, match="does not exist"):
+    with pytest.raises(FileError, match="does not exist"):
         build_graph().serialize(tmp_path / "nope" / "m.xmodel")
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from xir.errors import FileError
+from xir.files import read_text
 from xir.target.catalog import board_by_key, catalog_boards, target_by_fingerprint, target_by_name
 from xir.target.errors import TargetError
 from xir.target.fingerprint import format_fingerprint, parse_fingerprint
@@ -67,9 +69,9 @@ def read_arch_file(path: str | Path) -> Target:
     """Load one arch.json file (any of the three forms) into a validated Target."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise TargetError(f"cannot read arch file {path}: {exc.strerror or exc}; check the path") from None
+        text = read_text(path, "arch file")
+    except FileError as exc:
+        raise TargetError(str(exc)) from None
     return target_from_arch_dict(parse_arch_text(text, str(path)), str(path))
 
 
