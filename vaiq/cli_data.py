@@ -22,6 +22,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from xir.arrays import npz_keys, open_npy, read_npz_array
 from xir.images import IMAGE_SUFFIXES, ImageError, image_files
 from xir.images import read_image as _decode
 
@@ -103,19 +104,14 @@ def _check_finite(a: np.ndarray, path: Path, what: str, chunk: int = 256) -> Non
 
 
 def _load_array(path: Path):
-    try:
-        if path.suffix == ".npy":
-            return np.load(path, mmap_mode="r", allow_pickle=False), None, "the array"
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
-            if not keys:
-                raise VaiqError(f"{path}: the .npz holds no arrays (empty calibration/evaluation set)")
-            key = "x" if "x" in keys else keys[0]
-            return z[key], (z["y"] if "y" in keys and key != "y" else None), f"array '{key}'"
-    except VaiqError:
-        raise
-    except Exception as e:
-        raise VaiqError(f"{path}: cannot read the file ({type(e).__name__}: {e})") from None
+    if path.suffix == ".npy":
+        return open_npy(path, "data array"), None, "the array"
+    keys = npz_keys(path, "data archive")
+    if not keys:
+        raise VaiqError(f"{path}: the .npz holds no arrays (empty calibration/evaluation set)")
+    key = "x" if "x" in keys else keys[0]
+    y = read_npz_array(path, "y", "data archive") if "y" in keys and key != "y" else None
+    return read_npz_array(path, key, "data archive"), y, f"array '{key}'"
 
 
 def open_data(path: Path, sample: tuple[int, ...], limit: int | None = None) -> DataSet:

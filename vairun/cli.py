@@ -15,10 +15,13 @@ import json
 import sys
 import time
 import traceback
+import zipfile
 from pathlib import Path
 
 import click
 import numpy as np
+
+from xir.arrays import open_npy
 
 from .errors import VairunError
 
@@ -48,14 +51,11 @@ def _load_inputs(paths, runner, nchw: bool) -> list[np.ndarray]:
     arrays = []
     for p, t in zip(paths, tins):
         path = Path(p)
-        if not path.exists():
-            raise VairunError(f"{path}: no such input file")
-        try:
-            a = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            raise VairunError(f"{path}: not a .npy array ({e})") from None
-        if isinstance(a, np.lib.npyio.NpzFile):
+        if zipfile.is_zipfile(path):
             raise VairunError(f"{path}: give one .npy per input, not an .npz")
+        a = open_npy(path, "input")
+        if a.ndim == 0 or a.ndim == len(t.dims) and a.shape[0] == 0:
+            raise VairunError(f"{path}: holds no samples (shape {list(a.shape)}); give at least one")
         if nchw and a.ndim == 4:
             a = np.transpose(a, (0, 2, 3, 1))
         if a.ndim == len(t.dims) - 1:

@@ -17,11 +17,13 @@ done when the data set is opened: bad data is a :class:`VairunError` before any 
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from xir.arrays import open_npy
 from xir.images import IMAGE_SUFFIXES, ImageError, image_files, is_image, normalize_imagenet, read_image
 
 from ..errors import VairunError
@@ -91,13 +93,9 @@ def _shape(s) -> str:
 
 
 def _npy_header(path: Path):
-    try:
-        m = np.load(path, mmap_mode="r", allow_pickle=False)
-    except Exception as e:
-        raise VairunError(f"{path}: not a readable .npy array ({type(e).__name__}: {e})") from None
-    if not isinstance(m, np.ndarray):
+    if zipfile.is_zipfile(path):
         raise VairunError(f"{path}: give a .npy array, not an .npz")
-    return m
+    return open_npy(path, "data array")
 
 
 def _array_layout(path: Path, m: np.ndarray, hwc: tuple[int, int, int]) -> bool:
