@@ -6,7 +6,7 @@ import pytest
 from test_backend_support import Builder, set_fix, target
 
 from vaic.backend import GENERATED, TilingError, generate
-from vaic.backend.access import _rows_read, _rows_uniform
+from xir.isa.access import _rows_read, _rows_uniform
 from vaic.backend.banks import Banks, Region, TileLayout
 from vaic.backend.context import Halves
 from vaic.backend.geometry import Window

@@ -138,7 +138,7 @@ def test_verify_rejects_out_of_range(program):
 def test_generated_tiles_overlap():
     """In a conv with several row tiles: LOAD of tile n+1 does not wait for any CONV of tile n, and a
     CONV never waits for the SAVEs of rows it does not overwrite (vector clocks of the real tokens)."""
-    from vaic.backend.verify import _clocks
+    from xir.isa.verify import _clocks
     b = Builder()
     b.conv(b.input([1, 120, 30, 64]), 32, k=3, name="c")
     tgt = target("DPUCZDX8G/B512")

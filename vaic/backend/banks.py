@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xir.target import Target
+from xir.isa.bankmap import BankMap
 
 #: field limit of jump_read_endl / jump_write_endl / jump_read (10 bits)
 JUMP_MAX = 1023
@@ -81,40 +81,8 @@ class TileLayout:
         return self.row_lines if self.row_lines <= JUMP_MAX else 0
 
 
-class Banks:
-    """Bank groups of a target as the backend allocates them."""
-
-    def __init__(self, t: Target):
-        self.t = t
-        self.pp, self.icp, self.ocp = t.pp, t.icp, t.ocp
-        self.lane_blocks: list[tuple[int, int]] = []          # (first bank id, depth)
-        for g in t.image_groups:
-            for k in range(g.count // t.pp):
-                self.lane_blocks.append((g.first_id + k * t.pp, g.depth))
-        self.image_width = t.image_groups[0].width
-        w = t.weights_group
-        self.weights_first, self.weights_depth, self.weights_width = w.first_id, w.depth, w.width
-        bias_groups = t.groups("bias")
-        if bias_groups:
-            b = bias_groups[0]
-            self.bias_bank, self.bias_base, self.bias_depth, self.bias_width = b.first_id, 0, b.depth, b.width
-            self.weights_area = w.depth
-        else:
-            # biases share the first weights bank: reserve two halves for the largest bias block set
-            lines = 2 * -(-t.limits.conv_out_channels_max // w.width)
-            self.bias_bank, self.bias_base, self.bias_depth, self.bias_width = (
-                w.first_id, w.depth - lines, lines, w.width)
-            self.weights_area = w.depth - lines
-        dw = t.dwweights_group
-        self.dw_bank = dw.first_id if dw else None
-        self.dw_depth = dw.depth if dw else 0
-        self.dw_width = dw.width if dw else 0
-        self.info: dict[int, tuple[int, int]] = {}              # bank id -> (width, depth)
-        for g in t.banks:
-            for i in g.ids:
-                self.info[i] = (g.width, g.depth)
-        #: lines one output block of OCP channels takes per pixel in an image bank
-        self.olines = -(-t.ocp // self.image_width)
+class Banks(BankMap):
+    """Bank groups of a target as the backend allocates them (the geometry is xir.isa.bankmap's)."""
 
     def groups_of(self, channels: int) -> int:
         """Channel groups (image lines) a pixel of ``channels`` channels takes."""

@@ -21,10 +21,10 @@ INIT instructions are emitted only when the state they set changes.
 from __future__ import annotations
 
 from xir.isa import Instruction, IsaError, make
+from xir.isa.access import ENGINE_ID, INIT_KINDS, InitState, accesses
+from xir.isa.shadow import Shadow
 
-from .access import ENGINE_ID, INIT_KINDS, InitState, accesses
 from .banks import Banks
-from .shadow import Shadow
 
 _INT = {int}
 

@@ -1,161 +1,20 @@
-"""Static verification of a generated DPU program (run by ``generate`` before it returns).
-
-Checks, each failure a ``CompilerBug`` naming the instruction index (the first one in stream order):
-- every field fits its slot (``xir.isa.encode``, FieldRangeError);
-- the tokens are balanced and cannot deadlock: the stream order itself is an execution order with
-  no token left over (``_clocks``; otherwise ``xir.isa.run_tokens(..., strict=True)`` names the
-  problem);
-- every access stays inside the target's banks (bank ids, lines < depth) and the DDR registers;
-- every bank line read was written before by an instruction of the same layer (so no two live
-  tensors share bank lines), and every DDR byte read holds an interface input or was written by a
-  SAVE; reads of CONST are in bounds;
-- every cross-engine hazard (read-after-write, write-after-read, write-after-write) on bank lines
-  and DDR bytes, taken in stream order (``Shadow.record``), is ordered by the tokens actually
-  present in the stream (vector clocks over the FIFO-matched tokens).
-The access checks and the hazards come from one pass of ``shadow.Shadow`` over the stream: the
-emitter's own (``generate`` passes it, so nothing is derived twice), or a fresh one here.
-"""
+"""The compiler's check of every program it generates: ``xir.isa.verify.check_stream`` (the rules live
+there, shared with the runner's load-time check); a violation here is a bug of ours (CompilerBug)."""
 from __future__ import annotations
 
-from collections import deque
-
-from xir.isa import IsaError, encode, encode_one, run_tokens
+from xir.isa.shadow import Shadow
+from xir.isa.verify import StreamError, check_stream
 from xir.target import Target
 
 from ..errors import CompilerBug
-from .access import ENGINE_ID, INIT_KINDS, AccessError, InitState, accesses
-from .banks import Banks
-from .program import CONST_REG, DpuProgram
-from .shadow import Shadow
-
-
-
-
-def _bug(i: int, ins, msg: str) -> CompilerBug:
-    where = f" (layer {ins.layer})" if ins is not None and ins.layer else ""
-    kind = ins.kind if ins is not None else "END"
-    return CompilerBug(f"instruction {i} {kind}{where}: {msg}")
-
-
-def _clocks(instrs) -> tuple[list[int], list[int], list[list[int]]] | None:
-    """Engine, position in its engine and start-time vector clock of every instruction, with the
-    tokens matched first-in first-out per channel; None unless the stream order is an execution
-    order that leaves no token behind (END last and only there, every wait finds a token signalled
-    earlier in the stream, every signal consumed) -- which is what the emitter produces, and which
-    implies that the stream finishes and its tokens are balanced."""
-    n = len(instrs)
-    engines, pos = [], []
-    count = [0, 0, 0, 0]
-    for ins in instrs:
-        e = ENGINE_ID.get(ins.kind, -1)
-        engines.append(e)
-        if e >= 0:
-            pos.append(count[e])
-            count[e] += 1
-        else:
-            pos.append(-1)
-    if not n or engines[-1] >= 0 or engines.count(-1) != 1:
-        return None
-    queues = [[deque() for _ in range(4)] for _ in range(4)]     # [producer][consumer]
-    done: list[list[int] | None] = [None] * n
-    start: list[list[int]] = [[0, 0, 0, 0]] * n
-    last = [-1, -1, -1, -1]
-    zero = [0, 0, 0, 0]
-    for j in range(n - 1):
-        ins = instrs[j]
-        b = engines[j]
-        lb = last[b]
-        clock = done[lb] if lb >= 0 else zero      # never mutated: every clock is a new list
-        on = ins.dpdon
-        if on:
-            for a in range(4):
-                if on >> a & 1:
-                    q = queues[a][b]
-                    if not q:
-                        return None
-                    clock = [x if x > y else y for x, y in zip(clock, done[q.popleft()])]
-        start[j] = clock
-        c2 = clock.copy()
-        c2[b] = pos[j] + 1
-        done[j] = c2
-        last[b] = j
-        by = ins.dpdby
-        if by:
-            row = queues[b]
-            for c in range(4):
-                if by >> c & 1:
-                    row[c].append(j)
-    if any(q for row in queues for q in row):
-        return None
-    return engines, pos, start
+from .program import DpuProgram
 
 
 def verify(program: DpuProgram, target: Target, *, trace: Shadow | None = None) -> bytes:
-    """Check ``program`` (module rules); CompilerBug on the first violation.
-
-    ``trace`` is the emitter's :class:`Shadow`, which recorded every instruction of the stream (all
-    but END) with the same functions (``access.accesses``, ``Shadow.record``) as it built the
-    stream, so its hazards and access checks are not derived twice; without it the verifier
-    derives everything from the instructions' fields. Returns the encoded stream."""
-    instrs = program.instructions
-    isa = target.isa
+    """Check ``program`` (xir.isa.verify's rules, outputs included); CompilerBug on the first violation.
+    Returns the encoded stream."""
     try:
-        blob = encode(instrs, isa)
-    except IsaError:
-        for i, ins in enumerate(instrs):
-            try:
-                encode_one(ins, isa)
-            except IsaError as e:
-                raise _bug(i, ins, str(e)) from None
-        raise
-    clocks = _clocks(instrs)
-    if clocks is None:   # name the problem: a deadlock, tokens left over, a misplaced END ...
-        try:
-            run_tokens(instrs, strict=True)
-        except IsaError as e:
-            i = getattr(e, "index", len(instrs) - 1)
-            raise _bug(i, instrs[i] if i < len(instrs) else None, str(e)) from None
-        raise CompilerBug("a dependency token is consumed before the instruction that signals it in stream "
-                          "order (the emitter only places tokens from earlier to later instructions)")
-    engines, pos, start = clocks
-    sizes = dict(program.reg_sizes)
-    if trace is None:
-        trace = _replay(program, target, engines)
-    elif len(trace.preds) != sum(1 for e in engines if e >= 0):
-        raise CompilerBug(f"the emitter recorded {len(trace.preds)} instructions; the stream has "
-                          f"{sum(1 for e in engines if e >= 0)}")
-    first = trace.first_violation(sizes.get(CONST_REG, 0))
-    stop = first[0] if first is not None else len(instrs)
-    for j in range(min(stop, len(trace.preds))):
-        sj = start[j]
-        for p in trace.preds[j]:
-            if not (engines[p] == engines[j] and p < j or sj[engines[p]] > pos[p]):
-                raise _bug(j, instrs[j], f"conflicting access by instruction {p} ({instrs[p].kind}, layer "
-                                         f"{instrs[p].layer}) is not ordered before it by tokens")
-    if first is not None:
-        raise _bug(first[0], instrs[first[0]], first[1])
-    return blob
-
-
-def _replay(program: DpuProgram, target: Target, engines: list[int]) -> Shadow:
-    """Record every instruction of ``program`` in a fresh shadow (an instruction whose fields cannot
-    be interpreted is the violation, and recording stops there)."""
-    banks = Banks(target)
-    shadow = Shadow(banks, {r: s for r, s in program.reg_sizes.items() if r != CONST_REG}, program.inputs,
-                    target.name)
-    state = InitState()
-    for j, ins in enumerate(program.instructions):
-        if engines[j] < 0:
-            break
-        if ins.kind in INIT_KINDS:
-            state.update(ins)
-            shadow.skip()
-            continue
-        try:
-            acc = accesses(ins, state, banks)
-        except AccessError as e:
-            if shadow.violation is None:
-                shadow.violation = (j, -1, str(e))
-            break
-        shadow.record(j, engines[j], ins.layer, acc)
-    return shadow
+        return check_stream(program.instructions, target, program.reg_sizes, program.inputs, program.outputs,
+                            trace=trace)
+    except StreamError as e:
+        raise CompilerBug(str(e)) from None

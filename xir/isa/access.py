@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from xir.isa import ENGINE_OF_KIND, Instruction, block_extent
-
-from .banks import Banks
+from .addressing import block_extent
+from .bankmap import BankMap
+from .engines import ENGINE_OF_KIND
+from .instruction import Instruction
 
 #: INIT kind whose state each compute kind reads
 INIT_OF = {"CONV": "CONVINIT", "DPTWISE": "DWINIT", "POOL": "POOLINIT", "ALU": "ALUINIT"}
@@ -153,7 +154,7 @@ def _uniform_runs(write: bool, first_bank: int, pp: int, g: int, phase: int, end
     return tuple(out)
 
 
-def accesses(ins: Instruction, state: InitState, banks: Banks) -> list[tuple]:
+def accesses(ins: Instruction, state: InitState, banks: BankMap) -> list[tuple]:
     """Every access of ``ins`` given the INIT state in force (call ``state.update`` for INITs)."""
     k = ins.kind
     f = ins.fields

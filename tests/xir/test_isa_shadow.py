@@ -1,4 +1,4 @@
-"""The shadow memory (vaic.backend.shadow) against a line-by-line / byte-by-byte reference.
+"""The shadow memory (xir.isa.shadow) against a line-by-line / byte-by-byte reference.
 
 The reference keeps, for every bank line and DDR byte, the last writer and reader of each engine and
 the layer of the last writer, exactly as the rules read; the Shadow keeps the same facts in numpy
@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from vaic.backend.shadow import DDR_GRANULE, Shadow
+from xir.isa.shadow import DDR_GRANULE, Shadow
 
 DEPTH = {0: 64, 1: 64, 2: 64, 3: 64, 4: 32, 5: 32, 7: 16}    # bank id -> depth (bank 6 missing)
 DDR = {1: 4096, 2: 1024}

@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from .banks import Banks
+from .bankmap import BankMap
 from .footprint import Foot, tags
 
 BANK_PAD = 2048     # lines of room for the last run of a strided view (jumps are < 1024 lines)
@@ -63,7 +63,7 @@ def place_bytes(t) -> tuple[int, int, int, int]:
 
 
 class Shadow:
-    def __init__(self, banks: Banks, ddr_sizes: dict[int, int], inputs=(), target_name: str | None = None):
+    def __init__(self, banks: BankMap, ddr_sizes: dict[int, int], inputs=(), target_name: str | None = None):
         nb = max(banks.info) + 1
         depth = max(d for _, d in banks.info.values())
         self.bank_depth = {b: d for b, (_, d) in banks.info.items()}
@@ -273,6 +273,23 @@ class Shadow:
         bad = int(t[t != l1].flat[0]) - 1
         what = "never written" if bad < 0 else f"written for another layer ({self.layer_name(bad)})"
         self._fail(idx, k, f"reads lines {s}..{last - 1} of banks {lo}..{hi - 1}: {what}")
+
+    def unsaved(self, reg: int, start: int, count: int, stride: int, width: int) -> int | None:
+        """The first byte of ``count`` runs of ``width`` bytes ``stride`` apart from ``start`` in DDR
+        register ``reg`` that no SAVE wrote (the register's end if the runs leave it); None when a SAVE
+        wrote every one."""
+        size = self.ddr_size.get(reg, 0)
+        last = start + (count - 1) * stride + width
+        if start < 0 or last > size:
+            return max(start, size) if start >= 0 else start
+        if width <= 0:
+            return None
+        v = self._ddr_cells(reg, start, count, stride, width)[0].reshape(count, -1)
+        bad = np.argwhere(v == 0)
+        if not len(bad):
+            return None
+        r, c = (int(x) for x in bad[0])
+        return start + r * stride + c * self.granule[reg]
 
     def first_violation(self, const_size: int) -> tuple[int, str] | None:
         """The first violation in stream order, CONST reads checked against ``const_size`` bytes."""
