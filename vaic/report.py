@@ -11,7 +11,8 @@ from pathlib import Path
 
 import xir
 from xir.errors import XModelError
-from xir.isa import decode, disassemble
+from xir.compiled import child_subgraphs, read_dpu_program, recorded_target
+from xir.isa import disassemble
 from xir.target.reasons import CpuOp, split_reason, summary_lines
 
 from .errors import VaicError
@@ -58,21 +59,22 @@ def summary(result) -> list[str]:
     return summary_lines(len(result.dpu_subgraphs), n_cpu, cpu)
 
 
-def _load(path) -> xir.Graph:
+def _load(path) -> tuple[xir.Graph, dict]:
+    """The compiled graph and its DPU programs, checked (xir.compiled) before anything is printed."""
     try:
         g = xir.Graph.deserialize(path)
     except XModelError as e:
         raise VaicError(str(e)) from None
-    if not g.get_root_subgraph().children:
-        raise VaicError(f"{path}: not a compiled model (no subgraphs); compile it with vaic first")
-    return g
+    subs = child_subgraphs(g, str(path))
+    target = recorded_target(g, str(path))
+    return g, {s.get_name(): read_dpu_program(s, target, str(path)) for s in subs if s.get_attr("device") == "DPU"}
 
 
 def inspect_model(path, json_file=None) -> dict:
     from rich.console import Console
     from rich.table import Table
 
-    g = _load(path)
+    g, programs = _load(path)
     report = {"graph": g.get_name(), "target": g.get_attr("target") if g.has_attr("target") else None,
               "subgraphs": []}
     console = Console()
@@ -83,11 +85,11 @@ def inspect_model(path, json_file=None) -> dict:
                           **{k: o.get_attr(k) for k in ("workload", "workload_on_arch") if o.has_attr(k)}}
                          for o in sg.get_ops()]}
         if dev == "CPU":
-            entry["cpu_reasons"] = sg.get_attr("cpu_reasons")
+            entry["cpu_reasons"] = sg.get_attr("cpu_reasons") if sg.has_attr("cpu_reasons") else {}
         if dev == "DPU":
             entry.update({k: sg.get_attr(k) for k in ("dpu_name", "workload", "workload_on_arch", "reg_id_to_size",
                                                       "reg_id_to_context_type_v2") if sg.has_attr(k)})
-            entry["instructions"] = len(decode(sg.get_attr("mc_code"), sg.get_attr("isa")))
+            entry["instructions"] = len(programs[sg.get_name()].instructions)
             entry["dpu_fingerprint"] = hex(sg.get_attr("dpu_fingerprint"))
         report["subgraphs"].append(entry)
         table = Table(title=f"{sg.get_name()} [{dev}]")
@@ -121,7 +123,7 @@ def inspect_model(path, json_file=None) -> dict:
 
 
 def disassemble_model(path, only: str | None = None) -> str:
-    g = _load(path)
+    g, programs = _load(path)
     out = []
     dpus = [s for s in g.get_root_subgraph().toposort_child_subgraph() if s.get_attr("device") == "DPU"]
     if only and only not in [s.get_name() for s in dpus]:
@@ -129,11 +131,10 @@ def disassemble_model(path, only: str | None = None) -> str:
     for sg in dpus:
         if only and sg.get_name() != only:
             continue
-        names = sg.get_attr("mc_code_layers")
-        idx = sg.get_attr("mc_code_layer_index")
-        instrs = decode(sg.get_attr("mc_code"), sg.get_attr("isa"))
-        out.append(f"; subgraph {sg.get_name()} ({sg.get_attr('dpu_name')}, {len(instrs)} instructions)\n")
-        out.append(disassemble(instrs, sg.get_attr("isa"), annotations={i: names[k] for i, k in enumerate(idx)}))
+        instrs = programs[sg.get_name()].instructions
+        name = sg.get_attr("dpu_name") if sg.has_attr("dpu_name") else sg.get_attr("isa")
+        out.append(f"; subgraph {sg.get_name()} ({name}, {len(instrs)} instructions)\n")
+        out.append(disassemble(instrs, sg.get_attr("isa"), annotations={i: ins.layer for i, ins in enumerate(instrs)}))
         if not out[-1].endswith("\n"):
             out.append("\n")
     return "".join(out)

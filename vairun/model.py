@@ -5,20 +5,21 @@ Rules:
   as on a board);
 - the emulated machine is the one the model was compiled for (``arch_json``); ``arch`` may name
   another board of the same DPU (other clock or cores), never silently another fingerprint: a
-  mismatch is an error, as "CHECK fingerprint fail" is on real hardware.
+  mismatch is an error, as "CHECK fingerprint fail" is on real hardware;
+- every DPU subgraph is checked structurally before anything runs (``xir.compiled``: registers,
+  addresses, layer indices, interface places and the whole stream against the target).
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import xir
+from xir.compiled import child_subgraphs, read_dpu_program, recorded_target
 from xir.errors import XModelError
 from xir.files import read_bytes, read_text
-from xir.isa import decode
 from xir.target import Target, TargetError, load_target
 
 from .errors import VairunError
@@ -48,12 +49,7 @@ def _md5_check(path: Path, data: bytes) -> None:
 
 
 def _target_of(g: xir.Graph, where: str, arch: str | None) -> Target:
-    if not g.has_attr("arch_json"):
-        raise VairunError(f"{where}: no target recorded; compile the model with vaic")
-    try:
-        compiled = Target.from_dict(json.loads(g.get_attr("arch_json")), where)
-    except (TargetError, ValueError) as e:
-        raise VairunError(f"{where}: its recorded target is unreadable: {e}") from None
+    compiled = recorded_target(g, where)
     if arch is None:
         return compiled
     try:
@@ -67,24 +63,11 @@ def _target_of(g: xir.Graph, where: str, arch: str | None) -> Target:
     return chosen
 
 
-def _plan(sg: xir.Subgraph, where: str) -> DpuPlan:
-    need = ("mc_code", "isa", "reg_id_to_size", "reg_id_to_parameter_value", "input_ddr", "output_ddr")
-    missing = [k for k in need if not sg.has_attr(k)]
-    if missing:
-        raise VairunError(f"{where}: DPU subgraph {sg.get_name()} lacks {missing}; recompile with vaic")
-    try:
-        instrs = decode(sg.get_attr("mc_code"), sg.get_attr("isa"))
-    except ValueError as e:
-        raise VairunError(f"{where}: DPU subgraph {sg.get_name()}: corrupt instruction stream: {e}") from None
-    names = sg.get_attr("mc_code_layers") if sg.has_attr("mc_code_layers") else []
-    index = sg.get_attr("mc_code_layer_index") if sg.has_attr("mc_code_layer_index") else []
-    for i, k in zip(range(len(instrs)), index):
-        instrs[i].layer = names[k]
-    sizes = {int(k[4:]): int(v) for k, v in sg.get_attr("reg_id_to_size").items()}
-    const = sg.get_attr("reg_id_to_parameter_value").get("REG_0", b"")
-    ins = {k: tuple(v) for k, v in sg.get_attr("input_ddr").items()}
-    outs = {k: tuple(v) for k, v in sg.get_attr("output_ddr").items()}
-    return DpuPlan(sg, instrs, sizes, const, ins, outs)
+def _plan(sg: xir.Subgraph, target: Target, where: str) -> DpuPlan:
+    img = read_dpu_program(sg, target, where)
+    return DpuPlan(sg, img.instructions, img.reg_sizes, img.const,
+                   {p.name: (p.reg_id, p.ddr_addr, p.fix_point) for p in img.inputs},
+                   {p.name: (p.reg_id, p.ddr_addr, p.fix_point) for p in img.outputs})
 
 
 @dataclass
@@ -116,14 +99,7 @@ def compiled_from_bytes(data: bytes, path, arch: str | None = None) -> CompiledM
         g = xir.Graph.from_bytes(data, str(p))
     except XModelError as e:
         raise VairunError(str(e)) from None
-    subs = g.get_root_subgraph().toposort_child_subgraph()
-    if not subs:
-        raise VairunError(f"{p}: not a compiled model (no subgraphs); compile it with vaic first")
+    subs = child_subgraphs(g, str(p))
     target = _target_of(g, str(p), arch)
-    plans = {s.get_name(): _plan(s, str(p)) for s in subs if s.get_attr("device") == "DPU"}
-    for name, plan in plans.items():
-        fp = plan.subgraph.get_attr("dpu_fingerprint")
-        if fp != target.fingerprint:
-            raise VairunError(f"fingerprint mismatch: subgraph {name} of {p} carries {hex(fp)}, the emulated "
-                              f"target is {target.name} ({target.fingerprint_hex})")
+    plans = {s.get_name(): _plan(s, target, str(p)) for s in subs if s.get_attr("device") == "DPU"}
     return CompiledModel(p, g, target, subs, plans)

@@ -195,7 +195,7 @@ class Runner:
         g = subgraph.get_graph()
         from .model import _plan, _target_of
         self.target = _target_of(g, g.get_name(), arch)
-        self.plan = _plan(subgraph, g.get_name())
+        self.plan = _plan(subgraph, self.target, g.get_name())
         self.subgraph = subgraph
         self._jobs = _Jobs()
         self._machines = MachinePool()

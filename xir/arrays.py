@@ -99,6 +99,8 @@ def read_npz_array(path, key: str, what: str = "archive") -> np.ndarray:
             _check(f"{p}[{key}]", what, shape, dtype, info.file_size - offset)
             with z.open(info) as f:
                 return npformat.read_array(f, allow_pickle=False)
+    except FileError:
+        raise
     except KeyError:
         raise FileError(f"{p}: holds no array named {key!r}") from None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:

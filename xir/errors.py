@@ -25,3 +25,8 @@ class XModelError(XirError):
 class FileError(XirError):
     """A file or directory we were given, or must write, that cannot be used: the message names the path
     and what to do."""
+
+
+class CompiledModelError(XirError):
+    """A compiled model whose subgraphs are inconsistent with their instruction streams or target: the
+    message names the file, the subgraph and the field."""

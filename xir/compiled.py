@@ -1,0 +1,153 @@
+"""A compiled model as the tools read it back: its recorded target and each DPU subgraph's program,
+checked for consistency before anything runs or is printed (docs/xmodel.md, "Compiled models").
+
+Rules, each failure a :class:`~xir.errors.CompiledModelError` naming the file, the subgraph and the
+field:
+- every child subgraph has a ``device``; the graph records its target (``arch_json``, a valid target
+  description), and every DPU subgraph carries that target's fingerprint and ISA;
+- a DPU subgraph holds ``mc_code`` (a stream that decodes for its ISA), ``mc_code_layers`` and
+  ``mc_code_layer_index`` (one index per instruction, each naming a layer), ``reg_id_to_size`` (``REG_<n>``
+  -> a byte count; REG_0, the parameters, exactly as long as ``reg_id_to_parameter_value``),
+  ``input_ddr`` / ``output_ddr`` (tensor -> [reg, address, fix point]) naming tensors of the graph, in a
+  data register (not REG_0), inside it, and with the tensor's fix point;
+- the stream passes ``xir.isa.verify.check_stream`` (the compiler's own checks: fields, tokens, every
+  access inside the banks and registers, nothing read before it is written, every output byte written by
+  a SAVE). A changed checksum file is not needed to notice an edited model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CompiledModelError, XirError
+from .graph import Graph, Subgraph
+from .isa import decode
+from .isa.verify import StreamError, check_stream
+
+#: attributes every DPU subgraph must carry
+DPU_ATTRS = ("mc_code", "isa", "dpu_fingerprint", "reg_id_to_size", "reg_id_to_parameter_value", "input_ddr",
+             "output_ddr")
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an interface tensor lives in DDR (dense NHWC, batch 1)."""
+    name: str
+    reg_id: int
+    ddr_addr: int
+    dims: tuple[int, ...]
+    fix_point: int
+    pixel_stride: int = 0
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.dims[1:], dtype=np.int64))
+
+
+@dataclass
+class DpuProgramImage:
+    """One DPU subgraph's program as stored: instructions (``layer`` set), DDR registers, parameters and
+    interface places."""
+    subgraph: Subgraph
+    instructions: list
+    reg_sizes: dict[int, int]
+    const: bytes
+    inputs: list[Place]
+    outputs: list[Place]
+
+
+def recorded_target(g: Graph, where: str):
+    """The target a compiled graph records (``arch_json``)."""
+    from .target import Target, TargetError
+    if not g.has_attr("arch_json"):
+        raise CompiledModelError(f"{where}: no target recorded (arch_json); compile the model with vaic")
+    try:
+        return Target.from_dict(json.loads(g.get_attr("arch_json")), where)
+    except (TargetError, ValueError, TypeError, KeyError) as e:
+        raise CompiledModelError(f"{where}: its recorded target (arch_json) is unreadable: {e}") from None
+
+
+def child_subgraphs(g: Graph, where: str) -> list[Subgraph]:
+    subs = g.get_root_subgraph().toposort_child_subgraph()
+    if not subs:
+        raise CompiledModelError(f"{where}: not a compiled model (no subgraphs); compile it with vaic first")
+    for s in subs:
+        if not s.has_attr("device") or s.get_attr("device") not in ("DPU", "CPU", "USER"):
+            raise CompiledModelError(f"{where}: subgraph {s.get_name()} has no valid 'device' (DPU, CPU or USER)")
+    return subs
+
+
+def _int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _places(sg: Subgraph, key: str, sizes: dict[int, int], bad) -> list[Place]:
+    g = sg.get_graph()
+    out = []
+    for name, v in sg.get_attr(key).items():
+        if not (isinstance(v, (list, tuple)) and len(v) == 3 and all(_int(x) for x in v)):
+            raise bad(f"{key}['{name}'] = {v!r} is not [reg_id, ddr_addr, fix_point]")
+        reg, addr, fp = (int(x) for x in v)
+        try:
+            t = g.get_tensor(name)
+        except XirError:
+            raise bad(f"{key} names tensor '{name}', which the graph does not have") from None
+        dims = tuple(int(d) for d in t.dims)
+        if not dims or any(d <= 0 for d in dims):
+            raise bad(f"{key}: tensor '{name}' has shape {list(dims)}")
+        if reg == 0 or reg not in sizes:
+            raise bad(f"{key}['{name}'] is in REG_{reg}, not one of the data registers {sorted(r for r in sizes if r)}")
+        place = Place(name, reg, addr, (1,) + dims[1:], fp)
+        if addr < 0 or addr + place.size > sizes[reg]:
+            raise bad(f"{key}['{name}'] bytes {addr}..{addr + place.size - 1} leave REG_{reg} ({sizes[reg]} bytes)")
+        if t.has_attr("fix_point") and int(t.get_attr("fix_point")) != fp:
+            raise bad(f"{key}['{name}'] fix point {fp} differs from the tensor's {t.get_attr('fix_point')}")
+        out.append(place)
+    return out
+
+
+def read_dpu_program(sg: Subgraph, target, where: str, check_stream_rules: bool = True) -> DpuProgramImage:
+    """The program of DPU subgraph ``sg``, checked against ``target`` (module rules)."""
+    name = sg.get_name()
+
+    def bad(msg):
+        return CompiledModelError(f"{where}: DPU subgraph {name}: {msg}; recompile the model with vaic")
+
+    missing = [k for k in DPU_ATTRS if not sg.has_attr(k)]
+    if missing:
+        raise bad(f"lacks {missing}")
+    if sg.get_attr("isa") != target.isa:
+        raise bad(f"isa {sg.get_attr('isa')!r} is not its target's ({target.isa})")
+    if sg.get_attr("dpu_fingerprint") != target.fingerprint:
+        raise bad(f"dpu_fingerprint {hex(sg.get_attr('dpu_fingerprint'))} is not the recorded target's "
+                  f"({target.fingerprint_hex})")
+    try:
+        instrs = decode(sg.get_attr("mc_code"), target.isa)
+    except (XirError, ValueError) as e:
+        raise bad(f"corrupt instruction stream (mc_code): {e}") from None
+    layers = sg.get_attr("mc_code_layers") if sg.has_attr("mc_code_layers") else []
+    index = sg.get_attr("mc_code_layer_index") if sg.has_attr("mc_code_layer_index") else []
+    if len(index) != len(instrs):
+        raise bad(f"mc_code_layer_index has {len(index)} entries for {len(instrs)} instructions")
+    for i, k in enumerate(index):
+        if not 0 <= k < len(layers):
+            raise bad(f"mc_code_layer_index[{i}] = {k} names no layer (there are {len(layers)})")
+        instrs[i].layer = layers[k]
+    sizes = {}
+    for k, v in sg.get_attr("reg_id_to_size").items():
+        if not (isinstance(k, str) and k.startswith("REG_") and k[4:].isdigit()) or not _int(v) or v < 0:
+            raise bad(f"reg_id_to_size entry {k!r}: {v!r} is not REG_<n>: <byte count>")
+        sizes[int(k[4:])] = int(v)
+    const = sg.get_attr("reg_id_to_parameter_value").get("REG_0", b"")
+    if sizes.get(0, 0) != len(const):
+        raise bad(f"REG_0 is {sizes.get(0, 0)} bytes but its parameter value holds {len(const)}")
+    inputs = _places(sg, "input_ddr", sizes, bad)
+    outputs = _places(sg, "output_ddr", sizes, bad)
+    if check_stream_rules:
+        try:
+            check_stream(instrs, target, sizes, inputs, outputs)
+        except StreamError as e:
+            raise bad(str(e)) from None
+    return DpuProgramImage(sg, instrs, sizes, const, inputs, outputs)
