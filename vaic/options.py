@@ -15,6 +15,7 @@ import xir
 from .errors import VaicError
 
 KNOWN = ("input_shape", "output_ops", "prefetch")
+EXAMPLE = {"input_shape": "1,224,224,3", "output_ops": "fc_fix"}
 
 
 @dataclass
@@ -39,8 +40,15 @@ def parse_options(text: str | None) -> CompileOptions:
     bad = sorted(set(data) - set(KNOWN))
     if bad:
         raise VaicError(f"--options has unknown key(s) {bad}; known: {list(KNOWN)}")
+    for key in ("input_shape", "output_ops"):
+        if key in data and not isinstance(data[key], str):
+            raise VaicError(f"--options {key} must be a string such as {EXAMPLE[key]!r}, got {data[key]!r}")
+    if "output_ops" in data and not [n for n in data["output_ops"].split(",") if n.strip()]:
+        raise VaicError(f"--options output_ops names no op; give op names such as {EXAMPLE['output_ops']!r}")
+    if not isinstance(data.get("prefetch", False), bool):
+        raise VaicError(f"--options prefetch must be true or false, got {data['prefetch']!r}")
     return CompileOptions(input_shape=data.get("input_shape"), output_ops=data.get("output_ops"),
-                          prefetch=bool(data.get("prefetch", False)))
+                          prefetch=data.get("prefetch", False))
 
 
 def apply_options(g: xir.Graph, opts: CompileOptions) -> list[str]:
@@ -65,6 +73,10 @@ def apply_options(g: xir.Graph, opts: CompileOptions) -> list[str]:
         for n in names:
             if not g.has_op(n):
                 raise VaicError(f"output_ops names '{n}', which is not an op of the model")
+            kind = g.get_op(n).get_type()
+            if kind in ("const", "const-fix", "data", "data-fix"):
+                what = "a constant (weights or biases)" if kind.startswith("const") else "a model input"
+                raise VaicError(f"output_ops names '{n}', {what}; name ops that compute values")
         keep: set[str] = set()
         stack = [g.get_op(n) for n in names]
         while stack:

@@ -40,6 +40,16 @@ def _as_args(input_args) -> tuple:
     raise VaiqError("input_args must be a tensor or a tuple of tensors")
 
 
+def _check_finite_params(g: QGraph) -> None:
+    """Rule: every weight and bias is finite (a NaN cannot be quantized, an infinity would saturate)."""
+    for n in g.nodes:
+        for k, v in n.params.items():
+            if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                what = "NaN" if bool(torch.isnan(v).any()) else "an infinite value"
+                raise VaiqError(f"{n.scope or n.name}: its {k} holds {what}; fix the float model's weights "
+                                "(or the --weights file) before quantizing")
+
+
 class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
     """Quantize ``module`` for a DPU: ``quant_mode`` 'float' | 'calib' | 'test' (or 0 | 1 | 2)."""
 
@@ -80,6 +90,7 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         self._float_module = module
         args = tuple(a.to("cpu") for a in _as_args(input_args))
         self.graph: QGraph = capture(module, args, input_kwargs)
+        _check_finite_params(self.graph)
         self._apply_layer_rules()
         prepare(self.graph, self.config.silu_to_hswish, self.config.sigmoid_to_hsigmoid)
         self._apply_layer_rules(after=True)

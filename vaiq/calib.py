@@ -85,6 +85,13 @@ def diffs_pos(x: torch.Tensor, bw: int, mode: str, xmin: float | None = None,
     return cands[best]
 
 
+class NonFiniteActivation(ValueError):
+    """A calibration batch produced NaN or an infinity (the quantizer names the node)."""
+
+    def __init__(self, lo: float, hi: float):
+        super().__init__(f"values from {lo} to {hi}")
+
+
 class Observer:
     """Collects one activation's per-batch positions (diffs) or its running min/max (maxmin)."""
 
@@ -98,6 +105,8 @@ class Observer:
         x = x.detach()
         lo, hi = torch.aminmax(x)
         lo, hi = float(lo), float(hi)
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise NonFiniteActivation(lo, hi)
         self.xmin, self.xmax = min(self.xmin, lo), max(self.xmax, hi)
         self.batches += 1
         if self.method == "diffs" and not self.safe_only:

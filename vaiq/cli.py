@@ -91,6 +91,9 @@ def _guarded(name: str):
                         fn(*args, **kwargs)
                 except (VaiqError, TargetError, XirError) as e:
                     _fail(name, str(e), 2, debug)
+                except SystemExit as e:     # our commands never exit from inside: the model's code did
+                    _fail(name, f"the model's code called sys.exit({e.code!r}); a model must not exit the "
+                                "process (remove the call or guard it with `if __name__ == \"__main__\":`)", 2, debug)
                 except (KeyboardInterrupt, click.Abort):
                     _fail(name, "interrupted", 1, debug)
                 except Exception as e:

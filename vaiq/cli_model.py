@@ -82,6 +82,10 @@ def import_file(path: Path):
     sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
+    except SystemExit as e:
+        sys.modules.pop(name, None)
+        raise VaiqError(f"{path}: the file calls sys.exit({e.code!r}) while it is imported; a model file must only "
+                        "define the model (put script code under `if __name__ == \"__main__\":`)") from None
     except Exception as e:
         sys.modules.pop(name, None)
         raise VaiqError(f"{path}: importing the file failed: {_first_line(e)}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch.utils._pytree import tree_unflatten
 
-from .calib import Observer, fake_quant
+from .calib import NonFiniteActivation, Observer, fake_quant
 from .errors import VaiqError
 from .fixtable import FixTable
 from .ir import QGraph
@@ -123,7 +123,12 @@ class QuantModule(torch.nn.Module):
                 if obs is None:
                     obs = self.observers[n.name] = Observer(self.bits_for(n.name, "a"), self.method,
                                                             inputs_only_safe=n.kind == "input")
-                obs.update(y)
+                try:
+                    obs.update(y)
+                except NonFiniteActivation as e:
+                    where = "input" if n.kind == "input" else "output"
+                    raise VaiqError(f"calibration: the {where} of '{n.scope or n.name}' holds NaN or an infinity "
+                                    f"({e}); check the calibration data and the float model") from None
             vals[n.name] = y
             for i in n.inputs:
                 if self._last_use.get(i) == idx and i not in self._keep:

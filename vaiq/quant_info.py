@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from xir import fixpoint
+from xir.errors import FileError
+from xir.files import read_text
 from xir.xmodel import write_atomic
 
 from .errors import QuantInfoError
@@ -61,8 +64,12 @@ def _entry(path, key, v) -> tuple[int, int]:
     if fp is None:
         raise QuantInfoError(f"{path}: '{key}' has no fix position (calibration did not reach it); "
                              "re-run calibration")
-    if not isinstance(bw, int) or not isinstance(fp, int) or not 2 <= bw <= 16:
+    if type(bw) is not int or type(fp) is not int or not 2 <= bw <= 16:
         raise QuantInfoError(f"{path}: entry '{key}' = {v} is not [[bit_width 2..16, integer fix_pos]]")
+    if abs(fp) > fixpoint.FIX_POS_LIMIT:
+        raise QuantInfoError(f"{path}: entry '{key}' has fix position {fp}, outside -{fixpoint.FIX_POS_LIMIT}.."
+                             f"{fixpoint.FIX_POS_LIMIT} (no calibration gives it: the file is corrupt); re-run "
+                             "calibration")
     return bw, fp
 
 
@@ -72,8 +79,10 @@ def read(path: Path) -> dict:
         raise QuantInfoError(f"{path}: no such file; run the quantizer with quant_mode='calib' and "
                              "export_quant_config() first")
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        data = json.loads(read_text(path, "quant_info.json"))
+    except FileError as e:
+        raise QuantInfoError(str(e)) from None
+    except json.JSONDecodeError as e:
         raise QuantInfoError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict) or not {"param", "output"} <= set(data):
         raise QuantInfoError(f"{path}: not a quant_info.json (needs 'param' and 'output')")

@@ -76,6 +76,9 @@ HSWISH_GATE_FIX_POS = 7
 HSWISH_GATE_BIT_WIDTH = 8
 # Calibration cap (vaiq): no fix position above 12 is chosen for bit widths <= 8.
 MAX_FIX_POS_8BIT = 12
+# Fix positions a tensor may carry: steps from 2^-32 to 2^32 (calibration of any float32 tensor a model
+# computes lands far inside; a position outside is a corrupt file, refused where positions are read).
+FIX_POS_LIMIT = 32
 # round_shift accepts shifts in [-MAX_ROUND_SHIFT, MAX_ROUND_SHIFT] (int64 arithmetic).
 MAX_ROUND_SHIFT = 62
 

@@ -2,12 +2,15 @@
 
 Rules: the file must be a deploy graph written by a quantizer (float ops with ``fix`` ops), not a
 float model and not an already compiled one; every fix position must satisfy the target's shift
-constraints (DPU_FACTS §2) -- a violation names the op and the range it breaks. A depthwise op with
+constraints (DPU_FACTS §2) -- a violation names the op and the range it breaks; every float constant
+is finite (a NaN cannot be quantized and an infinity would saturate silently). A depthwise op with
 HSIGMOID / HSWISH has no shift_cut constraint: only the ALU runs it, reading its fix positions from
 the ALUINIT hard-sigmoid fields, and where those cannot hold them the partitioner sends it to the CPU
 (HSIGMOID_FIX_POSITION); the quantizer leaves a separate hard-swish's output position free.
 """
 from __future__ import annotations
+
+import numpy as np
 
 import xir
 from xir import fixpoint
@@ -31,6 +34,13 @@ def load_model(path) -> xir.Graph:
     if "fix" not in kinds and not any(k.endswith("-fix") for k in kinds):
         raise VaicError(f"{path}: a float (unquantized) model has no fix positions; quantize it with vaiq "
                         "first (vaiq quantize ...) and compile its <Net>_int.xmodel")
+    for op in g.get_ops():
+        if op.get_type() in ("const", "const-fix"):
+            data = np.asarray(op.get_const_data())
+            if data.dtype.kind == "f" and not np.isfinite(data).all():
+                bad = "NaN" if np.isnan(data).any() else "an infinite value"
+                raise VaicError(f"{path}: constant '{op.get_name()}' holds {bad}; the float model's weights are "
+                                "broken: fix them and quantize again")
     return g
 
 
