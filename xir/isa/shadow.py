@@ -217,8 +217,8 @@ class Shadow:
                 self._fail(idx, k, f"DDR register {lo} access {s}..{last - 1} outside its "
                                    f"{size or 0} bytes")
                 continue
-            if count > 1 and stride == width:    # back-to-back runs: one run
-                count, width = 1, count * width
+            if count > 1 and stride <= width:    # back-to-back, overlapping or repeated runs: their union
+                count, width = 1, last - s
             g = self.granule[lo]
             if count == 1 and not (s % g or width % g):
                 v = self.ddr[lo][:, s // g:(s + width) // g]
@@ -284,6 +284,8 @@ class Shadow:
             return max(start, size) if start >= 0 else start
         if width <= 0:
             return None
+        if count > 1 and stride <= width:
+            count, width = 1, last - start
         v = self._ddr_cells(reg, start, count, stride, width)[0].reshape(count, -1)
         bad = np.argwhere(v == 0)
         if not len(bad):
