@@ -31,20 +31,23 @@ def sweep_command(model, targets, arch_paths, workers, ray_address, json_file, h
 
     def work():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        from xir.xmodel import write_atomic
+        from xir.files import check_output_files, write_files_atomic
         from .sweep import choose_targets, run_sweep
         from .sweep_report import print_table, render_html
         import sys
+        check_output_files(json_file, html_file)
         chosen = choose_targets(targets, arch_paths)
         with Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
                       disable=quiet or not sys.stdout.isatty()) as bar:
             task = bar.add_task("sweep", total=len(chosen))
             rows = run_sweep(model, chosen, workers, ray_address, on_row=lambda r: bar.advance(task))
         title = f"{Path(model).name} on {len(chosen)} target(s)"
+        files = {}
         if json_file:
-            write_atomic(Path(json_file), (json.dumps(rows, indent=1) + "\n").encode())
+            files[Path(json_file)] = (json.dumps(rows, indent=1) + "\n").encode()
         if html_file:
-            write_atomic(Path(html_file), render_html(rows, title).encode())
+            files[Path(html_file)] = render_html(rows, title).encode()
+        write_files_atomic(files)
         if not quiet:
             print_table(rows, title)
         if strict and any("error" in r for r in rows):

@@ -90,8 +90,9 @@ def main():
 def run(model, inputs, output, nchw, raw, arch, chunk, quiet, debug):
     """Run MODEL on the inputs; outputs keyed by output tensor name."""
     def work():
-        from xir.xmodel import write_atomic
+        from xir.files import check_output_files, write_atomic
         from .runner import GraphRunner
+        check_output_files(output)
         r = GraphRunner(model, arch)
         arrays = _load_inputs(inputs, r, nchw)
         t0 = time.perf_counter()
@@ -163,20 +164,23 @@ def _print_profile(p, title: str) -> None:
 def profile(model, arch, json_file, html_file, inputs, nchw, quiet, debug):
     """Cycle-approximate timing per layer and per engine (timing-only unless inputs are given)."""
     def work():
-        from xir.xmodel import write_atomic
+        from xir.files import check_output_files, write_files_atomic
         from .profiling import profile_model
         from .runner import GraphRunner
+        check_output_files(json_file, html_file)
         r = GraphRunner(model, arch)
         if inputs:
             r.run(_load_inputs(inputs, r, nchw))
         p = profile_model(r.model)
         if not quiet:
             _print_profile(p, Path(model).name)
+        files = {}
         if json_file:
-            write_atomic(Path(json_file), (json.dumps(p.to_dict(), indent=1) + "\n").encode())
+            files[Path(json_file)] = (json.dumps(p.to_dict(), indent=1) + "\n").encode()
         if html_file:
-            from .html_report import write_html
-            write_html(p, html_file, f"{Path(model).name} on {p.target}")
+            from .html_report import render
+            files[Path(html_file)] = render(p, f"{Path(model).name} on {p.target}").encode()
+        write_files_atomic(files)
     _guard(work, debug)
 
 
@@ -215,9 +219,10 @@ def info(model, arch, debug):
 def bench(model, batch, repeat, timing_only, arch, json_file, debug):
     """How many images per second the emulator runs (and what the board would do)."""
     def work():
-        from xir.xmodel import write_atomic
+        from xir.files import check_output_files, write_atomic
         from .profiling import profile_model
         from .runner import GraphRunner
+        check_output_files(json_file)
         r = GraphRunner(model, arch)
         rng = np.random.default_rng(0)
         feeds = [rng.standard_normal([batch] + t.dims[1:]).astype(np.float32) for t in r.get_input_tensors()]

@@ -38,6 +38,8 @@ def eval_command(model, data, labels, preprocess, batch, workers, ray_address, l
     from .evaluate import EvalFailure, EvalInterrupted
 
     def work():
+        from xir.files import check_output_files
+        check_output_files(json_file, outputs)
         try:
             res = _run(model, data, labels, preprocess, batch, workers, ray_address, limit, outputs, resume, arch,
                        quiet)
@@ -54,7 +56,7 @@ def eval_command(model, data, labels, preprocess, batch, workers, ray_address, l
             click.echo(f"vairun: error: {e}", err=True)
             sys.exit(1)
         if json_file:
-            from xir.xmodel import write_atomic
+            from xir.files import write_atomic
             write_atomic(Path(json_file), (json.dumps(res.to_dict(), indent=1) + "\n").encode())
         if not quiet:
             _print(res)

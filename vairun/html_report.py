@@ -7,9 +7,7 @@ instructions of one layer merge into one bar, so ResNet-size streams stay light)
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
-from xir.xmodel import write_atomic
 
 ENGINES = ("LOAD", "CONV", "MISC", "SAVE")
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
@@ -73,9 +71,3 @@ td,th{{padding:2px 6px;border-bottom:1px solid #eee;font-size:12px}} .num{{text-
 <h3>Layers</h3><table><tr><th>layer</th><th>cycles</th><th>ops/cycle</th><th>DDR KiB</th><th></th></tr>
 {''.join(bars)}</table></body></html>
 """
-
-
-def write_html(profile, path, title: str) -> Path:
-    p = Path(path)
-    write_atomic(p, render(profile, title).encode())
-    return p

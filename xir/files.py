@@ -185,3 +185,57 @@ def check_output_location(out_dir) -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise FileError(f"{out}: cannot write in {probe} (permission denied); choose another output directory")
     return out
+
+
+def check_output_files(*paths) -> None:
+    """Before long work: each output file (None skipped) must go into an existing directory we may write,
+    and not be a directory itself."""
+    for p in paths:
+        if p is None:
+            continue
+        p = Path(p)
+        if p.is_dir():
+            raise FileError(f"{p}: is a directory; give a file name")
+        _directory_for(p)
+        directory = p.parent if str(p.parent) else Path(".")
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise FileError(f"{p}: cannot write in {directory} (permission denied)")
+
+
+def write_files_atomic(files: dict) -> None:
+    """Write several files (path -> bytes) all or nothing: every one is written to a temporary file
+    beside it first, then all are renamed; a failure removes the temporaries and puts back any file a
+    rename had already replaced."""
+    check_output_files(*files)
+    temps: list[tuple[Path, str]] = []
+    done: list[tuple[Path, str | None]] = []
+    try:
+        for path, data in files.items():
+            path = Path(path)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:200]}.", suffix=".tmp", dir=_directory_for(path))
+            temps.append((path, tmp))
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+        for path, tmp in temps:
+            keep = None
+            if os.path.lexists(path):
+                keep = tmp + ".old"
+                os.replace(path, keep)
+            done.append((path, keep))
+            os.replace(tmp, path)
+    except OSError as e:
+        for path, keep in reversed(done):
+            if os.path.lexists(path):
+                os.unlink(path)
+            if keep is not None:
+                os.replace(keep, path)
+        names = ", ".join(str(p) for p in files)
+        raise FileError(f"{names}: cannot write: {_why(e)}; no output file was changed") from None
+    finally:
+        for _, tmp in temps:
+            for t in (tmp, tmp + ".old"):
+                if os.path.lexists(t):
+                    os.unlink(t)

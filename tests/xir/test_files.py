@@ -97,3 +97,30 @@ def test_staging_restores_the_old_files_when_a_move_fails(tmp_path, monkeypatch)
     st.__exit__(None, None, None)
     assert sorted(p.name for p in out.iterdir()) == ["a", "c"]
     assert (out / "a").read_bytes() == b"old a" and (out / "c").read_bytes() == b"old c"
+
+
+def test_write_files_atomic_all_or_nothing(tmp_path, monkeypatch):
+    from xir.files import write_files_atomic
+    a, b = tmp_path / "a.json", tmp_path / "b.html"
+    a.write_bytes(b"old a")
+    write_files_atomic({a: b"new a", b: b"new b"})
+    assert a.read_bytes() == b"new a" and b.read_bytes() == b"new b"
+    real = os.replace
+
+    failed = []
+
+    def flaky(src, dst):
+        if str(dst) == str(b) and not failed:      # the rename of b's new content fails once
+            failed.append(dst)
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", flaky)
+    with pytest.raises(FileError, match="no output file was changed"):
+        write_files_atomic({a: b"newer a", b: b"newer b"})
+    monkeypatch.setattr(os, "replace", real)
+    assert a.read_bytes() == b"new a" and b.read_bytes() == b"new b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "b.html"]
+    with pytest.raises(FileError, match="does not exist"):
+        write_files_atomic({a: b"x", tmp_path / "no" / "c": b"y"})
+    assert a.read_bytes() == b"new a"
