@@ -85,3 +85,34 @@ def test_inconsistent_subgraph_is_refused_everywhere(compiled, tmp_path, case):
 def test_the_untouched_model_passes(compiled):
     r = CliRunner().invoke(vairun_main, ["info", str(compiled)])
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("side, fragment", [
+    (b"\xff\xfe\x00garbage", "not UTF-8 text"),
+    (None, "is a directory, not a checksum file"),
+    (b"0123456789abcdef0123456789abcdef\n", "checksum mismatch"),
+])
+def test_checksum_file_problems(compiled, tmp_path, side, fragment):
+    import shutil
+    d = tmp_path / "c"
+    d.mkdir()
+    shutil.copy(compiled, d / "m.xmodel")
+    if side is None:
+        (d / "md5sum.txt").mkdir()
+    else:
+        (d / "md5sum.txt").write_bytes(side)
+    r = CliRunner().invoke(vairun_main, ["info", str(d / "m.xmodel")])
+    assert r.exit_code == 2 and fragment in r.output and "Traceback" not in r.output, r.output
+
+
+def test_empty_batch_and_absurd_header(compiled, tmp_path):
+    import numpy as np
+    np.save(tmp_path / "zero.npy", np.zeros((0, 32, 32, 3), np.float32))
+    good = tmp_path / "good.npy"
+    np.save(good, np.zeros((1, 32, 32, 3), np.float32))
+    (tmp_path / "huge.npy").write_bytes(good.read_bytes().replace(b"(1, 32, 32, 3)", b"(9999999999999, 32, 32, 3)"))
+    for f, fragment in (("zero.npy", "holds no samples"), ("huge.npy", "truncated or corrupt")):
+        r = CliRunner().invoke(vairun_main, ["run", str(compiled), "-i", str(tmp_path / f), "-o",
+                                             str(tmp_path / "o.npz")])
+        assert r.exit_code == 2 and fragment in r.output, r.output
+        assert not (tmp_path / "o.npz").exists()
