@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import xir
 from xir.target import Target, TargetError, load_target
 
+from . import backend
 from .errors import VaicError
 from .gcscope import young_objects_only
 from .passes.canonicalize import canonicalize
@@ -53,14 +54,6 @@ def resolve_target(arch: str) -> Target:
     return t
 
 
-def _backend():
-    try:
-        from . import backend
-    except ImportError:  # the DPU backend is an optional part of the package layout
-        return None
-    return backend if hasattr(backend, "generate") else None
-
-
 def compile_graph(path, arch: str, options: CompileOptions | None = None) -> CompileResult:
     with young_objects_only():
         return _compile_graph(path, arch, options)
@@ -77,8 +70,7 @@ def _compile_graph(path, arch: str, options: CompileOptions | None) -> CompileRe
     log += apply_options(h, options or CompileOptions())
     log += split_groups(h, target)
     times["canonicalize"] = time.perf_counter() - t1
-    backend = _backend()
-    generated = frozenset(backend.GENERATED) if backend else frozenset()
+    generated = frozenset(backend.GENERATED)
     forced: dict[str, Placement] = {}
     t2 = time.perf_counter()
     for _ in range(64):
@@ -94,17 +86,16 @@ def _compile_graph(path, arch: str, options: CompileOptions | None) -> CompileRe
         boundary_log = insert_boundaries(h, subs)
         programs = {}
         retry = False
-        if backend is not None:
-            for sg in subs:
-                if sg.get_attr("device") != "DPU":
-                    continue
-                try:
-                    programs[sg.get_name()] = backend.generate(sg, h, target)
-                except backend.TilingError as e:
-                    forced[e.op_name] = Placement("CPU", "NOT_TILED", e.reason)
-                    log.append(f"tiling: {e.op_name} moved to the CPU: {e.reason}")
-                    retry = True
-                    break
+        for sg in subs:
+            if sg.get_attr("device") != "DPU":
+                continue
+            try:
+                programs[sg.get_name()] = backend.generate(sg, h, target)
+            except backend.TilingError as e:
+                forced[e.op_name] = Placement("CPU", "NOT_TILED", e.reason)
+                log.append(f"tiling: {e.op_name} moved to the CPU: {e.reason}")
+                retry = True
+                break
         if not retry:
             log += boundary_log
             break
