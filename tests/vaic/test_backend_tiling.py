@@ -6,12 +6,11 @@ import pytest
 from test_backend_support import Builder, set_fix, target
 
 from vaic.backend import GENERATED, TilingError, generate
-from xir.isa.access import _rows_read, _rows_uniform
 from vaic.backend.banks import Banks, Region, TileLayout
 from vaic.backend.context import Halves
 from vaic.backend.geometry import Window
 from vaic.backend.tiling import make_spatial, row_blocks, search
-from xir.isa import row_slots, uniform_sweep_bases
+from xir.isa import row_slots
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -32,20 +31,6 @@ def test_tile_layout_reads_match_xir_row_placement(seed):
                                  jump_endl=lay.row_lines, sweep_bases=rd["bases"])
         want = [lay.place(r0 + r) for r in range(n)]
         assert list(zip(banks.tolist(), lines.tolist())) == want
-        mine = _rows_read(rd["bank_id_in"], pp, g, rd["phase"], lay.row_lines, rd["bases"], n)
-        assert mine == want
-
-
-def test_uniform_rows_match_xir_write_placement():
-    rng = np.random.default_rng(9)
-    for _ in range(300):
-        pp, g = int(rng.choice([2, 4, 8])), int(rng.integers(1, 4))
-        first, base, endl = int(rng.integers(0, 24)), int(rng.integers(0, 99)), int(rng.integers(0, 50))
-        phase, n = int(rng.integers(0, g)), int(rng.integers(1, 9))
-        sweeps = 1 + (first % pp + (phase + n - 1) // g) // pp
-        banks, lines = row_slots(range(n), first_bank=first, pp=pp, group=g, phase=phase, jump_endl=endl,
-                                 sweep_bases=uniform_sweep_bases(base, g, endl, sweeps))
-        assert _rows_uniform(first, pp, g, phase, endl, base, n) == list(zip(banks.tolist(), lines.tolist()))
 
 
 def test_row_blocks_respect_four_sweeps_and_lane_blocks():

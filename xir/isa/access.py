@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .addressing import block_extent
+from .addressing import INIT_OF, block_extent, row_slots, uniform_sweep_bases
 from .bankmap import BankMap
 from .engines import ENGINE_OF_KIND
+from .errors import AddressingError
 from .instruction import Instruction
 
-#: INIT kind whose state each compute kind reads
-INIT_OF = {"CONV": "CONVINIT", "DPTWISE": "DWINIT", "POOL": "POOLINIT", "ALU": "ALUINIT"}
 #: engine number of every instruction kind that runs on an engine (token protocol)
 ENGINE_ID = {k: int(e) for k, e in ENGINE_OF_KIND.items() if e is not None}
 INIT_KINDS = ("CONVINIT", "DWINIT", "POOLINIT", "ALUINIT", "ELEWINIT")
@@ -62,29 +61,21 @@ class InitState:
 
 
 def _rows_read(first_bank: int, pp: int, g: int, phase: int, endl: int, bases: list[int], n: int):
-    """(bank, line) of stored rows 0..n-1 under the read rule."""
-    lane_off = first_bank % pp
-    block = first_bank - lane_off
-    out = []
-    for r in range(n):
-        t = phase + r
-        lane = lane_off + t // g
-        sweep = lane // pp
-        if sweep >= len(bases):
-            raise AccessError(f"row {r} needs sweep {sweep} but only {len(bases)} sweep bases exist")
-        out.append((block + lane % pp, bases[sweep] + (t % g) * endl))
-    return out
+    """(bank, line) of stored rows 0..n-1 under the read rule (``addressing.row_slots``)."""
+    try:
+        banks, lines = row_slots(range(n), first_bank=first_bank, pp=pp, group=g, phase=phase, jump_endl=endl,
+                                 sweep_bases=bases)
+    except AddressingError as e:
+        raise AccessError(str(e)) from None
+    return list(zip(banks.tolist(), lines.tolist()))
 
 
 def _rows_uniform(first_bank: int, pp: int, g: int, phase: int, endl: int, base: int, n: int):
-    lane_off = first_bank % pp
-    block = first_bank - lane_off
-    out = []
-    for r in range(n):
-        t = phase + r
-        lane = lane_off + t // g
-        out.append((block + lane % pp, base + (lane // pp) * g * endl + (t % g) * endl))
-    return out
+    """(bank, line) of rows 0..n-1 with uniform sweeps (writes and ELEW reads)."""
+    sweeps = 1 + (first_bank % pp + (phase + max(n - 1, 0)) // g) // pp
+    banks, lines = row_slots(range(n), first_bank=first_bank, pp=pp, group=g, phase=phase, jump_endl=endl,
+                             sweep_bases=uniform_sweep_bases(base, g, endl, sweeps))
+    return list(zip(banks.tolist(), lines.tolist()))
 
 
 def _row_runs(rows, write: bool, ncols: int, jump: int, lines: int, out: list) -> None:
@@ -184,7 +175,7 @@ def accesses(ins: Instruction, state: InitState, banks: BankMap) -> list[tuple]:
         reg = f["reg_id"]
         out.append(("D", True, reg, reg + 1, f["ddr_addr"], f["length"], f["jump_write"], f["channel"]))
         return out
-    if k in INIT_OF:
+    if k in INIT_OF and k != "ELEW":
         init = state.init.get(INIT_OF[k])
         if init is None:
             raise AccessError(f"{k} before any {INIT_OF[k]}")
