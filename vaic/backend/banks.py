@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xir.isa import field_slot
 from xir.isa.bankmap import BankMap
 
-#: field limit of jump_read_endl / jump_write_endl / jump_read (10 bits)
-JUMP_MAX = 1023
+#: field limit of jump_read_endl / jump_write_endl / jump_read (the ISA's field definition)
+JUMP_MAX = field_slot("CONVINIT", "jump_read_endl").hi
 MAX_SWEEPS = 4
 
 

@@ -12,6 +12,7 @@ Rules (docs/isa.md §5.2-5.3):
 from __future__ import annotations
 
 import xir
+from xir.isa import field_slot
 from xir.target import Target
 
 from .banks import Banks, TileLayout
@@ -21,10 +22,11 @@ from .errors import TilingError
 from .params import ConstBuilder
 from .program import CONST_REG, LayerStats
 
-LOAD_LENGTH = 1024
-LOAD_CHANNEL = 16384
-DDR_JUMP = 65535
-LINE_JUMP = 1023
+# field limits, read from the ISA's field definitions (xir.isa.field_slot)
+LOAD_LENGTH = field_slot("LOAD", "length").hi
+LOAD_CHANNEL = field_slot("LOAD", "channel").hi
+DDR_JUMP = field_slot("LOAD", "jump_read").hi
+LINE_JUMP = field_slot("LOAD", "jump_write").hi
 
 
 class Halves:

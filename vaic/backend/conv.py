@@ -21,7 +21,8 @@ Rules (docs/isa.md §4.4-4.5, §5.4):
 from __future__ import annotations
 
 import xir
-from xir.isa import ActType
+from xir.isa import ActType, field_slot
+from xir.target.placement import CONV_ENGINE_ACTS as CONV_ACTS
 
 from .banks import TileLayout
 from .context import Ctx, act_code
@@ -31,7 +32,6 @@ from .params import conv_bias, conv_weight_chunk
 from .program import LayerStats
 from .tiling import search
 
-CONV_ACTS = ("NONE", "RELU", "LEAKYRELU", "RELU6")
 CG_MAX = 256
 
 
@@ -43,12 +43,15 @@ def shifts(ctx: Ctx, op: xir.Op) -> tuple[int, int]:
     return checked_shifts(op.get_name(), i + w - o, sb)
 
 
+SHIFT_CUT = field_slot("CONVINIT", "shift_cut")
+SHIFT_BIAS = field_slot("CONVINIT", "shift_bias")
+
+
 def checked_shifts(name: str, sc: int, sb: int) -> tuple[int, int]:
-    """``(shift_cut, shift_bias)`` when the fields hold them (0..63, -32..31), else TilingError."""
-    if not 0 <= sc <= 63:
-        raise TilingError(name, f"shift_cut {sc} is outside the field's 0..63")
-    if not -32 <= sb <= 31:
-        raise TilingError(name, f"shift_bias {sb} is outside the field's -32..31")
+    """``(shift_cut, shift_bias)`` when the CONVINIT/DWINIT fields hold them, else TilingError."""
+    for slot, v in ((SHIFT_CUT, sc), (SHIFT_BIAS, sb)):
+        if not slot.accepts(v):
+            raise TilingError(name, f"{slot.name} {v} is outside the field's {slot.allowed_text()}")
     return sc, sb
 
 

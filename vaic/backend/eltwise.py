@@ -12,7 +12,7 @@ Rules (docs/isa.md §5.8):
 from __future__ import annotations
 
 import xir
-from xir.isa import ActType, ElewType
+from xir.isa import ActType, ElewType, activations, field_slot
 
 from . import chanwise
 from .context import Ctx, act_code
@@ -21,7 +21,9 @@ from .geometry import image_dims, pointwise
 from .program import LayerStats
 from .scale import gen_scale, is_scale
 
-ELEW_ACTS = ("NONE", "RELU", "LEAKYRELU", "RELU6")
+ELEW_ACTS = activations("ELEW")
+SHIFT_READ = field_slot("ELEWINIT", "shift_read")
+SHIFT_WRITE = field_slot("ELEW", "shift_write")
 MAX_INPUTS = 16
 
 
@@ -47,7 +49,7 @@ def gen_eltwise(ctx: Ctx, op: xir.Op) -> None:
     else:
         reads = [0] * len(fps)
         sw = sum(fps) - o
-    if max(reads) > 15 or not -64 <= sw <= 63:
+    if not (all(SHIFT_READ.accepts(r) for r in reads) and SHIFT_WRITE.accepts(sw)):
         raise TilingError(name, f"shift_read {max(reads)} or shift_write {sw} is outside its field")
     act = ActType[act_code(op, o, ELEW_ACTS)]
     distinct: list[str] = []

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import xir
 from xir.fixpoint import avgpool_factor_shift
-from xir.isa import AluType, PoolType
+from xir.isa import AluType, PoolType, field_slot
 
 from . import chanwise
 from .alu import ALU_PADS, emit_alu
@@ -30,8 +30,8 @@ from .geometry import window_of
 from .program import LayerStats
 
 POOL_KERNEL_MAX = 8
-POOL_SHIFT_MAX = 15
-ALU_SHIFT_MAX = 63
+POOL_SHIFT_MAX = field_slot("POOLINIT", "shift_cut").hi
+ALU_SHIFT_MAX = field_slot("ALUINIT", "shift_cut").hi
 
 
 def single_row_group(kh: int, pp: int) -> int:

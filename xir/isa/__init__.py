@@ -15,7 +15,7 @@ from .errors import (AddressingError, AssemblyError, DecodeError, DependencyErro
 from .fields import Coding, Slot
 from .instruction import Instruction, make
 from .kinddef import ISAS
-from .layouts import (KINDS, OPCODE_OF_KIND, field_names, field_slot, is_published, isa_for_banks,
+from .layouts import (KINDS, OPCODE_OF_KIND, activations, field_names, field_slot, is_published, isa_for_banks,
                       kind_def, layout, word_count)
 from .tokens import TokenRun, run_tokens
 
@@ -23,7 +23,7 @@ __all__ = [
     "ISAS", "KINDS", "OPCODE_OF_KIND", "ENGINE_OF_KIND",
     "Instruction", "make", "encode", "encode_one", "decode", "decode_one", "offsets",
     "disassemble", "assemble",
-    "layout", "word_count", "field_names", "field_slot", "is_published", "isa_for_banks", "kind_def",
+    "layout", "word_count", "activations", "field_names", "field_slot", "is_published", "isa_for_banks", "kind_def",
     "Engine", "engine_of", "engines_mask", "mask_engines", "format_mask", "parse_mask",
     "ActType", "PoolType", "ElewType", "AluType", "PadMode", "Coding", "Slot",
     "run_tokens", "TokenRun",

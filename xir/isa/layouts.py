@@ -76,3 +76,12 @@ def isa_for_banks(max_depth: int, bank_count: int) -> str:
         return "ISA1X"
     raise IsaError(f"no layout variant addresses {bank_count} banks of {max_depth} lines; "
                    f"ISA1X, the widest, allows 128 banks of 16384 lines")
+
+
+def activations(kind: str, isa: str = "ISA1") -> tuple[str, ...]:
+    """The activation names (``ActType``) the ``act_type`` field of ``kind`` can hold, in code order:
+    the one definition of which activations an engine applies."""
+    from .codes import ActType
+    slot = field_slot(kind, "act_type", isa)
+    codes = slot.choices if slot.choices is not None else range(slot.lo, slot.hi + 1)
+    return tuple(ActType(c).name for c in sorted(codes))

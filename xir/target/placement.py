@@ -14,11 +14,11 @@ import math
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
-from xir.isa import field_slot
+from xir.isa import activations, field_slot
 from xir.target.model import Target
 
 #: act_type values the CONVINIT / DWINIT / ELEWINIT encodings hold (docs/isa.md §2); only ALUINIT has more
-CONV_ENGINE_ACTS = ("NONE", "RELU", "LEAKYRELU", "RELU6")
+CONV_ENGINE_ACTS = activations("CONVINIT")
 #: activations a depthwise op gets from the ALU (ALUINIT DWCONV, which holds their fix positions) when
 #: the target's ALU lists them; PRELU is not among them (no backend form for per-channel slopes)
 ALU_DW_ACTS = ("HSIGMOID", "HSWISH")
