@@ -28,7 +28,8 @@ from test_fuzz_cli import COUNTS  # noqa: E402
 @click.option("--scale", type=click.Choice(["default", "slow"]), default="slow",
               help="default: the default test run's seeds; slow: the -m slow run's seeds")
 @click.option("--classes", default=None, help="comma-separated classes (all by default)")
-def main(scale, classes):
+@click.option("--seeds", default=None, help="only these seeds, e.g. 100-200 (overrides --scale's range)")
+def main(scale, classes, seeds):
     chosen = classes.split(",") if classes else list(COUNTS)
     con = Console()
     with tempfile.TemporaryDirectory(prefix="vai-fuzz-") as tmp:
@@ -41,25 +42,30 @@ def main(scale, classes):
         broken_examples = []
         for cls in chosen:
             n0, n1 = COUNTS[cls]
-            seeds = range(n0) if scale == "default" else range(n0, n0 + n1)
+            if seeds:
+                lo, _, hi = seeds.partition("-")
+                chosen_seeds = range(int(lo), int(hi or lo) + 1)
+            else:
+                chosen_seeds = range(n0) if scale == "default" else range(n0, n0 + n1)
             counts = Counter()
             t0 = time.perf_counter()
-            for seed in seeds:
+            for seed in chosen_seeds:
                 case = make_case(cls, seed, base, root / cls / str(seed))
                 o = run_case(case, base)
                 why = check(o)
                 if why:
                     counts["broken"] += 1
                     broken_examples.append(f"{cls} seed {seed} ({case.what}): {why}")
+                    con.print(f"  broken: {broken_examples[-1]}", highlight=False)
                 elif o.code == 2:
                     counts["exit 2"] += 1
                 else:
                     counts["exit 0 same" if o.same in (True, None) else "exit 0 other"] += 1
             total.update(counts)
-            total["cases"] += len(seeds)
-            table.add_row(cls, str(len(seeds)), str(counts["exit 2"]), str(counts["exit 0 same"]),
+            total["cases"] += len(chosen_seeds)
+            table.add_row(cls, str(len(chosen_seeds)), str(counts["exit 2"]), str(counts["exit 0 same"]),
                           str(counts["exit 0 other"]), str(counts["broken"]), f"{time.perf_counter() - t0:.0f}")
-            con.print(f"{cls}: {len(seeds)} cases, {counts['broken']} broken", highlight=False)
+            con.print(f"{cls}: {len(chosen_seeds)} cases, {counts['broken']} broken", highlight=False)
         table.add_row("all", str(total["cases"]), str(total["exit 2"]), str(total["exit 0 same"]),
                       str(total["exit 0 other"]), str(total["broken"]), "")
         con.print(table)

@@ -118,16 +118,29 @@ def _as_int(value, name: str) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
-def _as_int_array(n, name: str) -> np.ndarray:
-    arr = np.asarray(n)
+def int_array(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """``x`` as a numpy array in its own integer dtype; ValueError for non-integer data (booleans
+    included) or a rank other than ``ndim``. The one integer-array check of the project."""
+    arr = np.asarray(x)
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(
-            f"{name} must hold integers, got dtype {arr.dtype}; convert exact values with "
-            "quantize() first"
-        )
+        raise ValueError(f"{name} must hold integers (quantized values), got dtype {arr.dtype}; quantize it "
+                         "with xir.fixpoint.quantize first")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(str(a) for a in allowed)
+            raise ValueError(f"{name} must have rank {want}, got shape {arr.shape}")
+    return arr
+
+
+def as_int64(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """:func:`int_array` converted to int64; OverflowError for uint64 values beyond its range."""
+    arr = int_array(x, name, ndim)
     if arr.dtype == np.uint64 and arr.size and int(arr.max()) > _INT64_MAX:
         raise OverflowError(f"{name} holds values above the int64 range")
     return arr.astype(np.int64, copy=False)
+
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -164,7 +177,7 @@ def shift_left(n, k: int) -> np.ndarray:
     k = _as_int(k, "shift")
     if k < 0:
         raise ValueError(f"shift_left needs a shift >= 0, got {k}")
-    n = _as_int_array(n, "n")
+    n = as_int64(n, "n")
     if k == 0:
         return n.copy()
     if k > MAX_ROUND_SHIFT:
@@ -188,11 +201,8 @@ def round_shift(n, shift, mode: str = "DPU_ROUND") -> np.ndarray:
     [-62, 62].  This is the one integer rounding primitive of the project.
     """
     check_round_mode(mode)
-    n = _as_int_array(n, "n")
-    s = np.asarray(shift)
-    if s.dtype == np.bool_ or not np.issubdtype(s.dtype, np.integer):
-        raise ValueError(f"shift must be an integer or an integer array, got {shift!r}")
-    s = s.astype(np.int64)
+    n = as_int64(n, "n")
+    s = as_int64(shift, "shift")
     if s.size and (int(s.max()) > MAX_ROUND_SHIFT or int(s.min()) < -MAX_ROUND_SHIFT):
         raise ValueError(
             f"shift must lie in [-{MAX_ROUND_SHIFT}, {MAX_ROUND_SHIFT}], got values in "
@@ -281,7 +291,7 @@ def quantize(x, fix_pos: int, bit_width: int = 8, round_mode: str = "DPU_ROUND",
 def dequantize(q, fix_pos: int, dtype=np.float32) -> np.ndarray:
     """Integer -> float: ``q * 2**-fix_pos`` (exact power-of-two scaling), cast to ``dtype``."""
     fp = _as_int(fix_pos, "fix_pos")
-    qa = _as_int_array(q, "q")
+    qa = as_int64(q, "q")
     return np.ldexp(qa.astype(np.float64), -fp).astype(dtype)
 
 
@@ -296,7 +306,7 @@ def fake_quantize(x, fix_pos: int, bit_width: int = 8, round_mode: str = "DPU_RO
 def saturate(n, bit_width: int = 8, signed: bool = True) -> np.ndarray:
     """Clamp integers to the ``bit_width`` range and store them as int_dtype(bit_width)."""
     lo, hi = qrange(bit_width, signed)
-    arr = _as_int_array(n, "n")
+    arr = as_int64(n, "n")
     return np.clip(arr, lo, hi).astype(int_dtype(bit_width, signed))
 
 

@@ -22,21 +22,12 @@ INT64_LIMIT = 1 << 63
 
 
 def as_int_tensor(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
-    """Return ``x`` as an int64 array; ValueError for non-integer data or a wrong rank."""
-    arr = np.asarray(x)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(
-            f"{name} must be an integer (quantized) array, got dtype {arr.dtype}; quantize it "
-            "with xir.fixpoint.quantize first"
-        )
-    if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
-        if arr.ndim not in allowed:
-            want = " or ".join(str(a) for a in allowed)
-            raise ValueError(f"{name} must have rank {want}, got shape {arr.shape}")
-    if arr.dtype == np.uint64 and arr.size and int(arr.max()) >= INT64_LIMIT:
-        raise ValueError(f"{name} holds values beyond the int64 range")
-    return arr.astype(np.int64, copy=False)
+    """``x`` as an int64 array (``xir.fixpoint.as_int64``); ValueError for non-integer data, a wrong
+    rank or values beyond int64."""
+    try:
+        return fixpoint.as_int64(x, name, ndim)
+    except OverflowError as e:
+        raise ValueError(str(e)) from None
 
 
 def as_int(value, name: str) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import fixpoint
 from ._common import as_int, pair
 
 __all__ = [
@@ -33,21 +34,11 @@ __all__ = [
 PAD_MODES = ("CONSTANT", "REFLECT", "SYMMETRIC")
 
 
-def _int_array(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(
-            f"{name} must be an integer (quantized) array, got dtype {arr.dtype}; use the float "
-            "kernels for float tensors"
-        )
-    return arr
-
-
 def pad_fix(x, *, paddings, mode: str = "CONSTANT", constant_value: int = 0) -> np.ndarray:
     """Pad a quantized tensor; ``paddings`` has one (before, after) pair per axis ([(b, a)] * 4 for
     NHWC).  CONSTANT fills ``constant_value`` (an integer in the tensor's dtype); REFLECT mirrors
     without repeating the edge (pad < size); SYMMETRIC mirrors including the edge (pad <= size)."""
-    arr = _int_array(x, "x")
+    arr = fixpoint.int_array(x, "x")
     if mode not in PAD_MODES:
         raise ValueError(f"unknown pad mode {mode!r}; use one of {', '.join(PAD_MODES)}")
     try:
@@ -79,7 +70,7 @@ def pad_fix(x, *, paddings, mode: str = "CONSTANT", constant_value: int = 0) -> 
 def upsample_fix(x, *, scale=(2, 2), mode: str = "NEAREST") -> np.ndarray:
     """Nearest-neighbour upsampling of NHWC by integer factors ``scale`` = (sw, sh): every pixel
     is repeated sh times vertically and sw times horizontally."""
-    arr = _int_array(x, "x")
+    arr = fixpoint.int_array(x, "x")
     if arr.ndim != 4:
         raise ValueError(f"upsample expects an NHWC tensor, got shape {arr.shape}")
     if mode != "NEAREST":
@@ -114,7 +105,7 @@ def nearest_indices(n_in: int, n_out: int, align_corners: bool = False,
 def resize_nearest_fix(x, *, size, align_corners: bool = False,
                        half_pixel_centers: bool = False) -> np.ndarray:
     """Nearest resize of NHWC to ``size`` = (out_w, out_h) with the exact integer index rule."""
-    arr = _int_array(x, "x")
+    arr = fixpoint.int_array(x, "x")
     if arr.ndim != 4:
         raise ValueError(f"resize expects an NHWC tensor, got shape {arr.shape}")
     out_w, out_h = pair(size, "size")
