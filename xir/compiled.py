@@ -102,9 +102,37 @@ def _places(sg: Subgraph, key: str, sizes: dict[int, int], bad) -> list[Place]:
         place = Place(name, reg, addr, (1,) + dims[1:], fp)
         if addr < 0 or addr + place.size > sizes[reg]:
             raise bad(f"{key}['{name}'] bytes {addr}..{addr + place.size - 1} leave REG_{reg} ({sizes[reg]} bytes)")
+        # a boundary tensor (upload/download) crosses subgraphs: its attributes hold one side's placement
+        own = sg.has_op(name) and g.get_op(name).get_type() not in ("upload", "download")
+        for attr, want in (("reg_id", reg), ("ddr_addr", addr)) if own else ():
+            if t.has_attr(attr) and int(t.get_attr(attr)) != want:
+                raise bad(f"{key}['{name}'] puts it at {attr} {want}, the tensor says {t.get_attr(attr)}")
         if t.has_attr("fix_point") and int(t.get_attr("fix_point")) != fp:
             raise bad(f"{key}['{name}'] fix point {fp} differs from the tensor's {t.get_attr('fix_point')}")
         out.append(place)
+    return out
+
+
+def _savers(sg: Subgraph, outputs: list[Place]) -> dict[str, set[str]]:
+    """Per output, the layers allowed to write its bytes last: its own op, and the ops feeding it (through
+    such ops) whose output the compiler placed inside it (the inputs of an in-place concat)."""
+    g = sg.get_graph()
+    out = {}
+    for p in outputs:
+        allowed = {p.name}
+        if g.has_op(p.name):
+            todo = list(g.get_op(p.name).inputs)
+            while todo:
+                op = todo.pop()
+                t = op.get_output_tensor()
+                if op.get_name() in allowed or not (sg.has_op(op.get_name()) and t.has_attr("reg_id")
+                                                     and t.has_attr("ddr_addr")):
+                    continue
+                reg, addr = int(t.get_attr("reg_id")), int(t.get_attr("ddr_addr"))
+                if reg == p.reg_id and p.ddr_addr <= addr < p.ddr_addr + p.size:
+                    allowed.add(op.get_name())
+                    todo.extend(op.inputs)
+        out[p.name] = allowed
     return out
 
 
@@ -147,7 +175,7 @@ def read_dpu_program(sg: Subgraph, target, where: str, check_stream_rules: bool 
     outputs = _places(sg, "output_ddr", sizes, bad)
     if check_stream_rules:
         try:
-            check_stream(instrs, target, sizes, inputs, outputs)
+            check_stream(instrs, target, sizes, inputs, outputs, savers=_savers(sg, outputs))
         except StreamError as e:
             raise bad(str(e)) from None
     return DpuProgramImage(sg, instrs, sizes, const, inputs, outputs)

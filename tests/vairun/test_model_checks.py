@@ -41,6 +41,22 @@ def _edit_ddr(key, delta_addr=0, reg=None):
     return f
 
 
+def _move_output(delta, reg=None):
+    """Move the first output and its tensor's placement attributes together (a consistent edit)."""
+    def f(sg):
+        m = {k: list(v) for k, v in sg.get_attr("output_ddr").items()}
+        name = next(iter(m))
+        if reg is not None:
+            m[name][0], m[name][1] = reg, 0
+        else:
+            m[name][1] += delta
+        sg.set_attr("output_ddr", m, "map<string,int32[]>")
+        t = sg.get_graph().get_tensor(name)
+        t.set_attr("reg_id", m[name][0], "int32")
+        t.set_attr("ddr_addr", m[name][1], "int32")
+    return f
+
+
 def _set(key, fn, atype):
     return lambda sg: sg.set_attr(key, fn(sg.get_attr(key)), atype)
 
@@ -50,7 +66,9 @@ MUTATIONS = {
                                     "mc_code_layer_index[0] = 999"),
     "layer index too short": (_set("mc_code_layer_index", lambda v: list(v[:-1]), "int32[]"),
                               "mc_code_layer_index has"),
-    "output moved inside its register": (_edit_ddr("output_ddr", -64), "never written by a SAVE"),
+    "output moved inside its register": (_edit_ddr("output_ddr", -64), "the tensor says"),
+    "output and its tensor moved inside the register": (_move_output(-64), "never written by a SAVE"),
+    "output and its tensor moved onto the workspace": (_move_output(0, reg=1), "saved last"),
     "output moved past its register": (_edit_ddr("output_ddr", 1 << 20), "output_ddr"),
     "input in the parameter register": (_edit_ddr("input_ddr", reg=0), "input_ddr"),
     "data register too small": (_set("reg_id_to_size", lambda v: {k: (16 if k != "REG_0" else n)

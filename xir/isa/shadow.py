@@ -293,6 +293,14 @@ class Shadow:
         r, c = (int(x) for x in bad[0])
         return start + r * stride + c * self.granule[reg]
 
+    def savers(self, reg: int, start: int, count: int, stride: int, width: int) -> set[int]:
+        """The instructions (indices) whose SAVEs last wrote the given bytes (call after ``unsaved``
+        found every byte written)."""
+        if count > 1 and stride <= width:
+            count, width = 1, start + (count - 1) * stride + width - start
+        v = self._ddr_cells(reg, start, count, stride, width)[0]
+        return {int(i) - 1 for i in np.unique(v) if i > 0}
+
     def first_violation(self, const_size: int) -> tuple[int, str] | None:
         """The first violation in stream order, CONST reads checked against ``const_size`` bytes."""
         first = self.violation

@@ -98,7 +98,7 @@ def _clocks(instrs) -> tuple[list[int], list[int], list[list[int]]] | None:
 
 
 def check_stream(instrs: list, target, reg_sizes: dict[int, int], inputs=(), outputs=(), *,
-                 trace: Shadow | None = None) -> bytes:
+                 trace: Shadow | None = None, savers: dict[str, set[str]] | None = None) -> bytes:
     """Check the stream ``instrs`` (module rules); StreamError on the first violation.
 
     ``reg_sizes``: DDR register id -> bytes (REG_0 the parameters); ``inputs`` / ``outputs``: the
@@ -107,7 +107,9 @@ def check_stream(instrs: list, target, reg_sizes: dict[int, int], inputs=(), out
     ``trace`` is the emitter's :class:`Shadow`, which recorded every instruction of the stream (all
     but END) with the same functions (``access.accesses``, ``Shadow.record``) as it built the
     stream, so its hazards and access checks are not derived twice; without it the checks derive
-    everything from the instructions' fields. Returns the encoded stream."""
+    everything from the instructions' fields. ``savers`` (output name -> layer names), when given, also
+    requires the last SAVE of every output byte to come from one of those layers. Returns the encoded
+    stream."""
     isa = target.isa
     try:
         blob = encode(instrs, isa)
@@ -149,6 +151,12 @@ def check_stream(instrs: list, target, reg_sizes: dict[int, int], inputs=(), out
         if missing is not None:
             raise StreamError(len(instrs) - 1, f"output {t.name}: byte {missing} of REG_{t.reg_id} (address "
                               f"{t.ddr_addr}) is never written by a SAVE")
+        if savers is None or t.name not in savers:
+            continue
+        others = sorted({instrs[i].layer for i in trace.savers(t.reg_id, *place_bytes(t))} - savers[t.name])
+        if others:
+            raise StreamError(len(instrs) - 1, f"output {t.name} at REG_{t.reg_id}+{t.ddr_addr} holds what layer "
+                              f"{others[0]} saved last, not {t.name}")
     return blob
 
 
