@@ -7,7 +7,9 @@ field:
   description), and every DPU subgraph carries that target's fingerprint and ISA;
 - a DPU subgraph holds ``mc_code`` (a stream that decodes for its ISA), ``mc_code_layers`` and
   ``mc_code_layer_index`` (one index per instruction, each naming a layer), ``reg_id_to_size`` (``REG_<n>``
-  -> a byte count; REG_0, the parameters, exactly as long as ``reg_id_to_parameter_value``),
+  -> a byte count, n within the ISA's register ids; REG_0, the parameters, exactly as long as
+  ``reg_id_to_parameter_value``; a data register no larger than what its stream and interfaces reach plus
+  ``REG_SLACK``, so a corrupt size never sizes memory),
   ``input_ddr`` / ``output_ddr`` (tensor -> [reg, address, fix point]) naming tensors of the graph, in a
   data register (not REG_0), inside it, and with the tensor's fix point;
 - the stream passes ``xir.isa.verify.check_stream`` (the compiler's own checks: fields, tokens, every
@@ -23,7 +25,9 @@ import numpy as np
 
 from .errors import CompiledModelError, XirError
 from .graph import Graph, Subgraph
-from .isa import decode
+from .isa import decode, field_slot
+from .isa.access import accesses
+from .isa.bankmap import BankMap
 from .isa.verify import StreamError, check_stream
 
 #: attributes every DPU subgraph must carry
@@ -136,6 +140,26 @@ def _savers(sg: Subgraph, outputs: list[Place]) -> dict[str, set[str]]:
     return out
 
 
+#: bytes a data register may hold beyond the last byte its stream and interfaces reach (vaic's buffers are
+#: 64-byte aligned); more is a corrupt size, refused before any memory is sized by it
+REG_SLACK = 1 << 16
+
+
+def _ddr_reach(instrs, banks: BankMap, places) -> dict[int, int]:
+    """Per DDR register, the end of the furthest byte a LOAD, SAVE or interface tensor touches."""
+    reach: dict[int, int] = {}
+    for p in places:
+        reach[p.reg_id] = max(reach.get(p.reg_id, 0), p.ddr_addr + p.size)
+    for ins in instrs:
+        if ins.kind not in ("LOAD", "SAVE"):
+            continue
+        for a in accesses(ins, None, banks):
+            if a[0] == "D" and a[7] > 0:
+                end = a[4] + (a[5] - 1) * a[6] + a[7]
+                reach[a[2]] = max(reach.get(a[2], 0), end)
+    return reach
+
+
 def read_dpu_program(sg: Subgraph, target, where: str, check_stream_rules: bool = True) -> DpuProgramImage:
     """The program of DPU subgraph ``sg``, checked against ``target`` (module rules)."""
     name = sg.get_name()
@@ -171,8 +195,15 @@ def read_dpu_program(sg: Subgraph, target, where: str, check_stream_rules: bool 
     const = sg.get_attr("reg_id_to_parameter_value").get("REG_0", b"")
     if sizes.get(0, 0) != len(const):
         raise bad(f"REG_0 is {sizes.get(0, 0)} bytes but its parameter value holds {len(const)}")
+    top = field_slot("LOAD", "reg_id", target.isa).hi
+    if any(r > top for r in sizes):
+        raise bad(f"reg_id_to_size names REG_{max(sizes)}; the ISA has registers 0..{top}")
     inputs = _places(sg, "input_ddr", sizes, bad)
     outputs = _places(sg, "output_ddr", sizes, bad)
+    reach = _ddr_reach(instrs, BankMap(target), inputs + outputs)
+    for r, n in sizes.items():
+        if r and n > reach.get(r, 0) + REG_SLACK:
+            raise bad(f"REG_{r} is declared {n} bytes but its stream and interfaces reach only {reach.get(r, 0)}")
     if check_stream_rules:
         try:
             check_stream(instrs, target, sizes, inputs, outputs, savers=_savers(sg, outputs))
