@@ -17,8 +17,8 @@ Rules:
   end-of-network error (MSE between the exact test-mode outputs and the float outputs, summed over
   outputs) improves, otherwise the best weights come back and the learning rates halve; a candidate
   that would move the fix position of a tensor computed before the layer is rejected the same way;
-- memory: the cache (live tensors of the float and of the quantized network over all samples, plus
-  the layer's float output and the network's float outputs) is estimated first; it lives in RAM when
+- memory: the cache (live tensors of the float and of the quantized network over all samples, and
+  the network's float outputs) is estimated first; it lives in RAM when
   it fits in half of MemAvailable, else in files under the output directory (deleted afterwards),
   else the run stops with a message giving the size it needs;
 - deterministic: every random choice comes from a seeded generator.
@@ -144,7 +144,8 @@ def _per_sample(n) -> int:
 
 def cache_bytes(graph, samples: int) -> int:
     """The cache's size for ``samples`` samples (float32): the peak live set of both networks while
-    walking the graph, the largest layer output and the network's float outputs."""
+    walking the graph (a layer's float output is the float network's next value) and the network's
+    float outputs."""
     nodes = graph.nodes
     last = {}
     for i, n in enumerate(nodes):
@@ -158,9 +159,8 @@ def cache_bytes(graph, samples: int) -> int:
         for x in n.inputs:
             if last.get(x) == i and x not in outs:
                 live.pop(x, None)
-    layer = max([_per_sample(n) for n in nodes if n.kind in CONV_LIKE] or [0])
     final = sum(_per_sample(graph.node(o)) for o in graph.outputs)
-    return 4 * samples * (2 * peak + layer + final)
+    return 4 * samples * (2 * peak + final)
 
 
 class _Cache:
@@ -282,9 +282,10 @@ class _Walk:
             out[sl] = y.float()
         return out
 
-    def advance(self, i: int) -> None:
-        """Put node i's value into the frontier and drop the values no later node reads."""
-        self.values[self.nodes[i].name] = self.compute(i)
+    def advance(self, i: int, value: torch.Tensor | None = None) -> None:
+        """Put node i's value (computed here unless given) into the frontier and drop the values no
+        later node reads."""
+        self.values[self.nodes[i].name] = self.compute(i) if value is None else value
         for x in self.nodes[i].inputs:
             if self.last.get(x) == i and x not in self.keep:
                 self.values.pop(x, None)
@@ -337,8 +338,9 @@ def _positions(table, names: list[str]) -> dict[str, int]:
 
 
 def tune_layer(qm, i: int, fwalk: _Walk, qwalk: _Walk, target: dict, make_table, cfg: FtSettings,
-               advance: Callable[[], None]) -> LayerReport:
-    """AdaQuant on node i (see the module docstring); leaves the best parameters in ``qm``."""
+               advance: Callable[[], None]) -> tuple[LayerReport, torch.Tensor]:
+    """AdaQuant on node i (see the module docstring); leaves the best parameters in ``qm``; returns
+    the report and the layer's float output over all samples."""
     n = qm.graph.nodes[i]
     f_out = fwalk.compute(i)
     x_q = qwalk.values[n.inputs[0]]
@@ -382,7 +384,7 @@ def tune_layer(qm, i: int, fwalk: _Walk, qwalk: _Walk, target: dict, make_table,
         advance()
     _put(qm, n.name, w, b)
     qm.set_table(make_table())
-    return LayerReport(n.name, first, best_err, kept)
+    return LayerReport(n.name, first, best_err, kept), f_out
 
 
 def _put(qm, name: str, w: torch.Tensor, b: torch.Tensor | None) -> None:
@@ -421,15 +423,16 @@ def adaquant(qm, inputs: tuple[torch.Tensor, ...], make_table: Callable, out_dir
         fwalk = _Walk(qm, inputs, cache, exact=False, orig=orig)
         qwalk = _Walk(qm, inputs, cache, exact=True, orig=orig)
         for i in range(len(g.nodes)):
+            f_out = None
             if i in targets:
                 label = f"finetune {g.nodes[i].name}"
                 bar = progress(label, cfg.iters) if progress else contextlib.nullcontext(lambda: None)
                 with bar as advance:
-                    r = tune_layer(qm, i, fwalk, qwalk, target, make_table, cfg, advance)
+                    r, f_out = tune_layer(qm, i, fwalk, qwalk, target, make_table, cfg, advance)
                 report.layers.append(r)
                 log.info("%s: end-of-network error %.6g -> %.6g (%d of %d iterations kept)",
                          label, r.error_before, r.error_after, r.kept, cfg.iters)
-            fwalk.advance(i)
+            fwalk.advance(i, f_out)
             qwalk.advance(i)
     qm.set_table(saved_table)
     return report
