@@ -65,7 +65,7 @@ class FtSettings:
     iters: int = 6            # iterations per layer (each followed by the end-of-network check)
     steps: int = 16           # Adam steps per iteration
     batch: int = 32           # samples per Adam step
-    lr: float = 1e-2          # learning rate relative to each tensor's standard deviation
+    lr: float = 3e-3          # learning rate relative to each tensor's standard deviation
     seed: int = 0
 
 

@@ -14,7 +14,7 @@ from vaiq.cli import cli
 from vaiq.finetune import FinetuneError, FtSettings
 from vaiq.zoo import digits_cnn, load_digits_split, train_digits_cnn
 
-QUICK = FtSettings(iters=3, steps=8)
+QUICK = FtSettings(iters=3, steps=8, lr=1e-2)     # few steps: a larger learning rate
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,9 @@ def calib_then_test(model, x_calib, example, out, ft=None):
     q = torch_quantizer("calib", model, (example,), output_dir=str(out))
     loader = DataLoader(TensorDataset(x_calib, torch.zeros(len(x_calib), dtype=torch.int64)), batch_size=32)
     if ft is not None:
-        q.fast_finetune(evaluate, (q.quant_model, loader, torch.nn.CrossEntropyLoss()), settings=ft)
+        with pytest.MonkeyPatch.context() as mp:           # nndct's call exactly, quicker defaults
+            mp.setattr(finetune, "FtSettings", lambda: ft)
+            q.fast_finetune(evaluate, (q.quant_model, loader, torch.nn.CrossEntropyLoss()))
     else:
         evaluate(q.quant_model, loader, torch.nn.CrossEntropyLoss())
     q.export_quant_config()
@@ -203,3 +205,21 @@ def test_cli_fast_finetune(tmp_path, monkeypatch):
     assert "load_ft_param" not in t.stderr                    # test loaded param.pth itself
     bad = CliRunner().invoke(cli, [str(a) for a in args] + ["--ft-size", "0"])
     assert bad.exit_code == 2 and "--ft-size" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tiny_resnet", "tiny_mobilenet_v3"])
+def test_zoo_model_finetuned_stays_bitexact(name, zoo, tmp_path):
+    """Residual adds, hard-swish and squeeze-excite: finetuning keeps every DPU constraint and the
+    compiled model equals test mode on the emulator."""
+    model, shape = zoo(name)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(64, *shape[1:], generator=gen)
+    q = torch_quantizer("calib", model, (x[:1],), output_dir=str(tmp_path))
+    r = q.fast_finetune(lambda m: [m(x[i:i + 16]) for i in range(0, 64, 16)], (q.quant_model,), settings=QUICK)
+    assert r.layers and r.layers[-1].error_after <= r.layers[0].error_before
+    q.export_quant_config()
+    qt = torch_quantizer("test", model, (x[:1],), output_dir=str(tmp_path))
+    qt.load_ft_param()
+    assert qt.table.violations() == []
+    assert_emulator_equals(qt, "DPUCZDX8G/KV260", tmp_path / "c", x[:4])
