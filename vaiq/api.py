@@ -99,6 +99,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
                                        self.config.bits_in)
         self.table: FixTable | None = None
         self.warnings: list[str] = []
+        self.fast_finetuned = False      # calib: fast_finetune() ran; test: param.pth loaded
+        self.ft_expected = False         # test: quant_info.json says the calib run was finetuned
+        self.ft_report = None
         if self.quant_mode == "test":
             self.load_quant_config()
         _LAST[:] = [self]
@@ -162,6 +165,20 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         if qm.batches_seen == 0:
             raise VaiqError("no calibration data was seen: run forward passes through quant_model "
                             "before export_quant_config()")
+        table = self._calibrated_table()
+        self.table = table
+        qm.set_table(table)
+        path = self.output_dir / "quant_info.json"
+        info = quant_info.to_dict(self.graph, table)
+        info["fast_finetuned"] = self.fast_finetuned
+        quant_info.write(path, info)
+        log.info("wrote %s", path)
+        return path
+
+    def _calibrated_table(self) -> FixTable:
+        """Positions from the observers so far (mode over batches) and the current parameters,
+        refined to the DPU constraints."""
+        qm = self.quant_model
         table = self._param_table()
         calibrated = {name: obs.result() for name, obs in qm.observers.items()}
         bits = {name: obs.bw for name, obs in qm.observers.items()}
@@ -170,16 +187,12 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         bad = table.violations()
         if bad:
             raise VaiqError(f"fix positions break DPU constraints after refinement: {bad[0]}")
-        self.table = table
-        qm.set_table(table)
-        path = self.output_dir / "quant_info.json"
-        quant_info.write(path, quant_info.to_dict(self.graph, table))
-        log.info("wrote %s", path)
-        return path
+        return table
 
     def load_quant_config(self, path=None) -> None:
         path = Path(path) if path else self.output_dir / "quant_info.json"
         data = quant_info.read(path)
+        self.ft_expected = bool(data.get("fast_finetuned"))
         table = FixTable(self.graph)
         self.warnings = quant_info.load_into(self.graph, table, data, path)
         for w in self.warnings:
@@ -188,10 +201,45 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         self.table = table
         self.quant_model.set_table(table)
 
+    # -- fast finetune (vaiq.finetune) -------------------------------------------------------
+    def fast_finetune(self, run_fn, run_args=(), *, progress=None, settings=None):
+        """AdaQuant in calib mode: ``run_fn(*run_args)`` must run ``quant_model`` on finetuning data.
+        It is called once to record that data, then conv/dense parameters are adjusted layer by layer
+        (rules in vaiq/finetune.py), written to ``<output_dir>/param.pth``, and ``run_fn`` runs again
+        so calibration sees the finetuned model. In other modes a no-op with a note (as in nndct).
+        ``progress(label, total)``: optional per-layer progress context (the CLI passes a rich bar)."""
+        from . import finetune
+        if self.quant_mode != "calib":
+            warnings.warn(f"fast_finetune() does nothing in quant_mode '{self.quant_mode}'; in 'test' "
+                          "call load_ft_param() to use the parameters the calib run finetuned", stacklevel=2)
+            return None
+        qm = self.quant_model
+        inputs = finetune.record(qm, run_fn, tuple(run_args))
+        self.ft_report = finetune.adaquant(qm, inputs, self._calibrated_table, self.output_dir,
+                                           settings, progress)
+        layers = [r.name for r in self.ft_report.layers]
+        finetune.save_params(self.output_dir / finetune.PARAM_FILE, qm, layers)
+        qm.observers.clear()
+        qm.batches_seen = 0
+        with torch.no_grad():
+            run_fn(*run_args)
+        self.fast_finetuned = True
+        return self.ft_report
+
+    def load_ft_param(self, path=None) -> None:
+        """Use the finetuned parameters in ``<output_dir>/param.pth`` (or ``path``); refuses a file
+        made for another model."""
+        from . import finetune
+        finetune.load_params(Path(path) if path else self.output_dir / finetune.PARAM_FILE, self.quant_model)
+        self.fast_finetuned = True
+
     # -- exports ------------------------------------------------------------------------------
     def _need_test(self, what: str) -> None:
         if self.quant_mode != "test" or self.table is None:
             raise VaiqError(f"{what} needs quant_mode 'test' (with the quant_info.json of a calib run)")
+        if self.ft_expected and not self.fast_finetuned:
+            warnings.warn(f"{what}: quant_info.json comes from a fast-finetuned calib run, but "
+                          "load_ft_param() was not called: the export uses the original weights", stacklevel=3)
 
     def export_xmodel(self, output_dir=None, deploy_check: bool = False, dynamic_batch: bool = False) -> Path:
         """Write ``<Net>_int.xmodel`` (the deploy graph); with ``deploy_check`` also per-layer dumps."""

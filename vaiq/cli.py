@@ -46,6 +46,8 @@ from .cli_inspect import inspect_rows, summary as placement_summary
 # ---------------------------------------------------------------------------------------- plumbing
 
 
+FT_SIZE = 256    # --ft-size default: enough samples for stable layer statistics, minutes on a CPU
+
 _NoArgs = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
@@ -311,10 +313,14 @@ def cli():
 @click.option("--bitwidth", type=click.IntRange(4, 16), default=None, help="Bit width of weights and activations [8].")
 @click.option("--method", type=click.Choice(["diffs", "maxmin"]), default=None,
               help="Calibration method [diffs, or the config file's].")
+@click.option("--fast-finetune", "fast_finetune", is_flag=True,
+              help="AdaQuant before calibration: adjust conv/dense weights layer by layer (writes param.pth).")
+@click.option("--ft-size", type=click.IntRange(min=1), default=FT_SIZE, show_default=True,
+              help="Calibration samples (the first N) used by --fast-finetune.")
 @_export_options
 @_guarded("quantize")
 def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, debug, calib_data, calib_size,
-             batch_size, output, bitwidth, method, onnx, onnx_rounding, torchscript):
+             batch_size, output, bitwidth, method, fast_finetune, ft_size, onnx, onnx_rounding, torchscript):
     """Calibrate, write quant_info.json, then export the quantized model (test mode on one batch)."""
     lm = _load(model_spec, weights, input_shape)
     data = open_data(calib_data, lm.input_shape[1:], calib_size)
@@ -324,6 +330,8 @@ def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet
         cfg = _config_file(config, method, Path(cfg_dir))
         q = torch_quantizer("calib", lm.model, example, output_dir=tmp, bitwidth=bitwidth,
                             quant_config_file=cfg, target=target, dynamo=dynamo)
+        if fast_finetune:
+            _finetune(q, data, ft_size, batch_size, quiet)
         first = None
         with torch.no_grad(), _progress(quiet, data.num_batches(batch_size), "calibrating") as advance:
             for x, _ in data.batches(batch_size):
@@ -333,6 +341,8 @@ def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet
         q.export_quant_config()
         qt = torch_quantizer("test", lm.model, example, output_dir=tmp, bitwidth=bitwidth,
                              quant_config_file=cfg, target=target, dynamo=dynamo)
+        if fast_finetune:
+            qt.load_ft_param()
         cmp = _Compare()
         with torch.no_grad():
             cmp.update(lm.model(first), qt.quant_model(first))
@@ -342,9 +352,36 @@ def quantize_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet
                 f"{q.config.bits_a}-bit, method {q.config.method}")
     _say(quiet, f"calibrated on {data.n} sample(s) from {data.path} in {data.num_batches(batch_size)} batch(es)")
     _say(quiet, _summary_ops(qt.graph))
+    if q.ft_report is not None:
+        _say(quiet, _ft_summary(q.ft_report))
     _say(quiet, cmp.lines()[0].replace("output:", "output on the first batch:"))
     for p in written:
         _say(quiet, f"wrote {p}")
+
+
+def _finetune(q, data: DataSet, ft_size: int, batch_size: int, quiet: bool) -> None:
+    """Fast finetune on the first ``ft_size`` calibration samples, one progress bar per layer."""
+    n = min(ft_size, data.n)
+
+    def feed():
+        seen = 0
+        with torch.no_grad():
+            for x, _ in data.batches(batch_size):
+                x = x[:n - seen]
+                q.quant_model(x)
+                seen += len(x)
+                if seen >= n:
+                    break
+    q.fast_finetune(feed, (), progress=lambda label, total: _progress(quiet, total, label))
+
+
+def _ft_summary(r) -> str:
+    if not r.layers:
+        return "fast finetune: the model has no quantized conv or dense layer (nothing changed)"
+    kept = sum(lr.kept > 0 for lr in r.layers)
+    return (f"fast finetune on {r.samples} sample(s): {kept} of {len(r.layers)} layer(s) changed, end-of-network "
+            f"MSE {r.layers[0].error_before:.6g} -> {r.layers[-1].error_after:.6g}"
+            + (" (cache streamed to disk)" if r.on_disk else ""))
 
 
 def _export(qt, folder: Path, onnx: str | None, torchscript: bool, deploy_check: bool) -> None:
@@ -383,6 +420,8 @@ def test_cmd(model_spec, weights, input_shape, config, target, dynamo, quiet, de
     with Staging(output) as stage:
         qt = torch_quantizer("test", lm.model, example, output_dir=output, quant_config_file=config,
                              target=target, dynamo=dynamo)
+        if qt.ft_expected:
+            qt.load_ft_param()
         cmp = _Compare(mode)
         with torch.no_grad():
             if data is not None:

@@ -35,6 +35,7 @@ class QuantModule(torch.nn.Module):
         self.observers: dict[str, Observer] = {}
         self.batches_seen = 0
         self.last_inputs = None
+        self.recorder = None          # calib mode: called with each forward's inputs (fast finetune)
         self._qparams: dict[str, dict[str, torch.Tensor]] | None = None
         self._batch = next(iter(graph.input_shapes.values()))[0] if graph.input_shapes else 1
         self._last_use = {}
@@ -47,6 +48,16 @@ class QuantModule(torch.nn.Module):
     def params_of(self, name: str) -> dict[str, torch.Tensor]:
         n = self.graph.node(name)
         return {k: getattr(self, _buf(name, k)) for k in n.params}
+
+    def set_param(self, name: str, key: str, value: torch.Tensor) -> None:
+        """Replace one parameter of node ``name`` (the one place that changes weights after capture);
+        drops the cached on-grid parameters so the next exact run quantizes the new values."""
+        buf = getattr(self, _buf(name, key))
+        if tuple(value.shape) != tuple(buf.shape):
+            raise VaiqError(f"parameter {name}.{key}: shape {tuple(value.shape)} does not match the "
+                            f"model's {tuple(buf.shape)}")
+        buf.copy_(value.detach().to(buf.dtype))
+        self._qparams = None
 
     def bits_for(self, node_name: str, what: str) -> int:
         """Bit width of a node's activation ("a") or parameters ("w"), config overrides first."""
@@ -74,6 +85,15 @@ class QuantModule(torch.nn.Module):
         self._qparams = None
 
     # -- running ----------------------------------------------------------------------------------
+    def float_step(self, n, xs: list[torch.Tensor], params=None, dpu_approx: bool | None = None) -> torch.Tensor:
+        """Float and calib mode's value of one non-input node from its inputs' values (calib mode
+        with the DPU approximations unless ``dpu_approx`` says otherwise); ``params`` overrides the
+        node's own parameters."""
+        if n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
+            return xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"][1:]))
+        return run_float.run_node(n, xs, self.params_of(n.name) if params is None else params,
+                                  dpu_approx=self.mode == "calib" if dpu_approx is None else dpu_approx)
+
     def exact_step(self, n, xs: list[torch.Tensor], qparams=None) -> torch.Tensor:
         """Test mode's value of one node (float64) from its inputs' values (for an input node, the model
         input): the exact value, then the node's single rounding when it owns a fix position."""
@@ -106,18 +126,15 @@ class QuantModule(torch.nn.Module):
             if tuple(x.shape[1:]) != tuple(want[1:]):
                 raise VaiqError(f"input '{name}' has shape {tuple(x.shape)}; the model was captured with "
                                 f"{tuple(want)} (any batch size, the other dims must match)")
+        if self.recorder is not None and self.mode == "calib":
+            self.recorder(args)
         for idx, n in enumerate(self._nodes):
             if n.kind == "input":
                 x = args[g.inputs.index(n.name)]
                 y = self.exact_step(n, [x], qparams) if exact else x.float()
             else:
                 xs = [vals[i] for i in n.inputs]
-                if exact:
-                    y = self.exact_step(n, xs, qparams)
-                elif n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
-                    y = xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"][1:]))
-                else:
-                    y = run_float.run_node(n, xs, self.params_of(n.name), dpu_approx=self.mode == "calib")
+                y = self.exact_step(n, xs, qparams) if exact else self.float_step(n, xs)
             if self.mode == "calib" and has_fix(n) and n.quant != "shared":
                 obs = self.observers.get(n.name)
                 if obs is None:
