@@ -5,7 +5,7 @@ Rule: top-level keys ``param``, ``output``, ``input``, ``fast_finetuned``, ``bia
 names ``<Graph>::<param path>`` for parameters and ``<Graph>::<node>`` for node outputs and inputs.
 Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too. vaiq adds ``float_ops``
 (each node kept float and why: outside the QuantStub regions, not run by the target, ...) and, when
-quantized for a target, ``target`` (its name and fingerprint); test mode warns when its target differs.
+quantized for a target, ``target`` (its name and fingerprint); test mode refuses a file of another target.
 """
 from __future__ import annotations
 
@@ -92,14 +92,14 @@ def read(path: Path) -> dict:
 
 
 def load_into(g: QGraph, table: FixTable, data: dict, path, target=None) -> list[str]:
-    """Fill ``table`` from a quant_info dict; returns warnings (e.g. graph changed since calibration,
-    another target than calibration's)."""
+    """Fill ``table`` from a quant_info dict; returns warnings (e.g. graph changed since calibration).
+    A file calibrated for another target (or none) than ``target`` is refused: other ops are quantized."""
     warnings = []
-    if data.get("target") != target_entry(target) and (data.get("target") or target is not None):
-        was = (data.get("target") or {}).get("name", "no target")
-        now = target_entry(target)["name"] if target is not None else "no target"
-        warnings.append(f"{path}: calibrated for {was} but quantizing for {now}; pass the same target= "
-                        "(or NNDCT_TARGET) to both runs")
+    was, now = data.get("target"), target_entry(target)
+    if (was or {}).get("fingerprint") != (now or {}).get("fingerprint"):   # the DPU, whatever board named it
+        raise QuantInfoError(f"{path}: calibrated for {(was or {}).get('name', 'no target')} but quantizing for "
+                             f"{now['name'] if now else 'no target'}; pass the same target= (or NNDCT_TARGET) "
+                             "to both runs")
     if data.get("graph_md5") and data["graph_md5"] != g.md5():
         warnings.append(f"{path}: the model changed since calibration (graph_md5 differs); "
                         "re-calibrate if the results look wrong")
