@@ -40,7 +40,8 @@ class Inspector:
 
     def inspect(self, module: torch.nn.Module, input_args, device=None, output_dir: str = "quantize_result",
                 verbose_level: int = 1, image_format: str | None = None) -> Path:
-        """Inspect ``module`` on the example ``input_args``; returns the path of the text report."""
+        """Inspect ``module`` on the example ``input_args``; returns the path of the text report.
+        ``verbose_level``: 0 prints nothing, 1 the placement summary, 2 the whole report."""
         if image_format not in IMAGE_FORMATS:
             raise VaiqError(f"image_format {image_format!r} is not one of None, 'svg', 'png'")
         if verbose_level not in (0, 1, 2):
@@ -64,12 +65,10 @@ class Inspector:
         if verbose_level >= 1:
             from rich.console import Console
             console = Console()
-            if verbose_level == 2:
-                console.print(text, markup=False, highlight=False)
-            else:
-                for ln in lines:
-                    console.print(ln, markup=False, highlight=False)
-            console.print(f"wrote {path}" + (f" and {image}" if image else ""), markup=False, highlight=False)
+            for ln in (text.splitlines() if verbose_level == 2 else lines):
+                console.print(ln, markup=False, highlight=False, soft_wrap=True)
+            console.print(f"wrote {path}" + (f" and {image}" if image else ""), markup=False, highlight=False,
+                          soft_wrap=True)
         return path
 
 
