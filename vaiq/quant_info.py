@@ -3,9 +3,10 @@
 Rule: top-level keys ``param``, ``output``, ``input``, ``fast_finetuned``, ``bias_corrected``,
 ``version``, ``graph_md5``; every entry a list of ``[bit_width, fix_pos]`` pairs (one per tensor);
 names ``<Graph>::<param path>`` for parameters and ``<Graph>::<node>`` for node outputs and inputs.
-Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too. vaiq adds ``float_ops``
-(each node kept float and why: outside the QuantStub regions, not run by the target, ...) and, when
-quantized for a target, ``target`` (its name and fingerprint); test mode refuses a file of another target.
+Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too. vaiq adds, when there
+are any, ``float_ops`` (each node kept float and why: outside the QuantStub regions, not run by the
+target, ...) and, when quantized for a target, ``target`` (its name and fingerprint); test mode
+refuses a file of another target.
 """
 from __future__ import annotations
 
@@ -48,9 +49,11 @@ def to_dict(g: QGraph, table: FixTable, target=None) -> dict:
         else:
             output[node_key(g, name)] = entry
     data = {"param": param, "output": output, "input": inputs, "fast_finetuned": False,
-            "bias_corrected": False, "version": VERSION, "graph_md5": g.md5(),
-            "float_ops": {n.name: n.reason or f"{n.kind} has no fixed-point form" for n in g.nodes
-                          if n.quant == "float" and n.kind != "input"}}
+            "bias_corrected": False, "version": VERSION, "graph_md5": g.md5()}
+    float_ops = {n.name: n.reason or f"{n.kind} has no fixed-point form" for n in g.nodes
+                 if n.quant == "float" and n.kind != "input"}
+    if float_ops:
+        data["float_ops"] = float_ops
     if target is not None:
         data["target"] = target_entry(target)
     return data

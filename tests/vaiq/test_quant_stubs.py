@@ -155,3 +155,31 @@ def test_without_stubs_everything_is_quantized(tmp_path):
     assert all(n.reason != OUTSIDE for n in q.graph.nodes)
     mid = next(n for n in q.graph.nodes if n.scope == "mid")
     assert mid.quant == "own"
+
+
+class FloatHead(nn.Module):
+    """The graph input reaches no QuantStub directly: a float affine first, the stubs after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.q, self.dq = QuantStub(), DeQuantStub()
+        self.c1, self.c2 = nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 4, 1)
+
+    def forward(self, x):
+        return self.dq(self.c2(torch.relu(self.c1(self.q(x * 0.5 + 0.25)))))
+
+
+def test_float_graph_input_exports_onnx_and_torchscript(tmp_path):
+    import onnxruntime as ort
+    torch.manual_seed(0)
+    q = quantize_roundtrip(FloatHead().eval(), (1, 3, 8, 8), tmp_path)
+    assert q.graph.node("x").quant == "float" and not q.graph.node("x").attrs.get("fixed_out")
+    xb = torch.randn(1, 3, 8, 8, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        want = q.quant_model(xb).numpy()
+    sess = ort.InferenceSession(str(q.export_onnx_model()))
+    got = sess.run(None, {sess.get_inputs()[0].name: xb.numpy()})[0]
+    assert np.array_equal(got, want)
+    ts = torch.jit.load(str(q.export_torch_script()))
+    assert np.array_equal(ts(xb).numpy(), want)
+    assert_bitexact_with_deploy(q, xb)
