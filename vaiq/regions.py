@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .cli_inspect import placement
 from .ir import QGraph
 from .prepare import _remove, _replace_uses, assign_roles
 
@@ -82,7 +83,6 @@ def _resolve(name: str, markers) -> str:
 
 def apply_target(g: QGraph, target, decisions: Decisions) -> Decisions:
     """Keep float every node ``target``'s DPU would not run (module rule); adds to ``decisions``."""
-    from .cli_inspect import placement
     for _ in range(len(g.nodes) + 1):
         changed = False
         for n in g.nodes:
