@@ -9,6 +9,7 @@ The usual two runs:
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .fixtable import FixTable
 from .ir import QGraph
 from .prepare import assign_roles, prepare
 from .qmodule import QuantModule
+from .regions import apply_stubs, apply_target
 from . import quant_info
 
 log = logging.getLogger("vaiq")
@@ -91,9 +93,13 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         args = tuple(a.to("cpu") for a in _as_args(input_args))
         self.graph: QGraph = capture(module, args, input_kwargs)
         _check_finite_params(self.graph)
+        self.decisions = apply_stubs(self.graph)
         self._apply_layer_rules()
         prepare(self.graph, self.config.silu_to_hswish, self.config.sigmoid_to_hsigmoid)
         self._apply_layer_rules(after=True)
+        self.decisions.apply(self.graph)
+        if self.target is not None:
+            apply_target(self.graph, self.target, self.decisions)
         self.quant_model = QuantModule(self.graph, self.quant_mode, self.config.bits_w, self.config.bits_a,
                                        self.config.method, self._layer_bits(), self.config.round_a,
                                        self.config.bits_in)
@@ -119,6 +125,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
 
     @staticmethod
     def _target(target):
+        """The target to quantize for: ``target=``, else $NNDCT_TARGET, else none (all ops quantized)."""
+        if target is None:
+            target = os.environ.get("NNDCT_TARGET", "").strip() or None
         if target is None:
             return None
         from xir.target import TargetError, load_target
@@ -169,7 +178,7 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         self.table = table
         qm.set_table(table)
         path = self.output_dir / "quant_info.json"
-        info = quant_info.to_dict(self.graph, table)
+        info = quant_info.to_dict(self.graph, table, self.target)
         info["fast_finetuned"] = self.fast_finetuned
         quant_info.write(path, info)
         log.info("wrote %s", path)
@@ -194,7 +203,7 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         data = quant_info.read(path)
         self.ft_expected = bool(data.get("fast_finetuned"))
         table = FixTable(self.graph)
-        self.warnings = quant_info.load_into(self.graph, table, data, path)
+        self.warnings = quant_info.load_into(self.graph, table, data, path, self.target)
         for w in self.warnings:
             warnings.warn(w, stacklevel=3)
         table.refine()

@@ -16,6 +16,7 @@ import torch
 
 from .errors import CaptureError
 from .ir import Node
+from .stub_ops import MARKERS
 
 aten = torch.ops.aten
 
@@ -457,6 +458,13 @@ def lowering(target):
     return None
 
 
+def _marker(kind):
+    """QuantStub / DeQuantStub: a marker node that vaiq.regions consumes (never exported)."""
+    def lower(ctx, a):
+        return Node("", kind, [ctx.input_name(a["x"])], quant="shared")
+    return lower
+
+
 LOWER = {
     aten.conv2d.default: conv2d,
     aten.conv2d.padding: conv2d_padding,
@@ -518,3 +526,5 @@ LOWER = {
     aten.addmm.default: addmm,
     aten.bmm.default: matmul,
 }
+
+LOWER.update({op: _marker(kind) for op, kind in MARKERS.items()})

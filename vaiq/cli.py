@@ -171,7 +171,9 @@ def _model_options(fn):
                      help="Shape of the example input, batch first (zoo models default to theirs)."),
         click.option("--config", "config", type=click.Path(path_type=Path), default=None,
                      help="Quant config JSON (pytorch_nndct's quant_config_file)."),
-        click.option("--target", default=None, help="Target: FAMILY/BOARD, target name, fingerprint or arch.json."),
+        click.option("--target", default=None,
+                     help="Target: FAMILY/BOARD, target name, fingerprint or arch.json; only the ops its DPU runs "
+                          "are quantized (default: $NNDCT_TARGET, else all)."),
         click.option("--dynamo", is_flag=True,
                      help="pytorch_nndct's dynamo=True (capture is torch.export either way)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (errors only)."),

@@ -29,13 +29,14 @@ def quant_reason(n) -> str:
     return why + ("; its output is quantized for the ops that read it" if n.attrs.get("fixed_out") else "")
 
 
-def placement(n, target, graph=None) -> tuple[str, str]:
+def placement(n, target, graph=None, any_target: bool = False) -> tuple[str, str]:
     """Whether ``target``'s DPU would run node ``n``: ("DPU" | "CPU" | "-", why).
 
     The node is described as the fixed op the compiler will see (vaiq.describe) and judged by the
     compiler's own target rules (xir.target.placement), so a CPU verdict reads "CODE: sentence" with
     vaic's reason code. Float nodes are CPU with the quantizer's reason, and every node of a target
-    that is not compilable is CPU. ``graph`` (the node's QGraph) lets the estimate see element-wise
+    that is not compilable is CPU unless ``any_target`` (hardware-aware quantization judges such a
+    target, e.g. the IPU overlay, by its limits all the same). ``graph`` (the node's QGraph) lets the estimate see element-wise
     input shapes and zero pads the compiler folds into the next conv; a folded pad follows that op.
 
     What only the compiler knows is not applied, so the estimate can say DPU where vaic says CPU:
@@ -46,13 +47,13 @@ def placement(n, target, graph=None) -> tuple[str, str]:
     """
     if n.kind == "input":
         return "-", "network input"
-    if not target.compilable:
+    if not target.compilable and not any_target:
         return "CPU", f"{target.name} is not a compilable DPU target"
     if n.quant == "float":
         return "CPU", n.reason or f"{n.kind} has no DPU equivalent"
     into = pad_folded_into(n, graph)
     if into is not None:
-        dev, _ = placement(into, target, graph)
+        dev, _ = placement(into, target, graph, any_target)
         return dev, f"folded into the padding of {into.name}"
     d = describe(n, graph)
     bad = misfit(d, target)
@@ -61,14 +62,14 @@ def placement(n, target, graph=None) -> tuple[str, str]:
     return "DPU", "data movement" if d.engine == "alias" else "within the target's limits"
 
 
-def inspect_rows(graph, target=None) -> list[dict]:
+def inspect_rows(graph, target=None, any_target: bool = False) -> list[dict]:
     rows = []
     for n in graph.nodes:
         row = {"name": n.name, "kind": n.kind, "scope": n.scope, "module_type": n.module_type,
                "source": n.source, "inputs": list(n.inputs), "shape": list(n.shape), "quant": n.quant,
                "reason": quant_reason(n), "act": n.act}
         if target is not None:
-            row["device"], row["device_reason"] = placement(n, target, graph)
+            row["device"], row["device_reason"] = placement(n, target, graph, any_target)
         rows.append(row)
     return rows
 

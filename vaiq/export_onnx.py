@@ -215,7 +215,7 @@ class _Builder:
             if has_fix(n):
                 rounds = None if n.quant == "shared" else self.round_a
                 y = self.qdq(y, self.t.get(n.name), self.t.bw(n.name), final, f"tensor '{n.name}'", rounds)
-            elif y != final:
+            elif y != final and n.kind != "input":     # a float input (outside QuantStub regions) stays as is
                 y = self._rename_last(y, final)
             self.val[n.name] = y
 
@@ -264,11 +264,19 @@ class _Builder:
         y = self.op("MatMul", [xs[0], wt], f"{n.name}/matmul")
         return self.op("Add", [y, self.param(n, "bias")], f"{n.name}/add_bias") if has_b else y
 
+    def _operands(self, n, xs):
+        """A node with a Python number (``attrs["scalar"]``, on the left when ``reverse``) reads it as a
+        float32 scalar initializer, as the deploy model's one-element const."""
+        if "scalar" not in n.attrs:
+            return xs
+        c = self.scalar(float(np.float32(n.attrs["scalar"])))
+        return [c, xs[0]] if n.attrs.get("reverse") else [xs[0], c]
+
     def k_add(self, n, xs):
-        return self.op("Add", xs, f"{n.name}/add")
+        return self.op("Add", self._operands(n, xs), f"{n.name}/add")
 
     def k_mul(self, n, xs):
-        return self.op("Mul", xs, f"{n.name}/mul")
+        return self.op("Mul", self._operands(n, xs), f"{n.name}/mul")
 
     def k_concat(self, n, xs):
         return self.op("Concat", xs, f"{n.name}/concat", axis=n.attrs["dim"] % self.rank[n.name])
@@ -359,10 +367,10 @@ class _Builder:
         return self.op("Softmax", xs, f"{n.name}/softmax", axis=n.attrs["dim"] % self.rank[n.name])
 
     def k_sub(self, n, xs):
-        return self.op("Sub", xs, f"{n.name}/sub")
+        return self.op("Sub", self._operands(n, xs), f"{n.name}/sub")
 
     def k_div(self, n, xs):
-        return self.op("Div", xs, f"{n.name}/div")
+        return self.op("Div", self._operands(n, xs), f"{n.name}/div")
 
     def k_matmul(self, n, xs):
         return self.op("MatMul", xs, f"{n.name}/matmul")

@@ -15,7 +15,7 @@ Rules (DPU_FACTS §2):
 - layout ops (reshape, flatten, permute, slice) and max-pool / pad / nearest upsample share their
   input's fix position; a node whose input is float is float too;
 - a float node gets an output fix position when a quantized node reads it, so the DPU part always
-  receives int8 data.
+  receives int8 data, and when a QuantStub quantizes it (``quant_point``, vaiq.regions).
 """
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ def assign_roles(g: QGraph) -> None:
     """Settle each node's quant role and whether its output carries a fix position (``fixed``)."""
     fixed: dict[str, bool] = {}
     for n in g.nodes:
-        if n.kind == "input":
+        if n.kind == "input" and n.quant != "float":   # float only outside QuantStub regions (vaiq.regions)
             n.quant = "own"
         elif n.kind == "torch" or n.quant == "float":
             n.quant = "float"
@@ -178,11 +178,12 @@ def assign_roles(g: QGraph) -> None:
                 n.quant, n.reason = "float", "its input is a float tensor"
         elif n.quant == "own":
             pass
-        fixed[n.name] = n.quant in ("own", "shared")
+        fixed[n.name] = n.quant in ("own", "shared") or bool(n.attrs.get("quant_point"))
         n.attrs.pop("fixed_out", None)
     users = g.users()
     for n in g.nodes:
-        if n.quant == "float" and any(u.quant in ("own", "shared") for u in users[n.name]):
+        if n.quant == "float" and (any(u.quant in ("own", "shared") for u in users[n.name])
+                                   or n.attrs.get("quant_point")):
             n.attrs["fixed_out"] = True
     # a quantized node reading a float tensor that has no fix must not exist
     for n in g.nodes:

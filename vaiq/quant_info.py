@@ -3,7 +3,10 @@
 Rule: top-level keys ``param``, ``output``, ``input``, ``fast_finetuned``, ``bias_corrected``,
 ``version``, ``graph_md5``; every entry a list of ``[bit_width, fix_pos]`` pairs (one per tensor);
 names ``<Graph>::<param path>`` for parameters and ``<Graph>::<node>`` for node outputs and inputs.
-Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too.
+Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too. vaiq adds, when there
+are any, ``float_ops`` (each node kept float and why: outside the QuantStub regions, not run by the
+target, ...) and, when quantized for a target, ``target`` (its name and fingerprint); test mode
+refuses a file of another target.
 """
 from __future__ import annotations
 
@@ -31,7 +34,11 @@ def node_key(g: QGraph, name: str) -> str:
     return f"{g.name}::{name}"
 
 
-def to_dict(g: QGraph, table: FixTable) -> dict:
+def target_entry(target) -> dict | None:
+    return None if target is None else {"name": target.key or target.name, "fingerprint": target.fingerprint_hex}
+
+
+def to_dict(g: QGraph, table: FixTable, target=None) -> dict:
     param, output, inputs = {}, {}, {}
     for n in g.nodes:
         for k in n.params:
@@ -44,8 +51,15 @@ def to_dict(g: QGraph, table: FixTable) -> dict:
             inputs[node_key(g, name)] = entry
         else:
             output[node_key(g, name)] = entry
-    return {"param": param, "output": output, "input": inputs, "fast_finetuned": False,
+    data = {"param": param, "output": output, "input": inputs, "fast_finetuned": False,
             "bias_corrected": False, "version": VERSION, "graph_md5": g.md5()}
+    float_ops = {n.name: n.reason or f"{n.kind} has no fixed-point form" for n in g.nodes
+                 if n.quant == "float" and n.kind != "input"}
+    if float_ops:
+        data["float_ops"] = float_ops
+    if target is not None:
+        data["target"] = target_entry(target)
+    return data
 
 
 def write(path: Path, data: dict) -> None:
@@ -89,9 +103,15 @@ def read(path: Path) -> dict:
     return data
 
 
-def load_into(g: QGraph, table: FixTable, data: dict, path) -> list[str]:
-    """Fill ``table`` from a quant_info dict; returns warnings (e.g. graph changed since calibration)."""
+def load_into(g: QGraph, table: FixTable, data: dict, path, target=None) -> list[str]:
+    """Fill ``table`` from a quant_info dict; returns warnings (e.g. graph changed since calibration).
+    A file calibrated for another target (or none) than ``target`` is refused: other ops are quantized."""
     warnings = []
+    was, now = data.get("target"), target_entry(target)
+    if (was or {}).get("fingerprint") != (now or {}).get("fingerprint"):   # the DPU, whatever board named it
+        raise QuantInfoError(f"{path}: calibrated for {(was or {}).get('name', 'no target')} but quantizing for "
+                             f"{now['name'] if now else 'no target'}; pass the same target= (or NNDCT_TARGET) "
+                             "to both runs")
     if data.get("graph_md5") and data["graph_md5"] != g.md5():
         warnings.append(f"{path}: the model changed since calibration (graph_md5 differs); "
                         "re-calibrate if the results look wrong")

@@ -71,7 +71,7 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
     """Exact (pre-rounding) value of a quantized node, or the float value of a CPU node."""
     a, k = n.attrs, n.kind
     if k in ("conv2d", "inner-product") and n.quant == "float":
-        return float_layer(n, xs[0], fparams)
+        return _float_act_of(n, float_layer(n, xs[0], fparams))
     if k in LAYOUT_KINDS:
         return run_layout(n, xs)
     if k == "conv2d":
@@ -83,6 +83,9 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
         y = F.linear(xs[0], qparams["weight"])
     elif k in SCALAR_OPS and "scalar" in a:
         y = scalar_op(k, xs[0], a).double()
+    elif k in ("add", "mul") and n.quant == "float":     # kept float (e.g. by a target): float32 as the CPU
+        y = (xs[0].float() + xs[1].float() if k == "add" else xs[0].float() * xs[1].float()).double()
+        return _float_act_of(n, y)
     elif k == "add":
         y = xs[0] + xs[1]
     elif k == "mul":
@@ -129,6 +132,13 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
     if n.act is not None:
         y = act_exact(y, n.act)
     return y
+
+
+def _float_act_of(n, y: torch.Tensor) -> torch.Tensor:
+    """The fused activation of a node kept float after fusion (a target's verdict), in float."""
+    if n.act is None:
+        return y
+    return _np_float(lambda v: float_act(v.astype(np.float64), n.act, n.act_attrs).astype(np.float32), y)
 
 
 def float_act(x: np.ndarray, kind: str, attrs: dict) -> np.ndarray:

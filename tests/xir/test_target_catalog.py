@@ -124,6 +124,12 @@ def test_dpucadx8g_tensor_memory_is_nine_mib():
 def test_ipu_target_is_quantization_only():
     t = catalog_targets()["AMD_AIE2_Nx4_Overlay_cfg0"]
     assert not t.compilable and t.family == "IPU_PHX" and t.isa_layout is None
+    assert t.conv_weights_fit(16, 16, 4096)             # no banks modelled: no weight-bank bound
+
+
+def test_ipu_overlay_is_also_named_without_its_configuration():
+    assert target_by_name("AMD_AIE2_Nx4_Overlay") is catalog_targets()["AMD_AIE2_Nx4_Overlay_cfg0"]
+    assert target_by_name("amd_aie2_nx4_overlay").name == "AMD_AIE2_Nx4_Overlay_cfg0"
 
 
 def test_lookup_by_name_is_case_insensitive_and_unknown_names_list_known_ones():

@@ -32,6 +32,8 @@ from xir.target.model import BankGroup, Limits, Overheads, Target
 
 #: The IPU overlay name users pass to the quantizer (``target=...``); quantization-only.
 IPU_TARGET = "AMD_AIE2_Nx4_Overlay_cfg0"
+#: other names of built-in targets (upper case): the overlay is also given without its configuration suffix
+TARGET_ALIASES = {"AMD_AIE2_NX4_OVERLAY": IPU_TARGET}
 
 
 def natural_key(text: str) -> tuple:
@@ -286,7 +288,9 @@ def catalog_boards() -> dict[str, Target]:
 def target_by_name(name: str) -> Target:
     """The built-in target called ``name`` (case-insensitive); TargetError listing names otherwise."""
     targets = catalog_targets()
-    found = {n.upper(): t for n, t in targets.items()}.get(name.strip().upper())
+    key = name.strip().upper()
+    key = TARGET_ALIASES.get(key, key).upper()
+    found = {n.upper(): t for n, t in targets.items()}.get(key)
     if found is None:
         raise TargetError(f"unknown target name {name!r}; known: {', '.join(targets)}")
     return found

@@ -478,7 +478,10 @@ class Target:
         return sum(b.bytes for b in self.banks)
 
     def conv_weights_fit(self, kernel_h: int, kernel_w: int, in_channels: int) -> bool:
-        """Rule: a conv's weights fit when kh * kw * ceil(Cin / ICP) <= weights bank depth."""
+        """Rule: a conv's weights fit when kh * kw * ceil(Cin / ICP) <= weights bank depth; a
+        quantization-only target (no banks modelled, e.g. the IPU overlay) sets no such bound."""
+        if not self.groups("weights"):
+            return True
         need = kernel_h * kernel_w * -(-in_channels // self.icp)
         return need <= self.weights_group.depth
 
