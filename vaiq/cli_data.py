@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from xir.arrays import npz_keys, open_npy, read_npz_array
+from xir.errors import FileError
 from xir.images import IMAGE_SUFFIXES, ImageError, image_files
 from xir.images import read_image as _decode
 
@@ -104,6 +105,13 @@ def _check_finite(a: np.ndarray, path: Path, what: str, chunk: int = 256) -> Non
 
 
 def _load_array(path: Path):
+    try:
+        return _read_arrays(path)
+    except FileError as e:               # the data module's errors are VaiqErrors
+        raise VaiqError(str(e)) from None
+
+
+def _read_arrays(path: Path):
     if path.suffix == ".npy":
         return open_npy(path, "data array"), None, "the array"
     keys = npz_keys(path, "data archive")

@@ -218,7 +218,7 @@ def test_data_errors(tmp_path):
     np.save(tmp_path / "obj.npy", np.array(["a", "b"]))
     assert "numeric" in err(tmp_path / "obj.npy")
     (tmp_path / "junk.npy").write_bytes(b"garbage")
-    assert "cannot read the file" in err(tmp_path / "junk.npy")
+    assert "not a .npy data array" in err(tmp_path / "junk.npy")
     (tmp_path / "noimg").mkdir()
     assert "no image files" in err(tmp_path / "noimg")
     assert "C 1 or 3" in err(tmp_path / "noimg", (2,))
