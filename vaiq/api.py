@@ -81,11 +81,11 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         args = tuple(a.to("cpu") for a in _as_args(input_args))
         self.graph: QGraph = capture(module, args, input_kwargs)
         self._apply_layer_rules()
-        prepare(self.graph, self.config.silu_to_hswish, self.config.sigmoid_to_hsigmoid)
+        prepare(self.graph, self.config.silu_to_hswish, self.config.sigmoid_to_hsigmoid, self.config.relu6_to_relu)
         self._apply_layer_rules(after=True)
         self.quant_model = QuantModule(self.graph, self.quant_mode, self.config.bits_w, self.config.bits_a,
                                        self.config.method, self._layer_bits(), self.config.round_a,
-                                       self.config.bits_in)
+                                       self.config.bits_in, round_in=self.config.round_in)
         self.table: FixTable | None = None
         self.warnings: list[str] = []
         if self.quant_mode == "test":
@@ -114,12 +114,14 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
             raise VaiqError(str(e)) from None
 
     def _apply_layer_rules(self, after: bool = False) -> None:
-        if not self.config.layers:
-            return
+        if not after:
+            self._kept_float = self.config.kept_float(self.graph)
         for n in self.graph.nodes:
-            rules = self.config.layer_rules(n)
+            rules = self.config.layer_rules(n) if self.config.layers else {}
             if rules.get("quantizable") is False and n.kind != "input":
                 n.quant, n.reason = "float", "excluded by layer_quantize_config"
+            elif n.name in self._kept_float:
+                n.quant, n.reason = "float", self._kept_float[n.name]
         if after:
             assign_roles(self.graph)
 
@@ -127,8 +129,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         out = {}
         for n in self.graph.nodes:
             rules = self.config.layer_rules(n) if self.config.layers else {}
-            if "bit_width" in rules:
-                out[n.name] = {"a": rules["bit_width"], "w": rules["bit_width"]}
+            bits = {k: rules[k] for k in ("a", "w", "b") if k in rules}
+            if bits:
+                out[n.name] = bits
         return out
 
     # -- calibration result ---------------------------------------------------------------------
@@ -138,7 +141,7 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
             if n.quant == "own" and n.kind in ("conv2d", "transposed-conv2d", "inner-product"):
                 for k, v in self.quant_model.params_of(n.name).items():
                     bw = self.quant_model.bits_for(n.name, "w") if k == "weight" else \
-                        self.quant_model.layer_bits.get(n.name, {}).get("w", self.config.bits_b)
+                        self.quant_model.layer_bits.get(n.name, {}).get("b", self.config.bits_b)
                     table.param_bits[f"{n.name}.{k}"] = bw
                     table.param_pos[f"{n.name}.{k}"] = param_pos(v, bw, self.config.method)
         return table

@@ -70,7 +70,6 @@ class _Builder:
     def __init__(self, q, opset: int, exact: bool):
         self.q, self.g, self.t = q, q.graph, q.table
         self.opset, self.exact = opset, exact
-        self.round_a = q.config.round_a
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self._init_names: set[str] = set()
@@ -213,7 +212,7 @@ class _Builder:
                     y = self.act(n.act, y, n.name)
                 final = n.name
             if has_fix(n):
-                rounds = None if n.quant == "shared" else self.round_a
+                rounds = None if n.quant == "shared" else self.q.config.round_for(n)
                 y = self.qdq(y, self.t.get(n.name), self.t.bw(n.name), final, f"tensor '{n.name}'", rounds)
             elif y != final:
                 y = self._rename_last(y, final)
