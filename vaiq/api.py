@@ -197,8 +197,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
                           dump_layers: bool = False, check_model: bool = False, opt_graph: bool = False,
                           *, exact_rounding: bool = True) -> Path:
         """Write ``<Net>_int.onnx`` with QuantizeLinear/DequantizeLinear (power-of-two scales).
-        ``exact_rounding`` (an addition to nndct's arguments): True reproduces the DPU's half-up
-        rounding exactly; False writes plain Q/DQ pairs (half to even on ties, fusable by int8 back ends)."""
+        ``exact_rounding`` (an addition to nndct's arguments): True reproduces ``quant_model`` exactly in
+        onnxruntime, default session options included; False writes plain Q/DQ pairs (half to even on
+        ties, fusable by int8 back ends)."""
         self._need_test("export_onnx_model()")
         from .export_onnx import export_onnx
         out = Path(output_dir) if output_dir else self.output_dir
