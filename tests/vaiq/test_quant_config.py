@@ -135,6 +135,25 @@ def test_layer_rules_in_nndct_shape(zoo, tmp_path):
     assert others and all(q.table.param_bits[k] == 8 for k in others)
 
 
+def assert_onnx_within_one_step(q, x, tmp_path):
+    """The ONNX export holds the float layers too; onnxruntime (default session options) gives
+    quant_model's result within one step (float32 layers may round their last bit differently), a
+    float output to float32 precision."""
+    import numpy as np
+    import onnxruntime as ort
+    from vaiq.export_onnx import export_onnx
+    path = export_onnx(q, tmp_path / "onnx", dynamic_batch=True)
+    (out,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {q.graph.inputs[0]: x.numpy()})
+    with torch.no_grad():
+        ref = q.quant_model(x).numpy()
+    from vaiq.prepare import has_fix
+    if has_fix(q.graph.node(q.graph.outputs[0])):
+        assert np.abs(out.astype(np.float64) - ref).max() <= 2.0 ** -q.table.get(q.graph.outputs[0])
+    else:                          # a float last layer: float32 sums in another order
+        assert np.allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
 def _float_nodes(q):
     return {n.name: n.reason for n in q.graph.nodes if n.quant == "float"}
 
@@ -150,6 +169,7 @@ def test_keep_first_last_layer_accuracy_runs_on_cpu_bit_exact(zoo, tmp_path):
     x = torch.randn(2, *shape[1:], generator=torch.Generator().manual_seed(3))
     res = assert_emulator_equals(q, TARGET, tmp_path / "c", x)
     assert res.dpu_subgraphs and [s for s in res.subgraphs if s.get_attr("device") == "CPU"]
+    assert_onnx_within_one_step(q, x, tmp_path)
 
 
 def test_keep_add_layer_accuracy_runs_on_cpu_bit_exact(zoo, tmp_path):
@@ -162,6 +182,7 @@ def test_keep_add_layer_accuracy_runs_on_cpu_bit_exact(zoo, tmp_path):
     x = torch.randn(2, *shape[1:], generator=torch.Generator().manual_seed(4))
     res = assert_emulator_equals(q, TARGET, tmp_path / "c", x)
     assert res.dpu_subgraphs and [s for s in res.subgraphs if s.get_attr("device") == "CPU"]
+    assert_onnx_within_one_step(q, x, tmp_path)
 
 
 def test_convert_relu6_to_relu(zoo, tmp_path):
