@@ -17,7 +17,7 @@ from vaiq.prepare import has_fix
 from vaiq.zoo import MODELS, get_model
 
 ZOO = ["tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet", "leaky_net", "partial_net",
-       "digits_cnn", "ffn"]
+       "digits_cnn", "ffn", "tiny_shufflenet", "tiny_regnet", "tiny_resnext", "tiny_unet"]
 FLOAT_ATOL = 1e-6          # outputs without a fix position (softmax): float32 kernels differ in the last bit
 
 
@@ -98,13 +98,13 @@ def test_onnxruntime_agrees_with_quant_model(name, quantized, tmp_path):
     assert err.max() < 1.0
 
 
-FULL_ZOO = [n for n in MODELS if n not in ZOO and n != "unet"]
+FULL_ZOO = [n for n in MODELS if n not in ZOO]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FULL_ZOO)
 def test_onnxruntime_default_options_on_full_zoo(name, tmp_path):
-    """Every other zoo model (U-Net apart: its transposed convs at 128x128 take minutes on the CPU)."""
+    """Every other zoo model: the full-size ones and the slower tiny variants."""
     q = quantize_roundtrip(get_model(name, bn_batches=2), MODELS[name].input_shape, tmp_path / "q", batches=1, batch=2)
     _agrees(q, name, tmp_path)
 
