@@ -95,14 +95,14 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         _check_finite_params(self.graph)
         self.decisions = apply_stubs(self.graph)
         self._apply_layer_rules()
-        prepare(self.graph, self.config.silu_to_hswish, self.config.sigmoid_to_hsigmoid)
+        prepare(self.graph, self.config.silu_to_hswish, self.config.sigmoid_to_hsigmoid, self.config.relu6_to_relu)
         self._apply_layer_rules(after=True)
         self.decisions.apply(self.graph)
         if self.target is not None:
             apply_target(self.graph, self.target, self.decisions)
         self.quant_model = QuantModule(self.graph, self.quant_mode, self.config.bits_w, self.config.bits_a,
                                        self.config.method, self._layer_bits(), self.config.round_a,
-                                       self.config.bits_in)
+                                       self.config.bits_in, round_in=self.config.round_in)
         self.table: FixTable | None = None
         self.warnings: list[str] = []
         self.fast_finetuned = False      # calib: fast_finetune() ran; test: param.pth loaded
@@ -137,12 +137,14 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
             raise VaiqError(str(e)) from None
 
     def _apply_layer_rules(self, after: bool = False) -> None:
-        if not self.config.layers:
-            return
+        if not after:
+            self._kept_float = self.config.kept_float(self.graph)
         for n in self.graph.nodes:
-            rules = self.config.layer_rules(n)
+            rules = self.config.layer_rules(n) if self.config.layers else {}
             if rules.get("quantizable") is False and n.kind != "input":
                 n.quant, n.reason = "float", "excluded by layer_quantize_config"
+            elif n.name in self._kept_float:
+                n.quant, n.reason = "float", self._kept_float[n.name]
         if after:
             assign_roles(self.graph)
 
@@ -150,8 +152,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         out = {}
         for n in self.graph.nodes:
             rules = self.config.layer_rules(n) if self.config.layers else {}
-            if "bit_width" in rules:
-                out[n.name] = {"a": rules["bit_width"], "w": rules["bit_width"]}
+            bits = {k: rules[k] for k in ("a", "w", "b") if k in rules}
+            if bits:
+                out[n.name] = bits
         return out
 
     # -- calibration result ---------------------------------------------------------------------
@@ -161,7 +164,7 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
             if n.quant == "own" and n.kind in ("conv2d", "transposed-conv2d", "inner-product"):
                 for k, v in self.quant_model.params_of(n.name).items():
                     bw = self.quant_model.bits_for(n.name, "w") if k == "weight" else \
-                        self.quant_model.layer_bits.get(n.name, {}).get("w", self.config.bits_b)
+                        self.quant_model.layer_bits.get(n.name, {}).get("b", self.config.bits_b)
                     table.param_bits[f"{n.name}.{k}"] = bw
                     table.param_pos[f"{n.name}.{k}"] = param_pos(v, bw, self.config.method)
         return table
@@ -262,8 +265,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
                           dump_layers: bool = False, check_model: bool = False, opt_graph: bool = False,
                           *, exact_rounding: bool = True) -> Path:
         """Write ``<Net>_int.onnx`` with QuantizeLinear/DequantizeLinear (power-of-two scales).
-        ``exact_rounding`` (an addition to nndct's arguments): True reproduces the DPU's half-up
-        rounding exactly; False writes plain Q/DQ pairs (half to even on ties, fusable by int8 back ends)."""
+        ``exact_rounding`` (an addition to nndct's arguments): True reproduces ``quant_model`` exactly in
+        onnxruntime, default session options included; False writes plain Q/DQ pairs (half to even on
+        ties, fusable by int8 back ends)."""
         self._need_test("export_onnx_model()")
         from .export_onnx import export_onnx
         out = Path(output_dir) if output_dir else self.output_dir

@@ -188,8 +188,9 @@ def _export_options(fn):
     fn = click.option("--torchscript/--no-torchscript", "torchscript", default=True,
                       help="Write <Net>_int.pt (TorchScript).")(fn)
     fn = click.option("--onnx-rounding", type=click.Choice(["exact", "qdq"]), default="exact", show_default=True,
-                      help="exact: ONNX reproduces the DPU's half-up rounding bit for bit (Floor before each "
-                           "QuantizeLinear); qdq: plain Q/DQ pairs that int8 back ends fuse (ties differ).")(fn)
+                      help="exact: onnxruntime reproduces quant_model bit for bit, default session options "
+                           "included (Floor before each QuantizeLinear, dense layers as 1x1 Conv); qdq: plain "
+                           "Q/DQ pairs that int8 back ends fuse (ties differ).")(fn)
     return click.option("--onnx/--no-onnx", "onnx", default=True, help="Write <Net>_int.onnx.")(fn)
 
 

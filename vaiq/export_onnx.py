@@ -11,10 +11,15 @@ Rules:
   [-2^(bw-1), 2^(bw-1)-1] * scale after the DequantizeLinear;
 - rounding: QuantizeLinear rounds half to even, the DPU half up. With ``exact_rounding`` (default) a
   value that rounds at a fix point first passes Mul(2^fp) -> Add(1/2) -> Floor -> Mul(2^-fp), so it
-  reaches QuantizeLinear on the grid and QuantizeLinear only saturates: onnxruntime then reproduces
-  ``quant_model`` whenever float32 holds the exact values (sums below 2^24 units). Without it the
-  graph is plain QDQ, which int8 back ends fuse, and a tie may land one step lower; a one-step
-  difference early in a network grows as it propagates;
+  reaches QuantizeLinear on the grid and QuantizeLinear only saturates, and a dense layer is a 1x1
+  Conv over its rows: then no DequantizeLinear -> op -> QuantizeLinear group is left for
+  onnxruntime's default QDQ fusion to turn into an integer kernel (its QGemm / MatMulIntegerToFloat,
+  which a plain DequantizeLinear -> Gemm / MatMul becomes even without a QuantizeLinear after it,
+  sum u8 x s8 pairs in int16 on x86 CPUs without VNNI and saturate), every op runs in float32, and
+  onnxruntime reproduces ``quant_model`` with default session options and with optimizations off
+  alike, whenever float32 holds the exact values (sums below 2^24 units). Without it the graph is
+  plain QDQ with Gemm, which int8 back ends fuse: ties land one step lower, a one-step difference
+  grows as it propagates, and fused integer kernels may add their own errors;
 - weights are int8 (int16 above 8 bits) initializers followed by DequantizeLinear; biases are int32
   initializers at the accumulator scale 2^-(input fix + weight fix), the QDQ convention, or at their
   own fix position when that grid is finer;
@@ -24,9 +29,7 @@ Rules:
   kh*kw*factor/2^shift (with exact rounding, the window sum is recovered exactly with
   Mul(kh*kw*2^fp_in) -> Round before the factor is applied); float (CPU) nodes use the float formulas;
 - ``torch`` nodes (replayed aten calls) have no ONNX form: VaiqError naming the node.
-onnxruntime fuses DequantizeLinear -> Gemm into its int8 QGemm, whose u8 x s8 kernel on x86 CPUs
-without VNNI sums pairs of products in int16 and can saturate; the session option
-``session.disable_quant_qdq = 1`` runs the graph as written.
+With plain QDQ, the session option ``session.disable_quant_qdq = 1`` keeps onnxruntime from fusing.
 The file is written atomically (temporary file, then rename).
 """
 from __future__ import annotations
@@ -70,11 +73,11 @@ class _Builder:
     def __init__(self, q, opset: int, exact: bool):
         self.q, self.g, self.t = q, q.graph, q.table
         self.opset, self.exact = opset, exact
-        self.round_a = q.config.round_a
         self.nodes: list[onnx.NodeProto] = []
         self.inits: list[onnx.TensorProto] = []
         self._init_names: set[str] = set()
         self.val: dict[str, str] = {}            # quantizer node -> ONNX tensor holding its value
+        self.producer: dict[str, onnx.NodeProto] = {}
         self.rank: dict[str, int] = {n.name: len(n.shape) for n in self.g.nodes}
         self.shape = {n.name: tuple(n.shape) for n in self.g.nodes}
         self.batch = next(iter(self.g.input_shapes.values()))[0] if self.g.input_shapes else 1
@@ -98,7 +101,17 @@ class _Builder:
 
     def op(self, op_type: str, inputs: list[str], out: str, **attrs) -> str:
         self.nodes.append(helper.make_node(op_type, inputs, [out], name=out, **attrs))
+        self.producer[out] = self.nodes[-1]
         return out
+
+    def reshape_grid(self, x: str, shape: list[int], out: str) -> str:
+        """``x`` reshaped; a DequantizeLinear output is reshaped as its integers (Q -> Reshape -> DQ), so
+        onnxruntime's QDQ propagation has no DequantizeLinear -> Reshape to rewrite."""
+        dq = self.producer.get(x)
+        if dq is None or dq.op_type != "DequantizeLinear":
+            return self.op("Reshape", [x, self.ints(shape)], out)
+        r = self.op("Reshape", [dq.input[0], self.ints(shape)], f"{out}/int")
+        return self.op("DequantizeLinear", [r, *dq.input[1:]], out)
 
     def round_to_grid(self, x: str, fp: int, mode: str, out: str) -> str:
         """``x`` rounded to the grid 2^-fp with the xir rounding ``mode`` (exact in float32 while
@@ -169,6 +182,7 @@ class _Builder:
         last = self.nodes[-1]
         if list(last.output) == [y]:
             last.output[0] = final
+            self.producer[final] = last
             return final
         return self.op("Identity", [y], final)
 
@@ -213,7 +227,7 @@ class _Builder:
                     y = self.act(n.act, y, n.name)
                 final = n.name
             if has_fix(n):
-                rounds = None if n.quant == "shared" else self.round_a
+                rounds = None if n.quant == "shared" else self.q.config.round_for(n)
                 y = self.qdq(y, self.t.get(n.name), self.t.bw(n.name), final, f"tensor '{n.name}'", rounds)
             elif y != final and n.kind != "input":     # a float input (outside QuantStub regions) stays as is
                 y = self._rename_last(y, final)
@@ -234,35 +248,72 @@ class _Builder:
             ends.append(p + max(0, (out - 1) * s + k - (size + 2 * p)))
         return [ph, pw, ends[0], ends[1]]
 
+    def layer_params(self, n, w_fn=None, bias_after_shape=None) -> tuple[str, str | None, str | None]:
+        """(weight, bias in the layer, bias added after it) of a conv / dense node, the weight laid out
+        by ``w_fn`` (a function of the torch tensor) when given. A float (CPU) layer
+        has float32 initializers. A quantized layer's bias on a grid finer than the accumulator's goes
+        into an Add after the layer (shaped ``bias_after_shape``): int8 back ends read a layer's bias at
+        the accumulator scale (onnxruntime's fused QGemm ignores its DequantizeLinear's scale)."""
+        if n.quant == "float":
+            p = self.q.quant_model.params_of(n.name)
+            w = p["weight"].detach().float()
+            w = self.init(f"{n.name}/weight_float", (w_fn(w) if w_fn else w).contiguous().numpy())
+            b = self.init(f"{n.name}/bias_float", p["bias"].detach().float().numpy()) if "bias" in p else None
+            return w, b, None
+        qp = self.qparams[n.name]
+        w = self.param(n, "weight", w_fn(qp["weight"]).contiguous() if w_fn else None)
+        if "bias" not in qp:
+            return w, None, None
+        if self.t.param_pos[f"{n.name}.bias"] <= self.t.get(n.inputs[0]) + self.t.param_pos[f"{n.name}.weight"]:
+            return w, self.param(n, "bias"), None
+        shaped = qp["bias"].reshape(bias_after_shape) if bias_after_shape else None
+        return w, None, self.param(n, "bias", shaped)
+
+    def _with_bias(self, n, y: str, after: str | None) -> str:
+        return self.op("Add", [y, after], f"{n.name}/add_bias") if after else y
+
     def k_conv2d(self, n, xs):
         a = n.attrs
-        if n.quant != "own":
-            raise VaiqError(f"node '{n.name}': a float convolution cannot be exported; keep convolutions quantized")
-        w = self.param(n, "weight")
-        ins = [xs[0], w] + ([self.param(n, "bias")] if "bias" in self.qparams[n.name] else [])
-        kh, kw = self.qparams[n.name]["weight"].shape[2:]
-        return self.op("Conv", ins, f"{n.name}/conv", kernel_shape=[kh, kw], strides=list(a["stride"]),
-                       pads=[a["padding"][0], a["padding"][1]] * 2, dilations=list(a["dilation"]),
-                       group=int(a["groups"]))
+        w, b, after = self.layer_params(n, bias_after_shape=(-1, 1, 1))
+        kh, kw = self.q.quant_model.params_of(n.name)["weight"].shape[2:]
+        y = self.op("Conv", [xs[0], w] + ([b] if b else []), f"{n.name}/conv", kernel_shape=[kh, kw],
+                    strides=list(a["stride"]), pads=[a["padding"][0], a["padding"][1]] * 2,
+                    dilations=list(a["dilation"]), group=int(a["groups"]))
+        return self._with_bias(n, y, after)
 
     def k_transposed_conv2d(self, n, xs):
         a = n.attrs
-        w = self.param(n, "weight")
-        ins = [xs[0], w] + ([self.param(n, "bias")] if "bias" in self.qparams[n.name] else [])
+        if n.quant != "own":
+            raise VaiqError(f"node '{n.name}': a float transposed convolution cannot be exported; keep it quantized")
+        w, b, after = self.layer_params(n, bias_after_shape=(-1, 1, 1))
         kh, kw = self.qparams[n.name]["weight"].shape[2:]
-        return self.op("ConvTranspose", ins, f"{n.name}/conv_transpose", kernel_shape=[kh, kw],
-                       strides=list(a["stride"]), pads=[a["padding"][0], a["padding"][1]] * 2,
-                       dilations=list(a["dilation"]), group=int(a["groups"]),
-                       output_padding=list(a["output_padding"]))
+        y = self.op("ConvTranspose", [xs[0], w] + ([b] if b else []), f"{n.name}/conv_transpose",
+                    kernel_shape=[kh, kw], strides=list(a["stride"]), pads=[a["padding"][0], a["padding"][1]] * 2,
+                    dilations=list(a["dilation"]), group=int(a["groups"]), output_padding=list(a["output_padding"]))
+        return self._with_bias(n, y, after)
 
     def k_inner_product(self, n, xs):
-        has_b = "bias" in self.qparams[n.name]
+        m, k = self.q.quant_model.params_of(n.name)["weight"].shape
+        if self.exact:
+            # a 1x1 Conv over the rows, not Gemm / MatMul: onnxruntime's default optimizations fuse
+            # DequantizeLinear -> Gemm / MatMul into int8 kernels (QGemm, MatMulIntegerToFloat) that
+            # are not exact (see the module docstring); a Conv stays a float op
+            w, b, after = self.layer_params(n, lambda t: t.reshape(m, k, 1, 1), (-1, 1, 1))
+            rows = self.reshape_grid(xs[0], [-1, int(k), 1, 1], f"{n.name}/rows")
+            y = self._with_bias(n, self.op("Conv", [rows, w] + ([b] if b else []), f"{n.name}/conv1x1",
+                                           kernel_shape=[1, 1]), after)
+            if self.rank[n.inputs[0]] == 2:
+                return self.op("Flatten", [y], f"{n.name}/flatten", axis=1)
+            lead = self.op("Slice", [self.op("Shape", xs[:1], f"{n.name}/in_shape"), self.ints([0]),
+                                     self.ints([-1])], f"{n.name}/lead_dims")
+            shape = self.op("Concat", [lead, self.ints([int(m)])], f"{n.name}/out_shape", axis=0)
+            return self.op("Reshape", [y, shape], f"{n.name}/reshape")
         if self.rank[n.inputs[0]] == 2:
-            ins = [xs[0], self.param(n, "weight")] + ([self.param(n, "bias")] if has_b else [])
-            return self.op("Gemm", ins, f"{n.name}/gemm", transB=1)
-        wt = self.param(n, "weight", self.qparams[n.name]["weight"].t().contiguous())
-        y = self.op("MatMul", [xs[0], wt], f"{n.name}/matmul")
-        return self.op("Add", [y, self.param(n, "bias")], f"{n.name}/add_bias") if has_b else y
+            w, b, after = self.layer_params(n)
+            return self._with_bias(n, self.op("Gemm", [xs[0], w] + ([b] if b else []), f"{n.name}/gemm", transB=1),
+                                   after)
+        w, b, after = self.layer_params(n, lambda t: t.t())
+        return self._with_bias(n, self.op("MatMul", [xs[0], w], f"{n.name}/matmul"), b or after)
 
     def _operands(self, n, xs):
         """A node with a Python number (``attrs["scalar"]``, on the left when ``reverse``) reads it as a

@@ -116,7 +116,7 @@ class QuantizedGraph(torch.nn.Module):
         super().__init__()
         self.graph = q.graph
         self.nodes = list(q.graph.nodes)
-        self.round_a = q.config.round_a
+        self.round = {n.name: q.config.round_for(n) for n in self.nodes}
         self.fix = {n.name: (q.table.get(n.name), q.table.bw(n.name))
                     for n in self.nodes if has_fix(n) and n.quant != "shared"}
         self.batch = next(iter(q.graph.input_shapes.values()))[0] if q.graph.input_shapes else 1
@@ -143,7 +143,7 @@ class QuantizedGraph(torch.nn.Module):
                     y = run_exact.run_node(n, xs, qp)
             if n.name in self.fix:
                 fp, bw = self.fix[n.name]
-                y = run_exact.quantize_out(y, fp, bw, self.round_a)
+                y = run_exact.quantize_out(y, fp, bw, self.round[n.name])
             vals[n.name] = y
         outs = [vals[o].float() for o in g.outputs]
         if g.output_structure is None:

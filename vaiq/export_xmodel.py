@@ -80,7 +80,7 @@ class _Builder:
     def out_fix(self, n, op: xir.Op) -> xir.Op:
         if not has_fix(n):
             return op
-        return self.fix(op, f"{n.name}_fix", self.t.get(n.name), self.t.bw(n.name), self.q.config.round_a)
+        return self.fix(op, f"{n.name}_fix", self.t.get(n.name), self.t.bw(n.name), self.q.config.round_for(n))
 
     def act(self, n, op: xir.Op) -> xir.Op:
         if not n.act:

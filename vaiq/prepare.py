@@ -5,6 +5,8 @@ Rules (DPU_FACTS §2):
   becomes one hard-swish; with ``convert_sigmoid_to_hsigmoid`` every other sigmoid becomes a
   hard-sigmoid (both run on the DPU's ALU, both approximate); by default sigmoid stays a float (CPU)
   op and the multiply a quantized element-wise ``mul``;
+- with ``convert_relu6_to_relu`` every ReLU6 becomes a ReLU (the float model changes too); it runs
+  after the hard-sigmoid recognition, so ``relu6(x + 3) / 6`` stays a hard-sigmoid;
 - a BatchNorm after a conv / transposed conv / dense that only feeds it is folded into that layer's
   weights and bias; any other BatchNorm becomes a 1x1 depthwise conv (scale and shift), so it is
   quantized like one;
@@ -112,6 +114,13 @@ def recognize_hard_sigmoids(g: QGraph) -> None:
                 break
 
 
+def convert_relu6(g: QGraph) -> None:
+    for n in g.nodes:
+        if n.kind == "relu6":
+            n.kind = "relu"
+            n.attrs["from_relu6"] = True
+
+
 def fold_batchnorm(g: QGraph) -> None:
     users = g.users()
     for bn in [n for n in g.nodes if n.kind == "batchnorm"]:
@@ -199,9 +208,12 @@ def has_fix(n: Node) -> bool:
     return n.quant in ("own", "shared") or bool(n.attrs.get("fixed_out"))
 
 
-def prepare(g: QGraph, silu_to_hswish: bool = False, sigmoid_to_hsigmoid: bool = False) -> QGraph:
+def prepare(g: QGraph, silu_to_hswish: bool = False, sigmoid_to_hsigmoid: bool = False,
+            relu6_to_relu: bool = False) -> QGraph:
     convert_sigmoids(g, silu_to_hswish, sigmoid_to_hsigmoid)
     recognize_hard_sigmoids(g)
+    if relu6_to_relu:
+        convert_relu6(g)
     fold_batchnorm(g)
     fuse_activations(g)
     assign_roles(g)

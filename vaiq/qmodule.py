@@ -20,11 +20,13 @@ from . import run_exact, run_float
 
 class QuantModule(torch.nn.Module):
     def __init__(self, graph: QGraph, mode: str, bits_w: int = 8, bits_a: int = 8, method: str = "diffs",
-                 layer_bits: dict | None = None, round_a: str = "DPU_ROUND", bits_in: int | None = None):
+                 layer_bits: dict | None = None, round_a: str = "DPU_ROUND", bits_in: int | None = None,
+                 round_in: str = "DPU_ROUND"):
         super().__init__()
         self.graph = graph
         self.mode = mode
         self.bits_w, self.bits_a, self.method, self.round_a = bits_w, bits_a, method, round_a
+        self.round_in = round_in
         self.bits_in = bits_in or bits_a
         self.layer_bits = layer_bits or {}
         self._nodes = list(graph.nodes)
@@ -105,7 +107,8 @@ class QuantModule(torch.nn.Module):
             qp = (qparams if qparams is not None else self.quantized_params()).get(n.name, {})
             y = run_exact.run_node(n, xs, qp, self.params_of(n.name))
         if has_fix(n) and n.quant != "shared":
-            y = run_exact.quantize_out(y, self.table.get(n.name), self.table.bw(n.name), self.round_a)
+            y = run_exact.quantize_out(y, self.table.get(n.name), self.table.bw(n.name),
+                                       self.round_in if n.kind == "input" else self.round_a)
         return y
 
     def forward(self, *args):

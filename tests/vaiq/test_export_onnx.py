@@ -10,14 +10,14 @@ from onnx import numpy_helper
 from torch import nn
 
 from flow import quantize_roundtrip
-from vaiq import VaiqError, run_exact
+from vaiq import VaiqError, run_exact, torch_quantizer
 from vaiq.calib import fake_quant
 from vaiq.export_onnx import DEFAULT_OPSET, INT16_OPSET, export_onnx
 from vaiq.prepare import has_fix
 from vaiq.zoo import MODELS, get_model
 
 ZOO = ["tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet", "leaky_net", "partial_net",
-       "digits_cnn", "ffn"]
+       "digits_cnn", "ffn", "tiny_shufflenet", "tiny_regnet", "tiny_resnext", "tiny_unet"]
 FLOAT_ATOL = 1e-6          # outputs without a fix position (softmax): float32 kernels differ in the last bit
 
 
@@ -33,17 +33,32 @@ def quantized(tmp_path_factory):
     return get
 
 
-def session(path):
+def session(path, fuse=True):
+    """onnxruntime as a user runs it: default session options (graph optimizations on, QDQ groups
+    fused into int8 kernels); ``fuse=False`` runs a plain-QDQ graph as written."""
     so = ort.SessionOptions()
-    # onnxruntime's fused int8 kernels (QGemm, QLinearConv: u8 x s8 pairs summed in int16 on x86 CPUs
-    # without VNNI) can saturate; the QDQ graph itself is checked here, so its ops run unfused
-    so.add_session_config_entry("session.disable_quant_qdq", "1")
+    if not fuse:
+        so.add_session_config_entry("session.disable_quant_qdq", "1")
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
-def run(path, q, x):
-    s = session(path)
-    return s.run(None, {q.graph.inputs[0]: x.numpy()})
+def run(path, q, x, fuse=True):
+    return session(path, fuse).run(None, {q.graph.inputs[0]: x.numpy()})
+
+
+#: onnxruntime's integer kernels that its QDQ fusion makes (contrib ops included)
+INT8_KERNELS = {"QGemm", "QLinearConv", "QLinearMatMul", "MatMulIntegerToFloat", "MatMulInteger", "ConvInteger",
+                "QLinearAdd", "QLinearMul", "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearSigmoid",
+                "QLinearLeakyRelu", "QLinearConcat", "QLinearSoftmax", "DynamicQuantizeMatMul"}
+
+
+def optimized_ops(path, tmp_path) -> set:
+    """The op types onnxruntime runs after its default graph optimizations."""
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED   # all but the NCHWc layout
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return {n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node}
 
 
 def errors_in_steps(q, outs, refs):
@@ -61,17 +76,71 @@ def flat(y):
     return list(y) if isinstance(y, (tuple, list)) else [y]
 
 
-@pytest.mark.parametrize("name", ZOO)
-def test_onnxruntime_agrees_with_quant_model(name, quantized, tmp_path):
-    """The issue's acceptance criterion: within one quantization step on >= 99.9% of elements."""
-    q = quantized(name)
+def _agrees(q, name, tmp_path):
     path = export_onnx(q, tmp_path, dynamic_batch=True)
+    assert not optimized_ops(path, tmp_path) & INT8_KERNELS, "onnxruntime fused a QDQ group into an int8 kernel"
     x = torch.randn(2, *MODELS[name].input_shape[1:], generator=torch.Generator().manual_seed(7)) * 1.5
     with torch.no_grad():
         refs = flat(q.quant_model(x))
     err = errors_in_steps(q, run(path, q, x), refs)
     within = float(np.mean(err <= 1.0))
     assert within >= 0.999, f"{name}: {within:.4%} within one step, max error {err.max():.2f} steps"
+    return err
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_onnxruntime_agrees_with_quant_model(name, quantized, tmp_path):
+    """The issue's acceptance criterion under onnxruntime's default session options: within one
+    quantization step on >= 99.9% of elements; the exact export does better on these models: outputs
+    on a fix grid equal quant_model's (errors are whole steps, so below one means none), float outputs
+    within FLOAT_ATOL. No QDQ group is left for onnxruntime to fuse into an inexact int8 kernel."""
+    err = _agrees(quantized(name), name, tmp_path)
+    assert err.max() < 1.0
+
+
+FULL_ZOO = [n for n in MODELS if n not in ZOO]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FULL_ZOO)
+def test_onnxruntime_default_options_on_full_zoo(name, tmp_path):
+    """Every other zoo model: the full-size ones and the slower tiny variants."""
+    q = quantize_roundtrip(get_model(name, bn_batches=2), MODELS[name].input_shape, tmp_path / "q", batches=1, batch=2)
+    _agrees(q, name, tmp_path)
+
+
+def test_dense_layers_under_default_session_options(tmp_path):
+    """A dense layer whose bias lies on a grid finer than its accumulator's (large inputs, a small
+    bias): onnxruntime's default options fuse a plain DequantizeLinear -> Gemm into QGemm, which reads
+    the bias at the accumulator scale. The exact export leaves nothing to fuse and equals quant_model;
+    the plain export adds such a bias after the Gemm, so the fused kernel is right up to ties."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
+    with torch.no_grad():
+        for lin in (model[0], model[2]):
+            lin.bias.copy_(torch.rand(lin.bias.shape) * 1e-3)
+    gen = torch.Generator().manual_seed(4)
+    q = torch_quantizer("calib", model, (torch.zeros(1, 64),), output_dir=str(tmp_path))
+    with torch.no_grad():
+        for _ in range(2):
+            q.quant_model(torch.randn(8, 64, generator=gen) * 30)
+    q.export_quant_config()
+    q = torch_quantizer("test", model, (torch.zeros(1, 64),), output_dir=str(tmp_path))
+    for name in ("linear", "linear_1"):
+        acc = q.table.get(q.graph.node(name).inputs[0]) + q.table.param_pos[f"{name}.weight"]
+        assert q.table.param_pos[f"{name}.bias"] > acc, "the test needs biases on a finer grid"
+    x = torch.randn(16, 64, generator=torch.Generator().manual_seed(5)) * 30
+    with torch.no_grad():
+        ref = q.quant_model(x).double().numpy()
+    step = 2.0 ** -q.table.get(q.graph.outputs[0])
+    exact = export_onnx(q, tmp_path / "exact", dynamic_batch=True)
+    assert not optimized_ops(exact, tmp_path) & INT8_KERNELS
+    (out,) = run(exact, q, x)
+    assert np.array_equal(out, ref)
+    plain = export_onnx(q, tmp_path / "plain", dynamic_batch=True, exact_rounding=False)
+    assert "QGemm" in optimized_ops(plain, tmp_path)
+    (out,) = run(plain, q, x)
+    assert np.abs(out - ref).max() <= step
 
 
 def _scales_and_zeros(model):
@@ -167,7 +236,7 @@ def test_rounding_ties(exact, tmp_path):
     path = export_onnx(q, tmp_path, dynamic_batch=True, exact_rounding=exact)
     model = onnx.load(str(path))
     assert ("Floor" in {n.op_type for n in model.graph.node}) == exact
-    (out,) = run(path, q, x)
+    (out,) = run(path, q, x, fuse=exact)       # plain QDQ as written: QuantizeLinear's own rounding
     diff = (out.astype(np.float64) - q.quant_model(x).double().numpy()) * 2.0 ** fo
     if exact:
         assert np.count_nonzero(diff) == 0
@@ -217,7 +286,7 @@ def test_every_op_kind_matches_quant_model(cover, opset, tmp_path):
     path = export_onnx(q, tmp_path, dynamic_batch=True, opset_version=opset)
     kinds = {n.op_type for n in onnx.load(str(path)).graph.node}
     assert {"ConvTranspose", "Resize", "ReduceMean", "Slice", "Pad", "Transpose", "Reshape", "Softmax",
-            "Sigmoid", "Tanh", "Sub", "Div", "MatMul", "Gemm", "LeakyRelu", "Concat", "AveragePool", "MaxPool",
+            "Sigmoid", "Tanh", "Sub", "Div", "MatMul", "Conv", "LeakyRelu", "Concat", "AveragePool", "MaxPool",
             "Flatten"} <= kinds
     x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
