@@ -34,6 +34,15 @@ def zoo_quantizer(tmp_path_factory, batches=2):
     return get
 
 
+def compile_zoo(name, folder, arch="DPUCZDX8G/KV260", net="tr"):
+    """A zoo model quantized (2 batches) and compiled with vaic into ``folder/out``; the .xmodel path."""
+    from vaic.pipeline import compile_graph
+    from vaic.writer import write_outputs
+    from vaiq.zoo import MODELS, get_model
+    q = quantize_roundtrip(get_model(name), MODELS[name].input_shape, folder, batches=2)
+    return write_outputs(compile_graph(q.export_xmodel(), arch), folder / "out", net)[f"{net}.xmodel"]
+
+
 def to_nhwc(a: np.ndarray) -> np.ndarray:
     return np.transpose(a, (0, 2, 3, 1)) if a.ndim == 4 else a
 

@@ -100,6 +100,10 @@ def read(path: Path) -> dict:
         raise QuantInfoError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict) or not {"param", "output"} <= set(data):
         raise QuantInfoError(f"{path}: not a quant_info.json (needs 'param' and 'output')")
+    for key in ("param", "output", "input"):
+        if key in data and not isinstance(data[key], dict):
+            raise QuantInfoError(f"{path}: '{key}' must map names to [[bit_width, fix_pos]], got "
+                                 f"{type(data[key]).__name__}")
     return data
 
 

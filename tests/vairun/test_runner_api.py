@@ -7,21 +7,15 @@ import pytest
 from click.testing import CliRunner
 
 import xir
-from vaic.pipeline import compile_graph
-from vaic.writer import write_outputs
 from vairun import GraphRunner, Runner, VairunError
 from vairun.cli import main
 
-from flow import quantize_roundtrip
+from flow import compile_zoo
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    from vaiq.zoo import MODELS, get_model
-    d = tmp_path_factory.mktemp("m")
-    q = quantize_roundtrip(get_model("tiny_resnet"), MODELS["tiny_resnet"].input_shape, d, batches=2)
-    res = compile_graph(q.export_xmodel(), "DPUCZDX8G/KV260")
-    return write_outputs(res, d / "out", "tr")["tr.xmodel"]
+    return compile_zoo("tiny_resnet", tmp_path_factory.mktemp("m"))
 
 
 def x_of(batch, seed=0):

@@ -3,7 +3,8 @@
 Rules: the file must be a deploy graph written by a quantizer (float ops with ``fix`` ops), not a
 float model and not an already compiled one; every fix position must satisfy the target's shift
 constraints (DPU_FACTS §2) -- a violation names the op and the range it breaks; every float constant
-is finite (a NaN cannot be quantized and an infinity would saturate silently). A depthwise op with
+is finite (a NaN cannot be quantized and an infinity would saturate silently); every fix op's position
+lies within ``xir.fixpoint.FIX_POS_LIMIT`` and its bit width within 1..16. A depthwise op with
 HSIGMOID / HSWISH has no shift_cut constraint: only the ALU runs it, reading its fix positions from
 the ALUINIT hard-sigmoid fields, and where those cannot hold them the partitioner sends it to the CPU
 (HSIGMOID_FIX_POSITION); the quantizer leaves a separate hard-swish's output position free.
@@ -35,6 +36,12 @@ def load_model(path) -> xir.Graph:
         raise VaicError(f"{path}: a float (unquantized) model has no fix positions; quantize it with vaiq "
                         "first (vaiq quantize ...) and compile its <Net>_int.xmodel")
     for op in g.get_ops():
+        if op.get_type() == "fix":
+            fp, bw = op.get_attr("fix_point"), op.get_attr_or_default("bit_width")
+            if abs(int(fp)) > fixpoint.FIX_POS_LIMIT or not 1 <= int(bw) <= 16:
+                raise VaicError(f"{path}: fix op '{op.get_name()}' has fix_point {fp}, bit_width {bw}: outside "
+                                f"-{fixpoint.FIX_POS_LIMIT}..{fixpoint.FIX_POS_LIMIT} and 1..16; the model is "
+                                "corrupt: quantize it again")
         if op.get_type() in ("const", "const-fix"):
             data = np.asarray(op.get_const_data())
             if data.dtype.kind == "f" and not np.isfinite(data).all():
