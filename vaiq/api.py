@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from . import bias_corr, cle
 from .calib import param_pos
 from .capture import capture
 from .config import QuantConfig, load_config
@@ -83,11 +84,16 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         self._apply_layer_rules()
         prepare(self.graph, self.config.silu_to_hswish, self.config.sigmoid_to_hsigmoid)
         self._apply_layer_rules(after=True)
-        self.quant_model = QuantModule(self.graph, self.quant_mode, self.config.bits_w, self.config.bits_a,
-                                       self.config.method, self._layer_bits(), self.config.round_a,
-                                       self.config.bits_in)
+        c = self.config
+        keep = bias_corr.KEEP_SAMPLES if c.include_bias_corr and self.quant_mode == "calib" else 0
+        self.quant_model = QuantModule(self.graph, self.quant_mode, c.bits_w, c.bits_a, c.method, self._layer_bits(),
+                                       c.round_a, c.bits_in, statistic=c.calib_statistic_method,
+                                       percentage=c.percentage, keep_calib_inputs=keep)
         self.table: FixTable | None = None
         self.warnings: list[str] = []
+        self.cle_pairs: list[tuple[str, str]] = []
+        if self.quant_mode == "calib" and c.include_cle:
+            self.cle_pairs = cle.apply_cle(self.quant_model)
         if self.quant_mode == "test":
             self.load_quant_config()
         _LAST[:] = [self]
@@ -140,7 +146,7 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
                     bw = self.quant_model.bits_for(n.name, "w") if k == "weight" else \
                         self.quant_model.layer_bits.get(n.name, {}).get("w", self.config.bits_b)
                     table.param_bits[f"{n.name}.{k}"] = bw
-                    table.param_pos[f"{n.name}.{k}"] = param_pos(v, bw, self.config.method)
+                    table.param_pos[f"{n.name}.{k}"] = param_pos(v, bw, self.config.method, self.config.percentage)
         return table
 
     def export_quant_config(self) -> Path:
@@ -159,18 +165,35 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         bad = table.violations()
         if bad:
             raise VaiqError(f"fix positions break DPU constraints after refinement: {bad[0]}")
+        corrected = self.config.include_bias_corr and bool(qm.calib_inputs)
+        if corrected:
+            corrections = bias_corr.correct(qm, table, self.config.method, self.config.percentage)
+            self.refine_log += table.refine()
+            bad = table.violations()
+            if bad:
+                raise VaiqError(f"fix positions break DPU constraints after bias correction: {bad[0]}")
+            bias_corr.save(self.output_dir / bias_corr.FILE, self.graph, corrections)
         self.table = table
         qm.set_table(table)
         path = self.output_dir / "quant_info.json"
-        quant_info.write(path, quant_info.to_dict(self.graph, table))
+        data = quant_info.to_dict(self.graph, table)
+        data["bias_corrected"] = corrected
+        data["cle"] = [list(p) for p in self.cle_pairs]
+        quant_info.write(path, data)
         log.info("wrote %s", path)
         return path
 
     def load_quant_config(self, path=None) -> None:
         path = Path(path) if path else self.output_dir / "quant_info.json"
         data = quant_info.read(path)
+        qm = self.quant_model
+        qm.reset_params()
+        if data.get("cle"):
+            cle.reapply_recorded(qm, data["cle"], path)
         table = FixTable(self.graph)
         self.warnings = quant_info.load_into(self.graph, table, data, path)
+        if data.get("bias_corrected"):
+            bias_corr.load_and_apply(qm, path.parent / bias_corr.FILE)
         for w in self.warnings:
             warnings.warn(w, stacklevel=3)
         table.refine()

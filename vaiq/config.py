@@ -1,14 +1,16 @@
 """Quant config files (``quant_config_file``): pytorch_nndct's JSON shape, the subset DPUs support.
 
 Rule: every key is known or the file is rejected naming the key; values that a DPU target cannot
-run (asymmetric, per-channel, unsigned, narrow range, float scales, a statistic other than the mode)
-are rejected with the reason. Supported: ``overall_quantize_config`` {bit_width 4-16, method diffs |
-maxmin, round_mode, symmetry, per_channel, signed, narrow_range, scale_type, calib_statistic_method},
+run (asymmetric, per-channel, unsigned, narrow range, float scales) are rejected with the reason.
+Supported: ``overall_quantize_config`` {bit_width 4-16, method diffs | maxmin | mse | percentile,
+percentage, round_mode, symmetry, per_channel, signed, narrow_range, scale_type,
+calib_statistic_method modal | max | mean | median (diffs and percentile only)},
 ``tensor_quantize_config`` {weights | bias | activation | input: bit_width, method, round_mode},
 ``layer_quantize_config`` [{layer_type | layer_name, quantizable, bit_width}], and the top-level
 switches ``convert_silu_to_hswish`` (nndct's: SiLU ``x * sigmoid(x)`` becomes hard-swish, which the
 DPU runs) and ``convert_sigmoid_to_hsigmoid`` (a vaiq addition: sigmoid becomes hard-sigmoid, e.g. in
-squeeze-excite gates), both false by default.
+squeeze-excite gates), both false by default; ``include_bias_corr`` (bias correction, vaiq.bias_corr)
+and ``include_cle`` (cross-layer equalization, vaiq.cle), both true by default as in pytorch_nndct.
 """
 from __future__ import annotations
 
@@ -16,17 +18,18 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .calib import METHODS
+from .calib import METHODS, STATISTICS
 from .errors import ConfigError
 
 ROUND_MODES = ("DPU_ROUND", "STD_ROUND", "PY3_ROUND")
 _OVERALL = {"bit_width", "method", "round_mode", "symmetry", "per_channel", "signed", "narrow_range",
-            "scale_type", "calib_statistic_method"}
+            "scale_type", "calib_statistic_method", "percentage"}
 _TENSOR = {"bit_width", "method", "round_mode"}
 _LAYER = {"layer_type", "layer_name", "quantizable", "bit_width"}
-_SWITCHES = {"convert_silu_to_hswish": "silu_to_hswish", "convert_sigmoid_to_hsigmoid": "sigmoid_to_hsigmoid"}
+_SWITCHES = {"convert_silu_to_hswish": "silu_to_hswish", "convert_sigmoid_to_hsigmoid": "sigmoid_to_hsigmoid",
+             "include_bias_corr": "include_bias_corr", "include_cle": "include_cle"}
 _REQUIRED_VALUE = {"symmetry": True, "per_channel": False, "signed": True, "narrow_range": False,
-                   "scale_type": "poweroftwo", "calib_statistic_method": "modal"}
+                   "scale_type": "poweroftwo"}
 
 
 @dataclass
@@ -38,6 +41,10 @@ class QuantConfig:
     method: str = "diffs"
     round_a: str = "DPU_ROUND"
     layers: list[dict] = field(default_factory=list)
+    percentage: float = 99.99           # the percentile of method "percentile"
+    calib_statistic_method: str = "modal"
+    include_bias_corr: bool = True
+    include_cle: bool = True
     silu_to_hswish: bool = False        # convert_silu_to_hswish (pytorch_nndct's key)
     sigmoid_to_hsigmoid: bool = False   # convert_sigmoid_to_hsigmoid (a vaiq addition)
 
@@ -102,6 +109,17 @@ def load_config(path, bits_w: int | None = None, bits_a: int | None = None) -> Q
             cfg.bits_w = cfg.bits_b = cfg.bits_a = cfg.bits_in = b
         if "method" in ov:
             cfg.method = _method(ov["method"], "overall_quantize_config", p)
+        if "percentage" in ov:
+            v = ov["percentage"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v <= 100.0:
+                raise ConfigError(f"{p}: overall_quantize_config.percentage must be a number in (0, 100], "
+                                  f"got {v!r}")
+            cfg.percentage = float(v)
+        if "calib_statistic_method" in ov:
+            if ov["calib_statistic_method"] not in STATISTICS:
+                raise ConfigError(f"{p}: overall_quantize_config.calib_statistic_method "
+                                  f"{ov['calib_statistic_method']!r} is not one of {list(STATISTICS)}")
+            cfg.calib_statistic_method = ov["calib_statistic_method"]
         if "round_mode" in ov:
             if ov["round_mode"] not in ROUND_MODES:
                 raise ConfigError(f"{p}: round_mode must be one of {list(ROUND_MODES)}")
@@ -131,6 +149,10 @@ def load_config(path, bits_w: int | None = None, bits_a: int | None = None) -> Q
             if "quantizable" in rule and not isinstance(rule["quantizable"], bool):
                 raise ConfigError(f"{p}: layer_quantize_config[{i}].quantizable must be true or false")
         cfg.layers = layers
+        if cfg.calib_statistic_method != "modal" and cfg.method not in ("diffs", "percentile"):
+            raise ConfigError(f"{p}: calib_statistic_method {cfg.calib_statistic_method!r} combines per-batch "
+                              f"positions of method diffs or percentile; method {cfg.method!r} aggregates "
+                              "over all batches itself (leave calib_statistic_method at 'modal')")
     if bits_w is not None:
         cfg.bits_w = cfg.bits_b = _bits(bits_w, "bitwidth_w", "torch_quantizer")
     if bits_a is not None:

@@ -20,11 +20,15 @@ from . import run_exact, run_float
 
 class QuantModule(torch.nn.Module):
     def __init__(self, graph: QGraph, mode: str, bits_w: int = 8, bits_a: int = 8, method: str = "diffs",
-                 layer_bits: dict | None = None, round_a: str = "DPU_ROUND", bits_in: int | None = None):
+                 layer_bits: dict | None = None, round_a: str = "DPU_ROUND", bits_in: int | None = None,
+                 statistic: str = "modal", percentage: float = 99.99, keep_calib_inputs: int = 0):
         super().__init__()
         self.graph = graph
         self.mode = mode
         self.bits_w, self.bits_a, self.method, self.round_a = bits_w, bits_a, method, round_a
+        self.statistic, self.percentage = statistic, percentage
+        self.keep_calib_inputs = keep_calib_inputs   # samples of calibration input kept (bias correction)
+        self.calib_inputs: list[tuple[torch.Tensor, ...]] = []
         self.bits_in = bits_in or bits_a
         self.layer_bits = layer_bits or {}
         self._nodes = list(graph.nodes)
@@ -69,6 +73,15 @@ class QuantModule(torch.nn.Module):
             self._qparams = out
         return self._qparams
 
+    def set_param(self, name: str, key: str, value: torch.Tensor) -> None:
+        """Replace parameter ``key`` of node ``name`` (float32 buffer); clears the cached on-grid params."""
+        buf = getattr(self, _buf(name, key))
+        if tuple(value.shape) != tuple(buf.shape):
+            raise VaiqError(f"{name}.{key}: new value has shape {tuple(value.shape)}, the parameter "
+                            f"{tuple(buf.shape)}")
+        setattr(self, _buf(name, key), value.detach().to(buf.dtype).clone())
+        self._qparams = None
+
     def set_table(self, table: FixTable) -> None:
         self.table = table
         self._qparams = None
@@ -87,6 +100,18 @@ class QuantModule(torch.nn.Module):
         if has_fix(n) and n.quant != "shared":
             y = run_exact.quantize_out(y, self.table.get(n.name), self.table.bw(n.name), self.round_a)
         return y
+
+    def float_step(self, n, xs: list[torch.Tensor]) -> torch.Tensor:
+        """Float or calibration mode's value of one (non-input) node from its inputs' values."""
+        if n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
+            return xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"][1:]))
+        return run_float.run_node(n, xs, self.params_of(n.name), dpu_approx=self.mode == "calib")
+
+    def reset_params(self) -> None:
+        """Back to the captured float parameters (before CLE and bias correction)."""
+        for n in self._nodes:
+            for k, v in n.params.items():
+                self.set_param(n.name, k, v.detach().float())
 
     def forward(self, *args):
         g = self.graph
@@ -112,17 +137,13 @@ class QuantModule(torch.nn.Module):
                 y = self.exact_step(n, [x], qparams) if exact else x.float()
             else:
                 xs = [vals[i] for i in n.inputs]
-                if exact:
-                    y = self.exact_step(n, xs, qparams)
-                elif n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
-                    y = xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"][1:]))
-                else:
-                    y = run_float.run_node(n, xs, self.params_of(n.name), dpu_approx=self.mode == "calib")
+                y = self.exact_step(n, xs, qparams) if exact else self.float_step(n, xs)
             if self.mode == "calib" and has_fix(n) and n.quant != "shared":
                 obs = self.observers.get(n.name)
                 if obs is None:
                     obs = self.observers[n.name] = Observer(self.bits_for(n.name, "a"), self.method,
-                                                            inputs_only_safe=n.kind == "input")
+                                                            inputs_only_safe=n.kind == "input",
+                                                            statistic=self.statistic, percentage=self.percentage)
                 obs.update(y)
             vals[n.name] = y
             for i in n.inputs:
@@ -130,6 +151,9 @@ class QuantModule(torch.nn.Module):
                     vals.pop(i, None)
         if self.mode == "calib":
             self.batches_seen += 1
+            kept = sum(int(a[0].shape[0]) for a in self.calib_inputs)
+            if kept < self.keep_calib_inputs:
+                self.calib_inputs.append(tuple(a.detach().clone() for a in args))
         outs = [vals[o].float() if exact else vals[o] for o in g.outputs]
         if g.output_structure is None:
             return outs[0] if len(outs) == 1 else tuple(outs)

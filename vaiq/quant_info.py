@@ -1,7 +1,8 @@
 """quant_info.json: pytorch_nndct's calibration result format (DPU_FACTS §1).
 
 Rule: top-level keys ``param``, ``output``, ``input``, ``fast_finetuned``, ``bias_corrected``,
-``version``, ``graph_md5``; every entry a list of ``[bit_width, fix_pos]`` pairs (one per tensor);
+``version``, ``graph_md5``, and vaiq's ``cle`` (the layer pairs cross-layer equalization scaled,
+vaiq.cle; absent or empty: none); every entry a list of ``[bit_width, fix_pos]`` pairs (one per tensor);
 names ``<Graph>::<param path>`` for parameters and ``<Graph>::<node>`` for node outputs and inputs.
 Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too.
 """
@@ -17,7 +18,7 @@ from .fixtable import FixTable
 from .ir import QGraph
 
 VERSION = "vaiq 0.1.0 (pytorch_nndct 3.5 quant_info format)"
-KEYS = ("param", "output", "input", "fast_finetuned", "bias_corrected", "version", "graph_md5")
+KEYS = ("param", "output", "input", "fast_finetuned", "bias_corrected", "version", "graph_md5", "cle")
 
 
 def param_key(g: QGraph, node, what: str) -> str:
@@ -42,7 +43,7 @@ def to_dict(g: QGraph, table: FixTable) -> dict:
         else:
             output[node_key(g, name)] = entry
     return {"param": param, "output": output, "input": inputs, "fast_finetuned": False,
-            "bias_corrected": False, "version": VERSION, "graph_md5": g.md5()}
+            "bias_corrected": False, "version": VERSION, "graph_md5": g.md5(), "cle": []}
 
 
 def write(path: Path, data: dict) -> None:
