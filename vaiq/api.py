@@ -186,12 +186,12 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
     def load_quant_config(self, path=None) -> None:
         path = Path(path) if path else self.output_dir / "quant_info.json"
         data = quant_info.read(path)
+        table = FixTable(self.graph)
+        self.warnings = quant_info.load_into(self.graph, table, data, path)
         qm = self.quant_model
         qm.reset_params()
         if data.get("cle"):
             cle.reapply_recorded(qm, data["cle"], path)
-        table = FixTable(self.graph)
-        self.warnings = quant_info.load_into(self.graph, table, data, path)
         if data.get("bias_corrected"):
             bias_corr.load_and_apply(qm, path.parent / bias_corr.FILE)
         for w in self.warnings:

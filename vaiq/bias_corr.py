@@ -33,9 +33,10 @@ KEEP_SAMPLES = 512
 _LAYERS = ("conv2d", "transposed-conv2d", "inner-product")
 
 
-def _channel_mean(y: torch.Tensor) -> torch.Tensor:
-    dims = [d for d in range(y.dim()) if d != 1]
-    return y.double().mean(dim=dims)
+def _channel_mean(y: torch.Tensor, kind: str) -> torch.Tensor:
+    """Mean per output channel: dim 1 of a conv's NCHW output, the last dim of a dense layer's."""
+    ch = y.dim() - 1 if kind == "inner-product" else 1
+    return y.double().mean(dim=[d for d in range(y.dim()) if d != ch])
 
 
 def correct(qm, table, method: str, percentage: float) -> dict[str, torch.Tensor]:
@@ -67,7 +68,7 @@ def correct(qm, table, method: str, percentage: float) -> dict[str, torch.Tensor
                 params = qm.params_of(n.name)
                 yf = run_float.run_node(bare, xf, params, dpu_approx=True)
                 yq = run_exact.run_node(bare, xq, qm.quantized_params()[n.name], params)
-                d = (_channel_mean(yf) - _channel_mean(yq)).float()
+                d = (_channel_mean(yf, n.kind) - _channel_mean(yq, n.kind)).float()
                 qm.set_param(n.name, "bias", params["bias"] + d)
                 key = f"{n.name}.bias"
                 table.param_pos[key] = param_pos(qm.params_of(n.name)["bias"], table.param_bits[key], method,
@@ -88,6 +89,7 @@ def save(path: Path, g, corrections: dict[str, torch.Tensor]) -> Path:
             for name, d in corrections.items()}
     buf = io.BytesIO()
     torch.save(data, buf)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(path), buf.getvalue())
     return Path(path)
 
