@@ -88,10 +88,12 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         keep = bias_corr.KEEP_SAMPLES if c.include_bias_corr and self.quant_mode == "calib" else 0
         self.quant_model = QuantModule(self.graph, self.quant_mode, c.bits_w, c.bits_a, c.method, self._layer_bits(),
                                        c.round_a, c.bits_in, statistic=c.calib_statistic_method,
-                                       percentage=c.percentage, keep_calib_inputs=keep)
+                                       percentage=c.percentage, keep_calib_inputs=keep,
+                                       keep_calib_elements=bias_corr.KEEP_ELEMENTS)
         self.table: FixTable | None = None
         self.warnings: list[str] = []
         self.cle_pairs: list[tuple[str, str]] = []
+        self.bias_corrections: dict[str, torch.Tensor] = {}   # quant_info parameter name -> correction
         if self.quant_mode == "calib" and c.include_cle:
             self.cle_pairs = cle.apply_cle(self.quant_model)
         if self.quant_mode == "test":
@@ -172,14 +174,12 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
             bad = table.violations()
             if bad:
                 raise VaiqError(f"fix positions break DPU constraints after bias correction: {bad[0]}")
-            bias_corr.save(self.output_dir / bias_corr.FILE, self.graph, corrections)
+            self.bias_corrections = bias_corr.keyed(self.graph, corrections)
+            bias_corr.save(self.output_dir / bias_corr.FILE, self.bias_corrections)
         self.table = table
         qm.set_table(table)
         path = self.output_dir / "quant_info.json"
-        data = quant_info.to_dict(self.graph, table)
-        data["bias_corrected"] = corrected
-        data["cle"] = [list(p) for p in self.cle_pairs]
-        quant_info.write(path, data)
+        quant_info.write(path, self._quant_info_dict())
         log.info("wrote %s", path)
         return path
 
@@ -190,15 +190,37 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         self.warnings = quant_info.load_into(self.graph, table, data, path)
         qm = self.quant_model
         qm.reset_params()
-        if data.get("cle"):
-            cle.reapply_recorded(qm, data["cle"], path)
+        self.cle_pairs = [tuple(p) for p in data.get("cle") or []]
+        if self.cle_pairs:
+            cle.reapply_recorded(qm, self.cle_pairs, path)
+        self.bias_corrections = {}
         if data.get("bias_corrected"):
-            bias_corr.load_and_apply(qm, path.parent / bias_corr.FILE)
+            self.bias_corrections = bias_corr.load_and_apply(qm, path.parent / bias_corr.FILE)
         for w in self.warnings:
             warnings.warn(w, stacklevel=3)
         table.refine()
         self.table = table
         self.quant_model.set_table(table)
+
+    def _quant_info_dict(self) -> dict:
+        data = quant_info.to_dict(self.graph, self.table)
+        data["bias_corrected"] = bool(self.bias_corrections)
+        data["cle"] = [list(p) for p in self.cle_pairs]
+        return data
+
+    def quant_result_files(self) -> dict[str, bytes]:
+        """The quantization result as files (name -> bytes): quant_info.json, and bias_corr.pth when the
+        biases were corrected; what a carrier of the result (a TorchScript export, a WeGO archive) keeps."""
+        import json
+        self._need_table("quant_result_files()")
+        out = {"quant_info.json": (json.dumps(self._quant_info_dict(), indent=2) + "\n").encode()}
+        if self.bias_corrections:
+            out[bias_corr.FILE] = bias_corr.to_bytes(self.bias_corrections)
+        return out
+
+    def _need_table(self, what: str) -> None:
+        if self.table is None:
+            raise VaiqError(f"{what} needs fix positions: export_quant_config() (calib) or quant_mode 'test'")
 
     # -- exports ------------------------------------------------------------------------------
     def _need_test(self, what: str) -> None:

@@ -2,7 +2,8 @@
 
 Quantizing weights and activations shifts the mean of a layer's output: E[W_q x_q] != E[W x].
 Rules:
-- calibration keeps its inputs (up to KEEP_SAMPLES samples); after the fix positions are settled,
+- calibration keeps its first inputs (up to KEEP_SAMPLES samples and KEEP_ELEMENTS input elements,
+  so large images keep fewer samples and the side-by-side pass stays in memory); after the fix positions are settled,
   the float model and the exact fixed-point model (test mode's semantics) run side by side over them
   in graph order; at every quantized conv / transposed conv / dense with a bias, the correction is
   the per-output-channel mean, over the batch and spatial positions, of float pre-activation output
@@ -30,6 +31,7 @@ from .errors import QuantInfoError
 
 FILE = "bias_corr.pth"
 KEEP_SAMPLES = 512
+KEEP_ELEMENTS = 1 << 21
 _LAYERS = ("conv2d", "transposed-conv2d", "inner-product")
 
 
@@ -44,7 +46,7 @@ def correct(qm, table, method: str, percentage: float) -> dict[str, torch.Tensor
     returns {node name: correction}. ``table`` holds the settled positions; bias positions change."""
     g = qm.graph
     n_in = len(g.inputs)
-    args = [torch.cat([b[i] for b in qm.calib_inputs])[:KEEP_SAMPLES] for i in range(n_in)]
+    args = [torch.cat([b[i] for b in qm.calib_inputs]) for i in range(n_in)]
     qm.set_table(table)
     last_use = {}
     for idx, n in enumerate(qm._nodes):
@@ -83,26 +85,44 @@ def correct(qm, table, method: str, percentage: float) -> dict[str, torch.Tensor
     return out
 
 
-def save(path: Path, g, corrections: dict[str, torch.Tensor]) -> Path:
-    """Write ``bias_corr.pth`` (atomic) with the corrections keyed by quant_info's parameter names."""
-    data = {quant_info.param_key(g, g.node(name), "bias"): d.detach().float().clone()
+def keyed(g, corrections: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Corrections keyed by quant_info's parameter names (``<Graph>::<module path>.bias``)."""
+    return {quant_info.param_key(g, g.node(name), "bias"): d.detach().float().clone()
             for name, d in corrections.items()}
+
+
+def to_bytes(keyed_corrections: dict[str, torch.Tensor]) -> bytes:
     buf = io.BytesIO()
-    torch.save(data, buf)
+    torch.save(keyed_corrections, buf)
+    return buf.getvalue()
+
+
+def save(path: Path, keyed_corrections: dict[str, torch.Tensor]) -> Path:
+    """Write ``bias_corr.pth`` (atomic)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(Path(path), buf.getvalue())
+    write_atomic(Path(path), to_bytes(keyed_corrections))
     return Path(path)
 
 
-def load_and_apply(qm, path: Path) -> None:
-    """Test mode: add the corrections of ``path`` to the float biases of ``qm``."""
+def _read(path: Path):
+    """torch.load of real tensors, also when called from a torch.compile backend (WeGO's): there
+    torch.load sees dynamo's tracing context and would load fake (meta) tensors, so it runs without it."""
+    from torch._guards import TracingContext, tracing
+    if TracingContext.try_get() is None:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    with tracing(None):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_and_apply(qm, path: Path) -> dict[str, torch.Tensor]:
+    """Test mode: add the corrections of ``path`` to the float biases of ``qm``; returns them."""
     path = Path(path)
     if not path.exists():
         raise QuantInfoError(f"{path}: no such file, but quant_info.json says bias_corrected: true; copy "
                              f"{FILE} from the calibration's output directory beside quant_info.json or "
                              "re-run calibration")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = _read(path)
     except Exception as e:
         raise QuantInfoError(f"{path}: cannot read the bias corrections ({type(e).__name__}: {e})") from None
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
@@ -121,3 +141,4 @@ def load_and_apply(qm, path: Path) -> None:
             raise QuantInfoError(f"{path}: correction '{key}' has shape {tuple(d.shape)}, the bias "
                                  f"{tuple(b.shape)}; the file belongs to another model: re-run calibration")
         qm.set_param(n.name, "bias", b + d.float())
+    return data

@@ -21,13 +21,15 @@ from . import run_exact, run_float
 class QuantModule(torch.nn.Module):
     def __init__(self, graph: QGraph, mode: str, bits_w: int = 8, bits_a: int = 8, method: str = "diffs",
                  layer_bits: dict | None = None, round_a: str = "DPU_ROUND", bits_in: int | None = None,
-                 statistic: str = "modal", percentage: float = 99.99, keep_calib_inputs: int = 0):
+                 statistic: str = "modal", percentage: float = 99.99, keep_calib_inputs: int = 0,
+                 keep_calib_elements: int = 0):
         super().__init__()
         self.graph = graph
         self.mode = mode
         self.bits_w, self.bits_a, self.method, self.round_a = bits_w, bits_a, method, round_a
         self.statistic, self.percentage = statistic, percentage
-        self.keep_calib_inputs = keep_calib_inputs   # samples of calibration input kept (bias correction)
+        # calibration inputs kept (for bias correction): at most this many samples and input elements
+        self.keep_calib_inputs, self.keep_calib_elements = keep_calib_inputs, keep_calib_elements
         self.calib_inputs: list[tuple[torch.Tensor, ...]] = []
         self.bits_in = bits_in or bits_a
         self.layer_bits = layer_bits or {}
@@ -151,9 +153,14 @@ class QuantModule(torch.nn.Module):
                     vals.pop(i, None)
         if self.mode == "calib":
             self.batches_seen += 1
-            kept = sum(int(a[0].shape[0]) for a in self.calib_inputs)
-            if kept < self.keep_calib_inputs:
-                self.calib_inputs.append(tuple(a.detach().clone() for a in args))
+            n = sum(int(a[0].shape[0]) for a in self.calib_inputs)
+            elems = sum(t.numel() for a in self.calib_inputs for t in a)
+            per = max(1, sum(t[:1].numel() for t in args))
+            room = min(self.keep_calib_inputs - n, (self.keep_calib_elements - elems) // per)
+            if n == 0 and self.keep_calib_inputs > 0:
+                room = max(room, 1)          # one sample even when it alone exceeds the element budget
+            if room > 0:
+                self.calib_inputs.append(tuple(a[:room].detach().clone() for a in args))
         outs = [vals[o].float() if exact else vals[o] for o in g.outputs]
         if g.output_structure is None:
             return outs[0] if len(outs) == 1 else tuple(outs)
