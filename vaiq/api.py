@@ -175,7 +175,8 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
             if bad:
                 raise VaiqError(f"fix positions break DPU constraints after bias correction: {bad[0]}")
             self.bias_corrections = bias_corr.keyed(self.graph, corrections)
-            bias_corr.save(self.output_dir / bias_corr.FILE, self.bias_corrections)
+            if self.bias_corrections:          # none when no quantized layer has a bias
+                bias_corr.save(self.output_dir / bias_corr.FILE, self.bias_corrections)
         self.table = table
         qm.set_table(table)
         path = self.output_dir / "quant_info.json"
@@ -211,9 +212,8 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
     def quant_result_files(self) -> dict[str, bytes]:
         """The quantization result as files (name -> bytes): quant_info.json, and bias_corr.pth when the
         biases were corrected; what a carrier of the result (a TorchScript export, a WeGO archive) keeps."""
-        import json
         self._need_table("quant_result_files()")
-        out = {"quant_info.json": (json.dumps(self._quant_info_dict(), indent=2) + "\n").encode()}
+        out = {"quant_info.json": quant_info.dumps(self._quant_info_dict())}
         if self.bias_corrections:
             out[bias_corr.FILE] = bias_corr.to_bytes(self.bias_corrections)
         return out

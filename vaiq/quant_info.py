@@ -46,11 +46,16 @@ def to_dict(g: QGraph, table: FixTable) -> dict:
             "bias_corrected": False, "version": VERSION, "graph_md5": g.md5(), "cle": []}
 
 
+def dumps(data: dict) -> bytes:
+    """The bytes of a quant_info.json."""
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
 def write(path: Path, data: dict) -> None:
     """Atomic write (temporary file + rename) of a quant_info.json."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+    write_atomic(path, dumps(data))
 
 
 def _entry(path, key, v) -> tuple[int, int]:
