@@ -165,7 +165,7 @@ def quark_outputs(task: Task, py: Path) -> torch.Tensor:
     np.save(d / "calib.npy", task.calib.numpy())
     np.save(d / "test.npy", task.x_test.numpy())
     r = subprocess.run([str(py), str(ROOT / "scripts" / "quark_xint8.py"), str(onnx_path), str(d / "calib.npy"),
-                        str(d / "test.npy"), str(d)], capture_output=True, text=True)
+                        str(d / "test.npy"), str(d)], capture_output=True, text=True, cwd=d)  # Quark writes a csv to cwd
     if r.returncode != 0:
         tail = (r.stderr or r.stdout).strip().splitlines()[-5:]
         raise click.ClickException(f"Quark XINT8 failed on {task.name}: " + " | ".join(tail))
