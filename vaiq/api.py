@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from . import bias_corr, cle
 from .calib import param_pos
 from .capture import capture
 from .config import QuantConfig, load_config
@@ -100,14 +101,22 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         self.decisions.apply(self.graph)
         if self.target is not None:
             apply_target(self.graph, self.target, self.decisions)
-        self.quant_model = QuantModule(self.graph, self.quant_mode, self.config.bits_w, self.config.bits_a,
-                                       self.config.method, self._layer_bits(), self.config.round_a,
-                                       self.config.bits_in, round_in=self.config.round_in)
+        c = self.config
+        keep = bias_corr.KEEP_SAMPLES if c.include_bias_corr and self.quant_mode == "calib" else 0
+        self.quant_model = QuantModule(self.graph, self.quant_mode, c.bits_w, c.bits_a, c.method, self._layer_bits(),
+                                       c.round_a, c.bits_in, round_in=c.round_in, statistic=c.calib_statistic_method,
+                                       percentage=c.percentage, keep_calib_inputs=keep,
+                                       keep_calib_elements=bias_corr.KEEP_ELEMENTS)
         self.table: FixTable | None = None
         self.warnings: list[str] = []
         self.fast_finetuned = False      # calib: fast_finetune() ran; test: param.pth loaded
         self.ft_expected = False         # test: quant_info.json says the calib run was finetuned
         self.ft_report = None
+        self.cle_pairs: list[tuple[str, str]] = []
+        self.bias_corrections: dict[str, torch.Tensor] = {}   # quant_info parameter name -> correction
+        self._bias_corr_file: Path | None = None
+        if self.quant_mode == "calib" and c.include_cle:
+            self.cle_pairs = cle.apply_cle(self.quant_model)
         if self.quant_mode == "test":
             self.load_quant_config()
         _LAST[:] = [self]
@@ -166,7 +175,7 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
                     bw = self.quant_model.bits_for(n.name, "w") if k == "weight" else \
                         self.quant_model.layer_bits.get(n.name, {}).get("b", self.config.bits_b)
                     table.param_bits[f"{n.name}.{k}"] = bw
-                    table.param_pos[f"{n.name}.{k}"] = param_pos(v, bw, self.config.method)
+                    table.param_pos[f"{n.name}.{k}"] = param_pos(v, bw, self.config.method, self.config.percentage)
         return table
 
     def export_quant_config(self) -> Path:
@@ -178,12 +187,19 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
             raise VaiqError("no calibration data was seen: run forward passes through quant_model "
                             "before export_quant_config()")
         table = self._calibrated_table()
+        if self.config.include_bias_corr and qm.calib_inputs:
+            corrections = bias_corr.correct(qm, table, self.config.method, self.config.percentage)
+            self.refine_log += table.refine()
+            bad = table.violations()
+            if bad:
+                raise VaiqError(f"fix positions break DPU constraints after bias correction: {bad[0]}")
+            self.bias_corrections = bias_corr.keyed(self.graph, corrections)
+            if self.bias_corrections:          # none when no quantized layer has a bias
+                bias_corr.save(self.output_dir / bias_corr.FILE, self.bias_corrections)
         self.table = table
         qm.set_table(table)
         path = self.output_dir / "quant_info.json"
-        info = quant_info.to_dict(self.graph, table, self.target)
-        info["fast_finetuned"] = self.fast_finetuned
-        quant_info.write(path, info)
+        quant_info.write(path, self._quant_info_dict())
         log.info("wrote %s", path)
         return path
 
@@ -207,6 +223,15 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         self.ft_expected = bool(data.get("fast_finetuned"))
         table = FixTable(self.graph)
         self.warnings = quant_info.load_into(self.graph, table, data, path, self.target)
+        qm = self.quant_model
+        qm.reset_params()
+        self.cle_pairs = [tuple(p) for p in data.get("cle") or []]
+        if self.cle_pairs:
+            cle.reapply_recorded(qm, self.cle_pairs, path)
+        self.bias_corrections = {}
+        if data.get("bias_corrected"):
+            self._bias_corr_file = path.parent / bias_corr.FILE
+            self.bias_corrections = bias_corr.load_and_apply(qm, self._bias_corr_file)
         for w in self.warnings:
             warnings.warn(w, stacklevel=3)
         table.refine()
@@ -240,10 +265,33 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
 
     def load_ft_param(self, path=None) -> None:
         """Use the finetuned parameters in ``<output_dir>/param.pth`` (or ``path``); refuses a file
-        made for another model."""
+        made for another model. Bias corrections (computed after finetuning in the calib run) are added
+        on top again."""
         from . import finetune
         finetune.load_params(Path(path) if path else self.output_dir / finetune.PARAM_FILE, self.quant_model)
+        if self._bias_corr_file is not None:
+            bias_corr.load_and_apply(self.quant_model, self._bias_corr_file)
         self.fast_finetuned = True
+
+    def _quant_info_dict(self) -> dict:
+        data = quant_info.to_dict(self.graph, self.table, self.target)
+        data["fast_finetuned"] = self.fast_finetuned
+        data["bias_corrected"] = bool(self.bias_corrections)
+        data["cle"] = [list(p) for p in self.cle_pairs]
+        return data
+
+    def quant_result_files(self) -> dict[str, bytes]:
+        """The quantization result as files (name -> bytes): quant_info.json, and bias_corr.pth when the
+        biases were corrected; what a carrier of the result (a TorchScript export, a WeGO archive) keeps."""
+        self._need_table("quant_result_files()")
+        out = {"quant_info.json": quant_info.dumps(self._quant_info_dict())}
+        if self.bias_corrections:
+            out[bias_corr.FILE] = bias_corr.to_bytes(self.bias_corrections)
+        return out
+
+    def _need_table(self, what: str) -> None:
+        if self.table is None:
+            raise VaiqError(f"{what} needs fix positions: export_quant_config() (calib) or quant_mode 'test'")
 
     # -- exports ------------------------------------------------------------------------------
     def _need_test(self, what: str) -> None:

@@ -37,6 +37,7 @@ from xir.target import TargetError
 
 from . import __version__
 from .api import torch_quantizer
+from .calib import METHODS
 from .cli_data import DataSet, open_data
 from .cli_model import LoadedModel, load_model, parse_shape, shape_text
 from .config import load_config
@@ -314,7 +315,7 @@ def cli():
 @click.option("--output", "output", type=click.Path(path_type=Path), default=Path("quantize_result"),
               show_default=True, help="Folder for quant_info.json and the exported models.")
 @click.option("--bitwidth", type=click.IntRange(4, 16), default=None, help="Bit width of weights and activations [8].")
-@click.option("--method", type=click.Choice(["diffs", "maxmin"]), default=None,
+@click.option("--method", type=click.Choice(list(METHODS)), default=None,
               help="Calibration method [diffs, or the config file's].")
 @click.option("--fast-finetune", "fast_finetune", is_flag=True,
               help="AdaQuant before calibration: adjust conv/dense weights layer by layer (writes param.pth).")

@@ -12,7 +12,11 @@ Rules (the file is documented in docs/vaiq.md, "Quant config file"):
   sets that layer's bit widths or keeps it float (``quantizable_data_type: []``);
 - ``keep_first_last_layer_accuracy`` / ``keep_add_layer_accuracy`` keep the first and last conv /
   dense layers (resp. every add) float, run on the CPU; ``convert_relu6_to_relu`` rewrites ReLU6 as
-  ReLU (the float model changes too).
+  ReLU (the float model changes too);
+- ``method`` is one of diffs (default), maxmin, mse, percentile (with ``percentage``);
+  ``calib_statistic_method`` (modal, max, mean, median) combines per-batch positions, so only diffs and
+  percentile take a value other than modal; ``include_bias_corr`` (vaiq.bias_corr) and ``include_cle``
+  (vaiq.cle) are on by default, as in pytorch_nndct.
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .calib import METHODS
+from .calib import METHODS, STATISTICS
 from .errors import ConfigError
 
 TENSORS = ("input", "weights", "bias", "activation")
@@ -43,9 +47,7 @@ DPU_ROUNDING = {"activation": ("DPU_ROUND",), "weights": ("STD_ROUND",), "bias":
                 "input": ("DPU_ROUND", "STD_ROUND")}
 #: parameter values every DPU target requires
 DPU_REQUIRED = {"symmetry": True, "per_channel": False, "signed": True, "narrow_range": False,
-                "scale_type": "poweroftwo", "calib_statistic_method": "modal"}
-#: switches whose method this version does not have: only ``false`` is accepted
-UNAVAILABLE = {"include_cle": "cross-layer equalization", "include_bias_corr": "bias correction"}
+                "scale_type": "poweroftwo"}
 _BITS_KEY = {"activation": "a", "weights": "w", "bias": "b"}
 
 
@@ -64,8 +66,8 @@ class QuantConfig:
     relu6_to_relu: bool = False         # convert_relu6_to_relu
     silu_to_hswish: bool = False        # convert_silu_to_hswish (pytorch_nndct's key)
     sigmoid_to_hsigmoid: bool = False   # convert_sigmoid_to_hsigmoid (a vaiq addition)
-    include_cle: bool = False
-    include_bias_corr: bool = False
+    include_cle: bool = True            # cross-layer equalization (vaiq.cle), on as in pytorch_nndct
+    include_bias_corr: bool = True      # bias correction (vaiq.bias_corr), on as in pytorch_nndct
     keep_first_last: bool = False       # keep_first_last_layer_accuracy
     keep_add: bool = False              # keep_add_layer_accuracy
 
@@ -150,6 +152,10 @@ class _Reader:
                     self.fail(f"{where}.round_mode {v!r} is not supported; use one of "
                               f"{[n for n in ROUND_NAMES if n.islower()]}")
                 out[k] = ROUND_NAMES[v]
+            elif k == "calib_statistic_method":
+                if v not in STATISTICS:
+                    self.fail(f"{where}.calib_statistic_method {v!r} is not one of {list(STATISTICS)}")
+                out[k] = v
             elif k == "percentage":
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v <= 100.0:
                     self.fail(f"{where}.percentage must be a number in (0, 100], got {v!r}")
@@ -227,11 +233,7 @@ def _read(p: Path, cfg: QuantConfig) -> None:
     r.obj(data, "top level", TOP_KEYS)
     for key, attr in SWITCHES.items():
         if key in data:
-            on = r.flag(data[key], key)
-            if on and key in UNAVAILABLE:
-                r.fail(f"{key} = true asks for {UNAVAILABLE[key]}, which this version of vaiq does not have; "
-                       "set it to false")
-            setattr(cfg, attr, on)
+            setattr(cfg, attr, r.flag(data[key], key))
     if data.get("target_device", "DPU") != "DPU":
         r.fail(f"target_device = {data['target_device']!r}: vaiq quantizes for DPU targets only; use \"DPU\"")
     if "quantizable_data_type" in data:
@@ -253,6 +255,9 @@ def _read(p: Path, cfg: QuantConfig) -> None:
             r.fail(f"{keys}: vaiq uses one {k} for all tensors; give them the same value")
         if values:
             setattr(cfg, k, values.pop())
+    if cfg.calib_statistic_method != "modal" and cfg.method not in ("diffs", "percentile"):
+        r.fail(f"calib_statistic_method {cfg.calib_statistic_method!r} combines per-batch positions, which method "
+               f"{cfg.method!r} does not make (it decides over all batches itself); leave it at 'modal'")
     layers = data.get("layer_quantize_config", [])
     if not isinstance(layers, list):
         r.fail("layer_quantize_config must be a list")

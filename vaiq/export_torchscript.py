@@ -14,7 +14,8 @@ Rules:
   batch size that the model itself accepts, and the export checks this by running the traced module
   on other data of a second batch size and comparing it with the untraced walk bit for bit;
 - the module also carries the float model as a ``torch.export`` program and the calibration result
-  (uint8 buffers ``vaiq_float_program`` and ``vaiq_quant_info``, unused by its forward), so a deployment
+  (uint8 buffers ``vaiq_float_program``, ``vaiq_quant_info`` and, when the biases were corrected,
+  ``vaiq_bias_corr`` holding bias_corr.pth; unused by its forward), so a deployment
   flow given only this file (WeGO-Torch's TorchScript mode) can partition and compile the model;
 - the file is written atomically (temporary file, then rename).
 """
@@ -203,18 +204,17 @@ def trace(q) -> torch.jit.ScriptModule:
 
 def _carry_float_program(q, module: torch.nn.Module) -> None:
     """The float program and quant_info.json as uint8 buffers of the module (see the module rules)."""
-    import json
-
     from .capture import export_program
-    from .quant_info import to_dict
     ep = export_program(q._float_module, q.example_inputs)
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.export.save(ep, buf)
-    info = json.dumps(to_dict(q.graph, q.table)).encode()
+    files = q.quant_result_files()
     module.register_buffer("vaiq_float_program", torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8))
-    module.register_buffer("vaiq_quant_info", torch.frombuffer(bytearray(info), dtype=torch.uint8))
+    module.register_buffer("vaiq_quant_info", torch.frombuffer(bytearray(files["quant_info.json"]), dtype=torch.uint8))
+    if "bias_corr.pth" in files:
+        module.register_buffer("vaiq_bias_corr", torch.frombuffer(bytearray(files["bias_corr.pth"]), dtype=torch.uint8))
 
 
 def export_torch_script(q, out_dir: Path) -> Path:

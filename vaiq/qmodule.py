@@ -21,12 +21,17 @@ from . import run_exact, run_float
 class QuantModule(torch.nn.Module):
     def __init__(self, graph: QGraph, mode: str, bits_w: int = 8, bits_a: int = 8, method: str = "diffs",
                  layer_bits: dict | None = None, round_a: str = "DPU_ROUND", bits_in: int | None = None,
-                 round_in: str = "DPU_ROUND"):
+                 round_in: str = "DPU_ROUND", statistic: str = "modal", percentage: float = 99.99,
+                 keep_calib_inputs: int = 0, keep_calib_elements: int = 0):
         super().__init__()
         self.graph = graph
         self.mode = mode
         self.bits_w, self.bits_a, self.method, self.round_a = bits_w, bits_a, method, round_a
         self.round_in = round_in
+        self.statistic, self.percentage = statistic, percentage
+        # calibration inputs kept (for bias correction): at most this many samples and input elements
+        self.keep_calib_inputs, self.keep_calib_elements = keep_calib_inputs, keep_calib_elements
+        self.calib_inputs: list[tuple[torch.Tensor, ...]] = []
         self.bits_in = bits_in or bits_a
         self.layer_bits = layer_bits or {}
         self._nodes = list(graph.nodes)
@@ -111,6 +116,12 @@ class QuantModule(torch.nn.Module):
                                        self.round_in if n.kind == "input" else self.round_a)
         return y
 
+    def reset_params(self) -> None:
+        """Back to the captured float parameters (before CLE and bias correction)."""
+        for n in self._nodes:
+            for k, v in n.params.items():
+                self.set_param(n.name, k, v.detach().float())
+
     def forward(self, *args):
         g = self.graph
         if len(args) != len(g.inputs):
@@ -142,7 +153,8 @@ class QuantModule(torch.nn.Module):
                 obs = self.observers.get(n.name)
                 if obs is None:
                     obs = self.observers[n.name] = Observer(self.bits_for(n.name, "a"), self.method,
-                                                            inputs_only_safe=n.kind == "input")
+                                                            inputs_only_safe=n.kind == "input",
+                                                            statistic=self.statistic, percentage=self.percentage)
                 try:
                     obs.update(y)
                 except NonFiniteActivation as e:
@@ -155,6 +167,14 @@ class QuantModule(torch.nn.Module):
                     vals.pop(i, None)
         if self.mode == "calib":
             self.batches_seen += 1
+            n = sum(int(a[0].shape[0]) for a in self.calib_inputs)
+            elems = sum(t.numel() for a in self.calib_inputs for t in a)
+            per = max(1, sum(t[:1].numel() for t in args))
+            room = min(self.keep_calib_inputs - n, (self.keep_calib_elements - elems) // per)
+            if n == 0 and self.keep_calib_inputs > 0:
+                room = max(room, 1)          # one sample even when it alone exceeds the element budget
+            if room > 0:
+                self.calib_inputs.append(tuple(a[:room].detach().clone() for a in args))
         outs = [vals[o].float() if exact else vals[o] for o in g.outputs]
         if g.output_structure is None:
             return outs[0] if len(outs) == 1 else tuple(outs)

@@ -1,7 +1,8 @@
 """quant_info.json: pytorch_nndct's calibration result format (DPU_FACTS §1).
 
 Rule: top-level keys ``param``, ``output``, ``input``, ``fast_finetuned``, ``bias_corrected``,
-``version``, ``graph_md5``; every entry a list of ``[bit_width, fix_pos]`` pairs (one per tensor);
+``version``, ``graph_md5``, and vaiq's ``cle`` (the layer pairs cross-layer equalization scaled,
+vaiq.cle; absent or empty: none); every entry a list of ``[bit_width, fix_pos]`` pairs (one per tensor);
 names ``<Graph>::<param path>`` for parameters and ``<Graph>::<node>`` for node outputs and inputs.
 Reading accepts the v2.5-and-older flat ``[bit_width, fix_pos]`` entries too. vaiq adds, when there
 are any, ``float_ops`` (each node kept float and why: outside the QuantStub regions, not run by the
@@ -23,7 +24,7 @@ from .fixtable import FixTable
 from .ir import QGraph
 
 VERSION = "vaiq 0.1.0 (pytorch_nndct 3.5 quant_info format)"
-KEYS = ("param", "output", "input", "fast_finetuned", "bias_corrected", "version", "graph_md5")
+KEYS = ("param", "output", "input", "fast_finetuned", "bias_corrected", "version", "graph_md5", "cle")
 
 
 def param_key(g: QGraph, node, what: str) -> str:
@@ -52,7 +53,7 @@ def to_dict(g: QGraph, table: FixTable, target=None) -> dict:
         else:
             output[node_key(g, name)] = entry
     data = {"param": param, "output": output, "input": inputs, "fast_finetuned": False,
-            "bias_corrected": False, "version": VERSION, "graph_md5": g.md5()}
+            "bias_corrected": False, "version": VERSION, "graph_md5": g.md5(), "cle": []}
     float_ops = {n.name: n.reason or f"{n.kind} has no fixed-point form" for n in g.nodes
                  if n.quant == "float" and n.kind != "input"}
     if float_ops:
@@ -62,11 +63,16 @@ def to_dict(g: QGraph, table: FixTable, target=None) -> dict:
     return data
 
 
+def dumps(data: dict) -> bytes:
+    """The bytes of a quant_info.json."""
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
 def write(path: Path, data: dict) -> None:
     """Atomic write (temporary file + rename) of a quant_info.json."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
+    write_atomic(path, dumps(data))
 
 
 def _entry(path, key, v) -> tuple[int, int]:

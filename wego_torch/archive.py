@@ -1,9 +1,9 @@
 """``WegoModule.save`` / ``wego_torch.load``: one zip file holding everything a fresh process needs.
 
 Rule: the file holds the float model as a ``torch.export`` program (``program.pt2``; no Python class
-is needed to load it), the quantization result (``quant_result/quant_info.json``) and vaic's compiled
-model (``compiled/``: ``wego.xmodel``, ``md5sum.txt``, ``meta.json``) with ``wego.json`` describing
-them. Loading re-captures the program with vaiq, seeds a private compile cache with the saved compiled
+is needed to load it), the quantization result (``quant_result/``: quant_info.json, and bias_corr.pth
+when the biases were corrected) and vaic's compiled model (``compiled/``: ``wego.xmodel``,
+``md5sum.txt``, ``meta.json``) with ``wego.json`` describing them. Loading re-captures the program with vaiq, seeds a private compile cache with the saved compiled
 model (used when its key matches; else the model is compiled again, with the same result) and
 builds the same plan, so the outputs are identical. The file is written atomically.
 """
@@ -49,7 +49,8 @@ def save_archive(module, path) -> Path:
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("wego.json", json.dumps(info, indent=1))
         z.writestr("program.pt2", prog.getvalue())
-        z.writestr("quant_result/quant_info.json", module._quant_info)
+        for name, data in module._quant_files.items():
+            z.writestr(f"quant_result/{name}", data)
         for name, data in core.compiled.files.items():
             z.writestr(f"compiled/{name}", data)
     path = Path(path)
@@ -87,19 +88,23 @@ def load(path, target: str | None = None, verbose: bool = False):
     opts = CompileOptions(dynamo=True, target=target or info["target"], verbose=verbose,
                           partition_options=PartitionOptions(int(info["min_ops"])))
     compiled = {name: z.read(f"compiled/{name}") for name in FILES}
-    return from_program(z.read("program.pt2"), z.read("quant_result/quant_info.json"), info["graph_name"],
+    quant_files = {n.split("/", 1)[1]: z.read(n) for n in z.namelist()
+                   if n.startswith("quant_result/") and n.count("/") == 1 and not n.endswith("/")}
+    return from_program(z.read("program.pt2"), quant_files, info["graph_name"],
                         tuple(torch.zeros(s) for s in info["input_shapes"]), opts, (info["cache_key"], compiled))
 
 
-def from_program(program: bytes, quant_info: bytes, graph_name: str, example: tuple, opts: CompileOptions,
-                 seed: tuple[str, dict] | None = None):
-    """A compiled module from a saved torch.export program and its quant_info.json, compiled at once
+def from_program(program: bytes, quant_files: dict[str, bytes], graph_name: str, example: tuple,
+                 opts: CompileOptions, seed: tuple[str, dict] | None = None):
+    """A compiled module from a saved torch.export program and its quantization result files
+    (quant_info.json, maybe bias_corr.pth: vaiq's ``quant_result_files()``), compiled at once
     for ``example``; ``seed`` = (cache key, compiled files) is offered as a compile-cache entry."""
     from .module import WegoModule
     tmp = Path(tempfile.mkdtemp(prefix="wego-load-"))
     try:
         (tmp / "quant_result").mkdir()
-        (tmp / "quant_result" / "quant_info.json").write_bytes(quant_info)
+        for name, data in quant_files.items():
+            (tmp / "quant_result" / name).write_bytes(data)
         if seed is not None:
             entry = tmp / "cache" / seed[0]
             entry.mkdir(parents=True)

@@ -42,7 +42,7 @@ class WegoModule(torch.nn.Module):
                 po = self._options.partition_options
                 core = build_core(self._float_model, example, self._quant_dir, self._options.resolved_target(),
                                   self._cache_dir, po.wego_subgraph_min_ops_number)
-                self._quant_info = (Path(self._quant_dir) / "quant_info.json").read_bytes()
+                self._quant_files = core.q.quant_result_files()
                 cpu_kinds = {d["kind"] for d in core.summary["cpu_ops"]} | {d["kind"].split(".")[0]
                                                                             for d in core.summary["cpu_ops"]}
                 core.summary["extra_accel_not_accelerated"] = [k for k in po.extra_accel_op_list if k in cpu_kinds]

@@ -2,7 +2,8 @@
 TorchScript module written by vaiq's ``export_torch_script()``.
 
 Rule: that module carries the float model as a torch.export program and its quant_info.json
-(buffers ``vaiq_float_program`` and ``vaiq_quant_info``, see vaiq/export_torchscript.py); WeGO
+(buffers ``vaiq_float_program``, ``vaiq_quant_info`` and maybe ``vaiq_bias_corr``, see
+vaiq/export_torchscript.py); WeGO
 compiles those exactly as dynamo mode compiles a float model with its quantization result, for the
 input shapes of ``inputs_meta`` (any batch size at run time). A TorchScript module without them (not
 written by vaiq) is refused with a WegoError, as is a float module in this mode.
@@ -17,7 +18,7 @@ from .archive import from_program
 from .errors import WegoError
 from .options import CompileOptions
 
-PROGRAM, QUANT_INFO = "vaiq_float_program", "vaiq_quant_info"
+PROGRAM, QUANT_INFO, BIAS_CORR = "vaiq_float_program", "vaiq_quant_info", "vaiq_bias_corr"
 
 
 def compile_script(module, opts: CompileOptions):
@@ -41,4 +42,7 @@ def compile_script(module, opts: CompileOptions):
     except (json.JSONDecodeError, StopIteration):
         raise WegoError("the TorchScript module's quantization result is unreadable; re-export it with vaiq") from None
     example = tuple(torch.zeros(m.shape, dtype=m.dtype) for m in opts.inputs_meta)
-    return from_program(bytes(bufs[PROGRAM].numpy().tobytes()), info, name, example, opts)
+    files = {"quant_info.json": info}
+    if BIAS_CORR in bufs:
+        files["bias_corr.pth"] = bytes(bufs[BIAS_CORR].numpy().tobytes())
+    return from_program(bytes(bufs[PROGRAM].numpy().tobytes()), files, name, example, opts)

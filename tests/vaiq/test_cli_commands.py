@@ -81,7 +81,7 @@ def test_quantize_method_bitwidth_and_quiet(tmp_path, ffn_data):
     r = run(["quantize", "--model", "zoo:ffn", "--calib-data", ffn_data, "--output", out, "--bitwidth", 6,
              "--method", "maxmin", "--no-onnx", "--no-torchscript", "--quiet"])
     assert r.stdout == "" and r.stderr == ""
-    assert sorted(p.name for p in out.iterdir()) == ["FFN_int.xmodel", "quant_info.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["FFN_int.xmodel", "bias_corr.pth", "quant_info.json"]
     info = json.loads((out / "quant_info.json").read_text())
     assert {e[0][0] for e in [*info["param"].values(), *info["output"].values()]} == {6}
     r = run(["quantize", "--model", "zoo:ffn", "--calib-data", ffn_data, "--output", out, "--no-onnx",

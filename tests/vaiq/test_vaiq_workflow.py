@@ -16,8 +16,10 @@ def test_quant_info_has_nndct_shape(zoo, tmp_path):
     model, shape = zoo("tiny_resnet")
     quantize_roundtrip(model, shape, tmp_path)
     info = json.loads((tmp_path / "quant_info.json").read_text())
-    assert set(info) == {"param", "output", "input", "fast_finetuned", "bias_corrected", "version", "graph_md5"}
-    assert info["fast_finetuned"] is False and info["bias_corrected"] is False
+    assert set(info) == {"param", "output", "input", "fast_finetuned", "bias_corrected", "version", "graph_md5",
+                         "cle"}
+    assert info["fast_finetuned"] is False and info["bias_corrected"] is True   # nndct's default include_bias_corr
+    assert (tmp_path / "bias_corr.pth").exists()
     assert len(info["graph_md5"]) == 32
     assert list(info["input"]) == ["ResNet::x"]
     assert all(k.startswith("ResNet::") for k in list(info["param"]) + list(info["output"]))
