@@ -187,7 +187,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
             raise VaiqError("no calibration data was seen: run forward passes through quant_model "
                             "before export_quant_config()")
         table = self._calibrated_table()
-        if self.config.include_bias_corr and qm.calib_inputs:
+        # after fast finetune no bias correction: AdaQuant already fitted the biases to the float model's
+        # layer outputs, and correcting toward the finetuned weights' float outputs would undo that
+        if self.config.include_bias_corr and qm.calib_inputs and not self.fast_finetuned:
             corrections = bias_corr.correct(qm, table, self.config.method, self.config.percentage)
             self.refine_log += table.refine()
             bad = table.violations()

@@ -82,7 +82,7 @@ def test_config_keys(tmp_path):
     d = load_config(None)
     assert (d.include_bias_corr, d.include_cle) == (True, True)
     for bad, words in (({"overall_quantize_config": {"method": "mse", "calib_statistic_method": "mean"}},
-                        "aggregates over all batches"),
+                        "decides over all batches itself"),
                        ({"overall_quantize_config": {"calib_statistic_method": "mode"}}, "not one of"),
                        ({"overall_quantize_config": {"percentage": 0}}, "percentage"),
                        ({"overall_quantize_config": {"method": "entropy"}}, "not supported"),
