@@ -3,9 +3,10 @@
     from vaiq import torch_quantizer, dump_xmodel
 """
 from .api import dump_xmodel, torch_quantizer
-from .errors import CaptureError, ConfigError, QuantInfoError, VaiqError
+from .errors import CaptureError, ConfigError, QatError, QuantInfoError, VaiqError
+from .qat import QatProcessor
 
 __version__ = "0.1.0"
 
-__all__ = ["torch_quantizer", "dump_xmodel", "VaiqError", "CaptureError", "ConfigError", "QuantInfoError",
+__all__ = ["torch_quantizer", "dump_xmodel", "QatProcessor", "QatError", "VaiqError", "CaptureError", "ConfigError", "QuantInfoError",
            "__version__"]

@@ -176,6 +176,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         table.refine()
         self.table = table
         self.quant_model.set_table(table)
+        from .qat.params import PARAM_FILE, load_params
+        if (path.parent / PARAM_FILE).exists():     # trained tensors of a QAT deployable model
+            load_params(self.quant_model, path.parent / PARAM_FILE)
 
     # -- exports ------------------------------------------------------------------------------
     def _need_test(self, what: str) -> None:
