@@ -17,7 +17,8 @@ from ..calib import qbounds, round_t
 
 def fix_pos(log2_t: torch.Tensor | float, bits: int) -> int:
     """The fix position a threshold stands for."""
-    return int(bits - 1 - math.ceil(float(log2_t)))
+    value = float(log2_t.detach()) if isinstance(log2_t, torch.Tensor) else float(log2_t)
+    return int(bits - 1 - math.ceil(value))
 
 
 def log2_threshold(pos: int, bits: int) -> float:
