@@ -62,6 +62,7 @@ def check_promise(name, bits, tmp_path):
             assert entry[0] == [bits, fix_pos(getattr(qm.thresholds, key), bits)]
     for n in qm._quantized_layers:
         assert info["param"][param_key(q.graph, n, "weight")][0][1] == fix_pos(qm._w_t(n.name, "weight"), bits)
+    assert_float_model_carries_the_trained_tensors(qat, qm, shape)
     # the exported xmodel of the processor is the one test mode exports
     assert qat.export_xmodel(str(out)).exists()
     return qm, q
@@ -125,7 +126,7 @@ def test_fuse_conv_bn_keeps_the_model_and_the_promise(tmp_path):
         qm.fuse_conv_bn()
         after = qm(x)
     assert float((before - after).abs().max()) < 1e-5
-    assert all("bn_eps" not in n.attrs for n in qm.graph.nodes)
+    assert all("bn_eps" not in n.attrs for n in qm.graph.nodes if not n.attrs.get("from_bn"))
     qm.train()
     opt = torch.optim.Adam(qm.non_quantizer_parameters(), lr=1e-3)
     qm(x).square().mean().backward()
@@ -136,6 +137,18 @@ def test_fuse_conv_bn_keeps_the_model_and_the_promise(tmp_path):
         frozen = qm(x)
         deployed = qat.to_deployable(qm, str(tmp_path / "r"))(x)
     assert int((frozen != deployed).sum()) == 0
+    assert_float_model_carries_the_trained_tensors(qat, qm, shape)
+
+
+def assert_float_model_carries_the_trained_tensors(qat, qm, shape):
+    """The float model the exports carry (TorchScript's float program) folds to the deployed tensors."""
+    from vaiq.capture import capture
+    from vaiq.prepare import prepare
+    g = prepare(capture(qat._export_model(), (torch.randn(*shape),)))
+    want = qm.deploy_params()
+    for n in g.nodes:
+        for k, v in n.params.items():
+            assert torch.equal(v, want[n.name][k]), f"{n.name}.{k}"
 
 
 @pytest.mark.slow

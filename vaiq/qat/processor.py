@@ -157,6 +157,18 @@ class QatProcessor:
             v = getattr(qmodel.weights, key)
             if name in sd and sd[name].shape == v.shape:
                 sd[name] = v.detach().clone()
+        for node, (eps, names) in qmodel.fused_bn.items():
+            # the layer holds the folded tensors: its BatchNorm becomes one that folds to exactly x * 1 + beta,
+            # beta being the folded bias when the layer has no bias of its own
+            ref = sd[names["running_var"]]
+            n = qmodel.graph.node(node)
+            bias = getattr(qmodel.weights, qmodel._pkey[(node, "bias")]).detach().clone()
+            sd[names["running_var"]] = torch.ones_like(ref)
+            sd[names["running_mean"]] = torch.zeros_like(ref)
+            if "weight" in names:
+                sd[names["weight"]] = torch.sqrt(torch.ones_like(ref) + eps)
+            if "bias" in names:
+                sd[names["bias"]] = torch.zeros_like(ref) if n.param_names.get("bias") in sd else bias
         m.load_state_dict(sd)
         self._trained = m.eval()
 

@@ -80,6 +80,7 @@ class QatModel(nn.Module):
         self.bn_frozen = False
         self.frozen_table: FixTable | None = None
         self.act_ready = False
+        self.fused_bn: dict[str, tuple[float, dict[str, str]]] = {}   # node -> (eps, BatchNorm tensor names)
         self.weights = nn.Module()
         self.thresholds = nn.Module()
         self._pkey: dict[tuple[str, str], str] = {}
@@ -200,25 +201,23 @@ class QatModel(nn.Module):
         self.bn_frozen = True
 
     def fuse_conv_bn(self) -> None:
-        """Fold every kept BatchNorm into its conv for good (running statistics). The conv's weight
-        keeps its Parameter object; a conv that had no bias gets a new bias Parameter, so build the
-        optimizer after this call."""
+        """Fold every BatchNorm kept on a conv / dense layer into it for good (running statistics);
+        a BatchNorm standing alone stays one. The layer's weight keeps its Parameter object; a layer
+        that had no bias gets a new bias Parameter, so build the optimizer after this call."""
         with torch.no_grad():
             for n in self._nodes:
-                if kept_bn(n) is None:
+                if kept_bn(n) is None or n.attrs.get("from_bn"):
                     continue
                 p = self._params(n)
                 f = folded_params(n, p, None)
-                if "weight" in p:
-                    p["weight"].copy_(f["weight"])
+                self.fused_bn[n.name] = (n.attrs["bn_eps"], {k[3:]: v for k, v in n.param_names.items()
+                                                              if k.startswith("bn.")})
+                p["weight"].copy_(f["weight"])
                 for k in [k for k in n.params if k.startswith("bn.")]:
                     n.params.pop(k)
                     n.param_names.pop(k, None)
                     self._pkey.pop((n.name, k))
                 n.attrs.pop("bn_eps")
-                if "weight" not in p:        # a standalone BatchNorm: now a depthwise 1x1 conv
-                    n.params["weight"] = f["weight"]
-                    self._register_tensor(n, "weight", f["weight"], trainable=True)
                 if "bias" in p:
                     p["bias"].copy_(f["bias"])
                 else:
