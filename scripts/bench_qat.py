@@ -123,6 +123,8 @@ def main(qat_epochs, batch, seed):
                 p_acc, ft_acc = ptq(model, xtr[:512], xte, y_te, bits, tag + "_ptq", batch)
                 q_acc, q_time = qat(copy.deepcopy(model), xtr, y_tr, xte, y_te, bits, tag + "_qat",
                                     qat_epochs, batch, 5e-4, seed)
+                console.log(f"{name}, {bits} bits: float {100 * f_acc:.2f}, PTQ {100 * p_acc:.2f}, "
+                            f"QAT {100 * q_acc:.2f}")
                 table.add_row(name, str(bits), f"{100 * f_acc:.2f}", f"{100 * p_acc:.2f}",
                               ft_acc or "not in this build",
                               f"{100 * q_acc:.2f}", f"{f_time:.3f}", f"{q_time:.3f}", f"{q_time / f_time:.1f}x")
