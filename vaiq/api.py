@@ -176,9 +176,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         table.refine()
         self.table = table
         self.quant_model.set_table(table)
-        from .qat.params import PARAM_FILE, load_params
-        if (path.parent / PARAM_FILE).exists():     # trained tensors of a QAT deployable model
-            load_params(self.quant_model, path.parent / PARAM_FILE)
+        if data.get("qat_param"):                  # a QAT result: its trained tensors sit beside it
+            from .qat.params import load_params
+            load_params(self.quant_model, path, data["qat_param"])
 
     # -- exports ------------------------------------------------------------------------------
     def _need_test(self, what: str) -> None:

@@ -235,3 +235,30 @@ def test_two_qats_in_parallel_in_one_working_directory(tmp_path):
             y = q.quant_model(x)
         assert hashlib.md5(y.numpy().tobytes()).hexdigest() == so.strip().splitlines()[-1]
         assert any(Path(tmp_path / d).glob("*.xmodel"))
+
+
+def test_ptq_calibration_into_a_qat_folder_ignores_the_stale_param_file(tmp_path):
+    model, shape = get_model("digits_cnn"), MODELS["digits_cnn"].input_shape
+    qat = QatProcessor(model, (torch.randn(*shape),))
+    qm = qat.trainable_model()
+    _warm(qm, shape)
+    with torch.no_grad():
+        for p in qm.non_quantizer_parameters():
+            p.mul_(1.5)                                       # "trained" tensors that differ from the model's
+    qat.to_deployable(qm, str(tmp_path))
+    assert json.loads((tmp_path / "quant_info.json").read_text())["qat_param"] == "qat_param.pth"
+    conv = next(n.name for n in qm.deploy_graph.nodes if n.kind == "conv2d")
+
+    def test_mode_weight():
+        q = torch_quantizer("test", model, (torch.randn(*shape),), output_dir=str(tmp_path))
+        return q.quant_model.params_of(conv)["weight"], q.graph.node(conv).params["weight"].float()
+    loaded, own = test_mode_weight()
+    assert not torch.equal(loaded, own)                       # the QAT tensors
+    quantize_roundtrip(model, shape, tmp_path)                # PTQ over the same folder
+    loaded, own = test_mode_weight()
+    assert torch.equal(loaded, own)                           # the model's own tensors again
+    (tmp_path / "quant_info.json").write_text(json.dumps({**json.loads((tmp_path / "quant_info.json").read_text()),
+                                                          "qat_param": "qat_param.pth"}))
+    (tmp_path / "qat_param.pth").unlink()
+    with pytest.raises(QuantInfoError, match="missing"):
+        torch_quantizer("test", model, (torch.randn(*shape),), output_dir=str(tmp_path))

@@ -2,8 +2,10 @@
 
 Rule: a ``torch.save`` dict ``{"format", "graph_md5", "params": {node: {"weight"|"bias": tensor}}}``
 holding every node's tensors of the deploy graph (BatchNorm folded), keyed by node name, with the
-fingerprint of that graph; test mode loads it whenever it sits beside the quant_info.json it reads
-and refuses one whose fingerprint, nodes or shapes do not match the model. Written atomically.
+fingerprint of that graph. The quant_info.json written with it names it (key ``qat_param``), so test
+mode loads it exactly when it reads that quant_info.json (a later post-training calibration into the
+same folder rewrites quant_info.json without the key, and a stale file is ignored); a file whose
+fingerprint, nodes or shapes do not match the model is refused. Written atomically.
 """
 from __future__ import annotations
 
@@ -57,9 +59,16 @@ def read_params(path: Path, graph) -> dict[str, dict[str, torch.Tensor]]:
     return params
 
 
-def load_params(quant_model, path: Path) -> None:
-    """Put the tensors of ``path`` into a test-mode QuantModule (its cached quantized params reset)."""
+def load_params(quant_model, info_path: Path, name: str) -> None:
+    """Put the tensors of the file ``name`` that the quant_info.json at ``info_path`` names into a
+    test-mode QuantModule (its cached quantized params reset)."""
     from ..qmodule import _buf
+    if name != PARAM_FILE:
+        raise QuantInfoError(f"{info_path}: 'qat_param' is {name!r}; vaiq writes '{PARAM_FILE}'")
+    path = Path(info_path).parent / name
+    if not path.exists():
+        raise QuantInfoError(f"{info_path} belongs to a QAT result but {path} is missing; copy the folder "
+                             "whole, or write it again with QatProcessor.to_deployable()")
     params = read_params(path, quant_model.graph)
     with torch.no_grad():
         for node, p in params.items():

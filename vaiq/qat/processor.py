@@ -12,10 +12,10 @@ Rules:
 - every file goes to the output directory the caller names (written atomically); nothing is written
   anywhere else, so QATs in parallel do not meet;
 - ``to_deployable`` freezes the thresholds if the caller has not, writes ``quant_info.json`` (vaiq's
-  format, positions DPU-refined) and ``qat_param.pth`` (the BatchNorm-folded trained tensors of every
-  node, with the graph fingerprint), then returns test-mode ``torch_quantizer``'s ``quant_model``
-  loaded from that directory: the deployable model is vaiq's test mode, which loads
-  ``qat_param.pth`` by itself whenever it sits beside ``quant_info.json``;
+  format, positions DPU-refined, naming its parameter file under ``qat_param``) and ``qat_param.pth``
+  (the BatchNorm-folded trained tensors of every node, with the graph fingerprint), then returns
+  test-mode ``torch_quantizer``'s ``quant_model`` loaded from that directory: the deployable model is
+  vaiq's test mode, which loads the file a quant_info.json names;
 - every call that needs an earlier one says which: exports need ``to_deployable`` in this run or a
   directory it wrote (``deployable_model(src_dir)``).
 """
@@ -126,7 +126,9 @@ class QatProcessor:
         out = Path(output_dir)
         values = qmodel.deploy_params()
         write_params(out / PARAM_FILE, qmodel.deploy_graph, values)
-        quant_info.write(out / "quant_info.json", quant_info.to_dict(qmodel.deploy_graph, table))
+        info = quant_info.to_dict(qmodel.deploy_graph, table)
+        info["qat_param"] = PARAM_FILE
+        quant_info.write(out / "quant_info.json", info)
         self._float_for_export(qmodel)
         return self.deployable_model(str(out))
 
