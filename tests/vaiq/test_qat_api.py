@@ -262,3 +262,21 @@ def test_ptq_calibration_into_a_qat_folder_ignores_the_stale_param_file(tmp_path
     (tmp_path / "qat_param.pth").unlink()
     with pytest.raises(QuantInfoError, match="missing"):
         torch_quantizer("test", model, (torch.randn(*shape),), output_dir=str(tmp_path))
+
+
+def test_a_saved_trainable_model_resumes_without_a_second_warm_up():
+    model, shape = get_model("tiny_resnet"), MODELS["tiny_resnet"].input_shape
+    qat = QatProcessor(model, (torch.randn(*shape),))
+    first = qat.trainable_model()
+    _warm(first, shape)
+    with torch.no_grad():
+        for t in first.quantizer_parameters():
+            t.add_(0.3)                                      # thresholds a warm-up would not give
+    second = qat.trainable_model()
+    second.load_state_dict(first.state_dict())
+    x = torch.randn(2, *shape[1:])
+    first.eval()
+    second.eval()
+    with torch.no_grad():
+        assert torch.equal(first(x), second(x))             # no warm-up pass: the loaded thresholds run
+    assert first.freeze_quant().pos == second.freeze_quant().pos

@@ -79,7 +79,9 @@ class QatModel(nn.Module):
         self.quant_enabled = True
         self.bn_frozen = False
         self.frozen_table: FixTable | None = None
-        self.act_ready = False
+        # persistent, so a state_dict saved after warm-up resumes without a second warm-up
+        self.register_buffer("act_initialized", torch.tensor(False))
+        self._rewarm = False
         self.fused_bn: dict[str, tuple[float, dict[str, str]]] = {}   # node -> (eps, BatchNorm tensor names)
         self.weights = nn.Module()
         self.thresholds = nn.Module()
@@ -182,19 +184,23 @@ class QatModel(nn.Module):
         """Run the float model (BatchNorm folded the same way, DPU approximations kept)."""
         self.quant_enabled = False
 
+    @property
+    def act_ready(self) -> bool:
+        return bool(self.act_initialized)
+
     def enable_warmup(self, batches: int = 1) -> None:
         """Re-initialize the activation thresholds from the next ``batches`` forward passes."""
         if self.frozen_table is not None:
             raise QatError("enable_warmup(): the thresholds are frozen (freeze_quant() was called)")
         if batches < 1:
             raise QatError(f"enable_warmup(batches={batches}): needs at least one batch")
-        self.observers, self.warmup_left = {}, int(batches)
+        self.observers, self.warmup_left, self._rewarm = {}, int(batches), True
 
     def disable_warmup(self) -> None:
         """End warm-up now (thresholds from the passes seen so far, if any)."""
         if self.warmup_left and self.observers:
             self._finish_warmup()
-        self.warmup_left = 0
+        self.warmup_left, self._rewarm = 0, False
 
     def freeze_bn_stats(self) -> None:
         """Fold BatchNorm with its running statistics from now on (they stop updating)."""
@@ -236,14 +242,14 @@ class QatModel(nn.Module):
         with torch.no_grad():
             for root, p in pos.items():
                 getattr(self.thresholds, self._act_key[root]).fill_(log2_threshold(p, self._act_bits[root]))
-        self.act_ready = True
+            self.act_initialized.fill_(True)
 
     def _finish_warmup(self) -> None:
         table = FixTable(self.deploy_graph)
         table.settle_groups({k: o.result() for k, o in self.observers.items()},
                             {k: o.bw for k, o in self.observers.items()})
         self._set_act_positions({r: table.pos[r] for r in self._act_bits})
-        self.observers, self.warmup_left = {}, 0
+        self.observers, self.warmup_left, self._rewarm = {}, 0, False
 
     def position_table(self) -> FixTable:
         """The fix positions the thresholds stand for, DPU-refined; thresholds shared by several
@@ -319,7 +325,7 @@ class QatModel(nn.Module):
         if self.quant_enabled and self.frozen and not self.training:
             with torch.no_grad():
                 return self.sync_exact()(*args)
-        warm = self.quant_enabled and self.warmup_left > 0
+        warm = self.quant_enabled and self.warmup_left > 0 and (self._rewarm or not self.act_ready)
         quant = self.quant_enabled and not warm
         if quant and not self.act_ready:
             raise QatError("the activation thresholds are not initialized: call enable_warmup() and run a "
