@@ -14,7 +14,8 @@ Rules:
   (concat and shared-position ops share it; the DPU's rule), and one per weight / bias tensor (a
   module's weight shared by several calls has one). Weights and biases round with STD_ROUND,
   activations with the configured activation rounding (DPU_ROUND), as test mode does; the float parts
-  use the DPU's approximations (LeakyReLU 26/256, avg-pool factor, hard-sigmoid 2731/2^14);
+  use the DPU's approximations (LeakyReLU 26/256, avg-pool factor, hard-sigmoid 2731/2^14, the
+  hard-swish gate rounded to its fixed position, straight-through);
 - warm-up initializes thresholds from data: weights from their statistics when the model is made,
   activations from the first forward pass(es) (vaiq's calibration observers) unless ``calib_dir``
   gave positions; those passes return the float result;
@@ -32,6 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils._pytree import tree_unflatten
+
+from xir import fixpoint
 
 from .. import run_float
 from ..calib import Observer, param_pos
@@ -123,6 +126,9 @@ class QatModel(nn.Module):
                     pos = calib_table.param_pos[tkey] if calib_table else param_pos(start[n.name][k], bits, config.method)
                     self.thresholds.register_parameter(key, nn.Parameter(torch.tensor(log2_threshold(pos, bits))))
         self.observers: dict[str, Observer] = {}
+        self.register_buffer("_gate_t", torch.tensor(log2_threshold(fixpoint.HSWISH_GATE_FIX_POS,
+                                                                    fixpoint.HSWISH_GATE_BIT_WIDTH)),
+                             persistent=False)
         self.warmup_left = warmup_batches
         if calib_table is not None:
             self._set_act_positions({r: calib_table.pos[calib_table.root(r)] for r in self._act_bits})
@@ -345,7 +351,11 @@ class QatModel(nn.Module):
                         if quant and n.quant == "own":
                             p = {k: tqt_quantize(v, self._w_t(n.name, k), self._w_bits[f"{n.name}.{k}"], "STD_ROUND")
                                  for k, v in p.items()}
-                    y = run_float.run_node(n, xs, p, dpu_approx=True)
+                    if n.kind == "hard-swish" and quant and n.quant == "own":   # the DPU rounds its gate
+                        gate = run_float.apply_act(xs[0], "hard-sigmoid", n.attrs, dpu_approx=True)
+                        y = xs[0] * tqt_quantize(gate, self._gate_t, fixpoint.HSWISH_GATE_BIT_WIDTH, "DPU_ROUND")
+                    else:
+                        y = run_float.run_node(n, xs, p, dpu_approx=True)
             if has_fix(n) and n.quant != "shared":
                 if warm:
                     obs = self.observers.get(n.name)
