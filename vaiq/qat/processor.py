@@ -69,8 +69,8 @@ class QatProcessor:
         self.config = load_config(None, self.bitwidth, self.bitwidth)
         self.args = tuple(a.detach().to("cpu") for a in _as_args(inputs))
         self._model = copy.deepcopy(model).to("cpu").eval()
+        self._captured = capture(self._model, self.args)    # first: a model that does not run fails clearly here
         self._reused = reused_modules(self._model, self.args)
-        self._captured = capture(self._model, self.args)
         self._qmodel: QatModel | None = None
         self._quantizer: torch_quantizer | None = None
 
