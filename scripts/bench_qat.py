@@ -72,7 +72,7 @@ def ptq(model, x_cal, x_te, y_te, bits, folder, batch) -> tuple[float, str | Non
     return acc, ft
 
 
-def qat(model, x_tr, y_tr, x_te, y_te, bits, folder, epochs, batch, lr_w, seed) -> tuple[float, float]:
+def qat(model, x_tr, y_tr, x_te, y_te, bits, folder, epochs, batch, lr_w, seed, freeze_bn) -> tuple[float, float]:
     """QAT accuracy (deployable model) and the mean QAT epoch time."""
     proc = QatProcessor(model, (x_tr[:1],), bitwidth=bits)
     qm = proc.trainable_model()
@@ -80,6 +80,8 @@ def qat(model, x_tr, y_tr, x_te, y_te, bits, folder, epochs, batch, lr_w, seed) 
                             {"params": qm.non_quantizer_parameters(), "lr": lr_w}])
     gen = torch.Generator().manual_seed(seed)
     qm.train()
+    if freeze_bn:
+        qm.freeze_bn_stats()
     with torch.no_grad():
         qm(x_tr[:256])                     # warm-up: activation thresholds from one batch
     times = [train_epoch(qm, x_tr, y_tr, opt, batch, gen) for _ in range(epochs)]
@@ -90,24 +92,32 @@ def qat(model, x_tr, y_tr, x_te, y_te, bits, folder, epochs, batch, lr_w, seed) 
 @click.command()
 @click.option("--qat-epochs", default=4, show_default=True, help="QAT epochs per model and bit width.")
 @click.option("--batch", default=64, show_default=True)
+@click.option("--qat-lr", default=5e-4, show_default=True, help="Adam learning rate of the weights in QAT "
+              "(thresholds: 1e-2).")
+@click.option("--freeze-bn/--no-freeze-bn", default=False, show_default=True,
+              help="Fold BatchNorm with running statistics during QAT (freeze_bn_stats()).")
+@click.option("--models", type=click.Choice(["all", "digits", "mobilenet"]), default="all", show_default=True)
 @click.option("--seed", default=0, show_default=True)
-def main(qat_epochs, batch, seed):
+def main(qat_epochs, batch, qat_lr, freeze_bn, models, seed):
     torch.manual_seed(seed)
     warnings.filterwarnings("ignore")
     console = Console()
     x_tr, y_tr, x_te, y_te = load_digits_split(seed)
     nets = []
-    digits, _ = train_digits_cnn(epochs=10, seed=seed)
-    nets.append(("digits CNN", digits.eval(), x_tr, x_te))
-    mx_tr, mx_te = upscale(x_tr), upscale(x_te)
-    mnet = tiny_mobilenet(10, seed=seed)
-    opt = torch.optim.Adam(mnet.parameters(), lr=3e-3)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(8):
-        train_epoch(mnet, mx_tr, y_tr, opt, batch, gen)
-    nets.append(("MobileNetV2-style (tiny_mobilenet, 3x32x32)", mnet.eval(), mx_tr, mx_te))
+    if models in ("all", "digits"):
+        digits, _ = train_digits_cnn(epochs=10, seed=seed)
+        nets.append(("digits CNN", digits.eval(), x_tr, x_te))
+    if models in ("all", "mobilenet"):
+        mx_tr, mx_te = upscale(x_tr), upscale(x_te)
+        mnet = tiny_mobilenet(10, seed=seed)
+        opt = torch.optim.Adam(mnet.parameters(), lr=3e-3)
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(8):
+            train_epoch(mnet, mx_tr, y_tr, opt, batch, gen)
+        nets.append(("MobileNetV2-style (tiny_mobilenet, 3x32x32)", mnet.eval(), mx_tr, mx_te))
 
-    table = Table(title=f"vaiq QAT ({qat_epochs} QAT epochs, batch {batch}, digits test split of {len(y_te)})")
+    table = Table(title=f"vaiq QAT ({qat_epochs} QAT epochs, weight lr {qat_lr}, "
+                        f"{'BatchNorm frozen, ' if freeze_bn else ''}batch {batch}, digits test split of {len(y_te)})")
     for col in ("model", "bits", "float", "PTQ", "PTQ + fast finetune", "QAT", "float epoch (s)",
                 "QAT epoch (s)", "QAT / float"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -122,7 +132,7 @@ def main(qat_epochs, batch, seed):
                 tag = f"{tmp}/{name.split()[0]}_{bits}"
                 p_acc, ft_acc = ptq(model, xtr[:512], xte, y_te, bits, tag + "_ptq", batch)
                 q_acc, q_time = qat(copy.deepcopy(model), xtr, y_tr, xte, y_te, bits, tag + "_qat",
-                                    qat_epochs, batch, 5e-4, seed)
+                                    qat_epochs, batch, qat_lr, seed, freeze_bn)
                 console.log(f"{name}, {bits} bits: float {100 * f_acc:.2f}, PTQ {100 * p_acc:.2f}, "
                             f"QAT {100 * q_acc:.2f}")
                 table.add_row(name, str(bits), f"{100 * f_acc:.2f}", f"{100 * p_acc:.2f}",
