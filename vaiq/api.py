@@ -239,6 +239,9 @@ class torch_quantizer:  # noqa: N801  (pytorch_nndct's name)
         table.refine()
         self.table = table
         self.quant_model.set_table(table)
+        if data.get("qat_param"):                  # a QAT result: its trained tensors sit beside it
+            from .qat.params import load_params
+            load_params(self.quant_model, path, data["qat_param"])
 
     # -- fast finetune (vaiq.finetune) -------------------------------------------------------
     def fast_finetune(self, run_fn, run_args=(), *, progress=None, settings=None):

@@ -15,3 +15,7 @@ class QuantInfoError(VaiqError):
 
 class ConfigError(VaiqError):
     """A quant config file with an unknown key or a bad value."""
+
+
+class QatError(VaiqError):
+    """A QAT call made out of order or on the wrong object (the message names the missing call)."""

@@ -121,38 +121,94 @@ def convert_relu6(g: QGraph) -> None:
             n.attrs["from_relu6"] = True
 
 
-def fold_batchnorm(g: QGraph) -> None:
+def bn_scale_shift(p: dict, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """BatchNorm as ``y = x * scale + shift`` (running statistics)."""
+    gamma = p.get("weight", torch.ones_like(p["running_mean"]))
+    beta = p.get("bias", torch.zeros_like(p["running_mean"]))
+    scale = gamma / torch.sqrt(p["running_var"] + eps)
+    return scale, beta - p["running_mean"] * scale
+
+
+def fold_into(kind: str, groups: int, w: torch.Tensor, b: torch.Tensor | None, scale: torch.Tensor,
+              shift: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weight and bias of a conv / transposed conv / dense layer followed by ``x * scale + shift``."""
+    if kind == "transposed-conv2d":   # [in, out/g, kh, kw]: out channels on dim 1
+        wg = w.reshape(groups, w.shape[0] // groups, w.shape[1], *w.shape[2:])
+        wf = (wg * scale.reshape(groups, 1, -1, 1, 1)).reshape(w.shape)
+    else:
+        wf = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
+    b = b if b is not None else torch.zeros_like(scale)
+    return wf, b * scale + shift
+
+
+
+def fold_batchnorm(g: QGraph, keep: bool = False) -> None:
+    """Fold BatchNorm (see the module rules). With ``keep`` (QAT) the graph gets the same structure
+    but each BatchNorm's parameters stay on the node that absorbs it, as ``bn.<key>`` params with
+    ``attrs["bn_eps"]``; :func:`fold_kept_batchnorm` later folds them with the same arithmetic."""
     users = g.users()
     for bn in [n for n in g.nodes if n.kind == "batchnorm"]:
         p = bn.params
-        gamma = p.get("weight", torch.ones_like(p["running_mean"]))
-        beta = p.get("bias", torch.zeros_like(p["running_mean"]))
-        scale = gamma / torch.sqrt(p["running_var"] + bn.attrs["eps"])
-        shift = beta - p["running_mean"] * scale
         prod = g.node(bn.inputs[0])
         if prod.kind in CONV_LIKE and prod.act is None and len(users[prod.name]) == 1 \
                 and prod.name not in g.outputs:
-            w = prod.params["weight"]
-            if prod.kind == "transposed-conv2d":   # [in, out/g, kh, kw]: out channels on dim 1
-                groups = prod.attrs["groups"]
-                wg = w.reshape(groups, w.shape[0] // groups, w.shape[1], *w.shape[2:])
-                wg = wg * scale.reshape(groups, 1, -1, 1, 1)
-                prod.params["weight"] = wg.reshape(w.shape)
+            if keep:
+                prod.params.update({f"bn.{k}": v for k, v in p.items()})
+                prod.param_names.update({f"bn.{k}": v for k, v in bn.param_names.items()})
+                prod.attrs["bn_eps"] = bn.attrs["eps"]
             else:
-                prod.params["weight"] = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
-            b = prod.params.get("bias", torch.zeros_like(scale))
-            prod.params["bias"] = b * scale + shift
+                scale, shift = bn_scale_shift(p, bn.attrs["eps"])
+                prod.params["weight"], prod.params["bias"] = fold_into(
+                    prod.kind, prod.attrs.get("groups", 1), prod.params["weight"], prod.params.get("bias"),
+                    scale, shift)
             prod.param_names.setdefault("bias", (prod.param_names["weight"].rsplit(".", 1)[0] + ".bias"))
             prod.attrs["folded_bn"] = bn.scope or bn.name
             _replace_uses(g, bn.name, prod.name)
             _remove(g, bn)
         else:
-            c = scale.numel()
+            c, eps = p["running_mean"].numel(), bn.attrs["eps"]
             bn.kind = "conv2d"
             bn.attrs = {"stride": (1, 1), "padding": (0, 0), "dilation": (1, 1), "groups": c, "from_bn": True}
-            bn.params = {"weight": scale.reshape(c, 1, 1, 1).clone(), "bias": shift.clone()}
-            bn.param_names = {"weight": f"{bn.scope or bn.name}.weight", "bias": f"{bn.scope or bn.name}.bias"}
+            names = {"weight": f"{bn.scope or bn.name}.weight", "bias": f"{bn.scope or bn.name}.bias"}
+            if keep:
+                bn.attrs["bn_eps"] = eps
+                bn.param_names = {**{f"bn.{k}": v for k, v in bn.param_names.items()}, **names}
+                bn.params = {f"bn.{k}": v for k, v in p.items()}
+            else:
+                scale, shift = bn_scale_shift(p, eps)
+                bn.params = {"weight": scale.reshape(c, 1, 1, 1).clone(), "bias": shift.clone()}
+                bn.param_names = names
         users = g.users()
+
+
+def kept_bn(n: Node) -> dict[str, torch.Tensor] | None:
+    """The BatchNorm parameters a node carries under ``fold_batchnorm(keep=True)`` (None if none)."""
+    return {k[3:]: v for k, v in n.params.items() if k.startswith("bn.")} if "bn_eps" in n.attrs else None
+
+
+def folded_params(n: Node, params: dict[str, torch.Tensor], bn: dict[str, torch.Tensor] | None = None
+                  ) -> dict[str, torch.Tensor]:
+    """Weight and bias of a node with a kept BatchNorm, folded like ``fold_batchnorm`` folds it;
+    ``params`` holds the node's own tensors (and ``bn.*`` ones), ``bn`` may override the statistics."""
+    bn = bn if bn is not None else {k[3:]: v for k, v in params.items() if k.startswith("bn.")}
+    scale, shift = bn_scale_shift(bn, n.attrs["bn_eps"])
+    if n.attrs.get("from_bn"):
+        return {"weight": scale.reshape(-1, 1, 1, 1).clone(), "bias": shift.clone()}
+    w, b = fold_into(n.kind, n.attrs.get("groups", 1), params["weight"], params.get("bias"), scale, shift)
+    return {"weight": w, "bias": b}
+
+
+def fold_kept_batchnorm(g: QGraph, values: dict[str, dict[str, torch.Tensor]] | None = None) -> None:
+    """Fold the BatchNorms ``fold_batchnorm(keep=True)`` kept: the graph becomes the one
+    ``fold_batchnorm`` makes (same structure, same fingerprint); ``values`` (node -> params) replaces
+    the captured tensors with trained ones."""
+    for n in g.nodes:
+        if values and n.name in values:
+            n.params = dict(values[n.name])
+        if "bn_eps" in n.attrs:
+            n.params = folded_params(n, n.params)
+            n.attrs.pop("bn_eps")
+            n.param_names = {k: v for k, v in n.param_names.items() if not k.startswith("bn.")}
 
 
 def fuse_activations(g: QGraph) -> None:
@@ -209,12 +265,13 @@ def has_fix(n: Node) -> bool:
 
 
 def prepare(g: QGraph, silu_to_hswish: bool = False, sigmoid_to_hsigmoid: bool = False,
-            relu6_to_relu: bool = False) -> QGraph:
+            relu6_to_relu: bool = False, keep_bn: bool = False) -> QGraph:
+    """All the rules above; ``keep_bn`` (QAT) keeps BatchNorm parameters unfolded on their nodes."""
     convert_sigmoids(g, silu_to_hswish, sigmoid_to_hsigmoid)
     recognize_hard_sigmoids(g)
     if relu6_to_relu:
         convert_relu6(g)
-    fold_batchnorm(g)
+    fold_batchnorm(g, keep=keep_bn)
     fuse_activations(g)
     assign_roles(g)
     return g

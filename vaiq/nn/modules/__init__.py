@@ -1,4 +1,4 @@
-"""vaiq's modules under pytorch_nndct's ``pytorch_nndct.nn.modules`` names."""
+"""vaiq's modules under pytorch_nndct's ``pytorch_nndct.nn.modules`` names (``functional`` holds Add, Cat, ...)."""
 from .stubs import DeQuantStub, QuantStub
 
 __all__ = ["QuantStub", "DeQuantStub"]
