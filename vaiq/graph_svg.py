@@ -88,7 +88,7 @@ def graph_svg(rows: list[dict], title: str = "") -> str:
            f'viewBox="0 0 {width:.0f} {height:.0f}" font-family="{FONT}">',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#555"/></marker></defs>',
-           f'<rect width="100%" height="100%" fill="white"/>',
+           '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="{MARGIN}" y="24" font-size="16" font-weight="bold">{escape(title)}</text>']
     for k, (dev, label) in enumerate(LEGEND):
         lx = MARGIN + k * 150
