@@ -60,15 +60,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(y)
 
 
-def train_digits_cnn(
-    epochs: int = 10, seed: int = 0, batch_size: int = 32, lr: float = 3e-3
-) -> tuple[DigitsCNN, float]:
-    """Train a `DigitsCNN` with Adam and cross-entropy on the seeded split; returns (model, test accuracy).
-
-    Deterministic for a seed on a given machine and thread count; about a second on one CPU core.
-    """
-    x_train, y_train, x_test, y_test = load_digits_split(seed)
-    model = DigitsCNN(seed=seed)
+def _fit(model: nn.Module, x_train, y_train, epochs: int, seed: int, batch_size: int, lr: float) -> None:
+    """Adam + cross-entropy over seeded shuffles of the training split (the model is left in train mode)."""
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = nn.CrossEntropyLoss()
     gen = torch.Generator().manual_seed(int(seed))
@@ -80,6 +73,18 @@ def train_digits_cnn(
             opt.zero_grad()
             loss_fn(model(x_train[batch]), y_train[batch]).backward()
             opt.step()
+
+
+def train_digits_cnn(
+    epochs: int = 10, seed: int = 0, batch_size: int = 32, lr: float = 3e-3
+) -> tuple[DigitsCNN, float]:
+    """Train a `DigitsCNN` with Adam and cross-entropy on the seeded split; returns (model, test accuracy).
+
+    Deterministic for a seed on a given machine and thread count; about a second on one CPU core.
+    """
+    x_train, y_train, x_test, y_test = load_digits_split(seed)
+    model = DigitsCNN(seed=seed)
+    _fit(model, x_train, y_train, epochs, seed, batch_size, lr)
     return model, evaluate(model, x_test, y_test)
 
 
@@ -102,15 +107,5 @@ def train_digits_mobilenet(
     x_train, x_test = upscale_digits(x_train), upscale_digits(x_test)
     torch.manual_seed(seed)   # dropout draws from the global generator
     model = tiny_mobilenet(10, seed=seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    loss_fn = nn.CrossEntropyLoss()
-    gen = torch.Generator().manual_seed(int(seed))
-    model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(y_train), generator=gen)
-        for i in range(0, len(order), batch_size):
-            batch = order[i : i + batch_size]
-            opt.zero_grad()
-            loss_fn(model(x_train[batch]), y_train[batch]).backward()
-            opt.step()
+    _fit(model, x_train, y_train, epochs, seed, batch_size, lr)
     return model.eval(), evaluate(model, x_test, y_test)
