@@ -249,12 +249,16 @@ def test_ptq_calibration_into_a_qat_folder_ignores_the_stale_param_file(tmp_path
     assert json.loads((tmp_path / "quant_info.json").read_text())["qat_param"] == "qat_param.pth"
     conv = next(n.name for n in qm.deploy_graph.nodes if n.kind == "conv2d")
 
+    plain = tmp_path.parent / f"{tmp_path.name}_plain.json"   # PTQ without CLE / bias correction: own tensors
+    plain.write_text(json.dumps({"include_cle": False, "include_bias_corr": False}))
+
     def test_mode_weight():
-        q = torch_quantizer("test", model, (torch.randn(*shape),), output_dir=str(tmp_path))
+        q = torch_quantizer("test", model, (torch.randn(*shape),), output_dir=str(tmp_path),
+                            quant_config_file=str(plain))
         return q.quant_model.params_of(conv)["weight"], q.graph.node(conv).params["weight"].float()
     loaded, own = test_mode_weight()
     assert not torch.equal(loaded, own)                       # the QAT tensors
-    quantize_roundtrip(model, shape, tmp_path)                # PTQ over the same folder
+    quantize_roundtrip(model, shape, tmp_path, quant_config_file=str(plain))   # PTQ over the same folder
     loaded, own = test_mode_weight()
     assert torch.equal(loaded, own)                           # the model's own tensors again
     (tmp_path / "quant_info.json").write_text(json.dumps({**json.loads((tmp_path / "quant_info.json").read_text()),
