@@ -14,12 +14,14 @@ Classes (``CLASSES``), each a generator of cases from a seed:
 - ``vaic-options``: ``--options`` JSON of wrong shape, type or content; ``vaic-deploy``: the quantized model
   handed to vaic mutated like ``xmodel-attr`` on its ops.
 
-Outcome rules (``check``): never exit 1, never a traceback, never a hang; exit 2 prints one line on stderr;
+Outcome rules (``check``): never exit 1, never a traceback, never a hang (``CASE_SECONDS`` of CPU time,
+or ``WALL_SECONDS`` of wall time blocked); exit 2 prints one line on stderr;
 exit 0 from a non-semantic class must give exactly the unmutated outputs.
 """
 from __future__ import annotations
 
 import copy
+import faulthandler
 import hashlib
 import json
 import random
@@ -29,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-CASE_SECONDS = 60
+CASE_SECONDS = 60          # CPU seconds a case may take
+WALL_SECONDS = 900         # wall seconds before the run is stopped with every thread's traceback
 
 SEMANTIC = {"xmodel-field", "xmodel-param"}
 
@@ -446,7 +449,7 @@ class Hang(Exception):
 
 
 def _alarm(signum, frame):
-    raise Hang(f"no answer within {CASE_SECONDS} s")
+    raise Hang(f"no answer within {CASE_SECONDS} CPU seconds")
 
 
 def run_case(case: Case, base: Base) -> Outcome:
@@ -458,13 +461,16 @@ def run_case(case: Case, base: Base) -> Outcome:
         from vaic.cli import main
     else:
         from vaiq.cli import cli as main
-    old = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(CASE_SECONDS)
+    # a hang is CPU seconds without an answer: a process starved by a busy machine is not hung
+    old = signal.signal(signal.SIGPROF, _alarm)
+    signal.setitimer(signal.ITIMER_PROF, CASE_SECONDS)
+    faulthandler.dump_traceback_later(WALL_SECONDS, exit=True)     # a blocked (sleeping) hang: fail loudly
     try:
         r = CliRunner().invoke(main, case.argv)
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+        faulthandler.cancel_dump_traceback_later()
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
     stderr = r.stderr
     code = r.exit_code
     if isinstance(r.exception, Hang):
