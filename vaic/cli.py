@@ -14,6 +14,8 @@ import traceback
 
 import click
 
+from xir.cli import OneLineGroup
+
 from .errors import CompilerBug, VaicError
 
 _CTX = {"help_option_names": ["-h", "--help"]}
@@ -59,7 +61,7 @@ def _compile(xmodel, arch, output_dir, net_name, options, quiet, debug):
     _run(work, debug)
 
 
-@click.group(invoke_without_command=True, context_settings=_CTX)
+@click.group(cls=OneLineGroup, invoke_without_command=True, context_settings=_CTX)
 @click.option("-x", "--xmodel", type=click.Path(dir_okay=False), help="quantized model (<Net>_int.xmodel)")
 @click.option("-a", "--arch", help="arch.json path or FAMILY/BOARD name (e.g. DPUCZDX8G/KV260)")
 @click.option("-o", "--output_dir", "--output-dir", "output_dir", help="output directory [compile_output]")

@@ -15,7 +15,6 @@ import functools
 import io
 import json
 import logging
-import re
 import sys
 import tempfile
 import traceback
@@ -31,6 +30,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from torch.utils._pytree import tree_flatten
 
+from xir.cli import OneLineGroup, one_line as _one_line
 from xir.errors import XirError
 from xir.files import Staging, prepare_directory, write_atomic
 from xir.target import TargetError
@@ -49,35 +49,7 @@ from .cli_inspect import inspect_rows, summary as placement_summary
 
 FT_SIZE = 256    # --ft-size default: enough samples for stable layer statistics, minutes on a CPU
 
-_NoArgs = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
-
-class _Group(click.Group):
-    """A click group whose usage errors are one line on stderr with exit code 2."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, False, **extra)
-        try:
-            rv = super().main(args, prog_name, complete_var, False, **extra)
-        except _NoArgs as e:              # bare ``vaiq``: the help text
-            click.echo(e.ctx.get_help())
-            sys.exit(0)
-        except click.UsageError as e:
-            where = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
-            click.echo(f"Error: {_one_line(e.format_message())}{where}", err=True)
-            sys.exit(2)
-        except click.Abort:
-            click.echo("Aborted.", err=True)
-            sys.exit(1)
-        except click.ClickException as e:
-            click.echo(f"Error: {_one_line(e.format_message())}", err=True)
-            sys.exit(e.exit_code)
-        sys.exit(rv if isinstance(rv, int) else 0)
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"\s*\n\s*", " ", str(text).strip())
 
 
 def _guarded(name: str):
@@ -300,7 +272,7 @@ def _label_mode(data: DataSet, float_output) -> str | None:
 
 # ---------------------------------------------------------------------------------------- commands
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vaiq", message="%(prog)s %(version)s")
 def cli():
     """Quantize PyTorch models to int8 for DPU targets (pytorch_nndct's flow on the command line)."""

@@ -22,6 +22,7 @@ import click
 import numpy as np
 
 from xir.arrays import open_npy
+from xir.cli import OneLineGroup
 
 from .errors import VairunError
 
@@ -71,7 +72,7 @@ def _load_inputs(paths, runner, nchw: bool) -> list[np.ndarray]:
     return arrays
 
 
-@click.group(context_settings=_CTX)
+@click.group(cls=OneLineGroup, context_settings=_CTX)
 def main():
     """Run compiled models on a bit-exact, cycle-approximate DPU emulator."""
 

@@ -12,7 +12,8 @@ Classes (``CLASSES``), each a generator of cases from a seed:
 - ``arch-json``: the target description re-typed, re-valued, keys dropped or added, bytes garbled;
 - ``quant-info``: quant_info.json entries re-typed or out of range (``vaiq test``);
 - ``vaic-options``: ``--options`` JSON of wrong shape, type or content; ``vaic-deploy``: the quantized model
-  handed to vaic mutated like ``xmodel-attr`` on its ops.
+  handed to vaic mutated like ``xmodel-attr`` on its ops; ``vaic-sweep``: its target lists, arch files and
+  report paths.
 
 Outcome rules (``check``): never exit 1, never a traceback, never a hang (``CASE_SECONDS`` of CPU time,
 or ``WALL_SECONDS`` of wall time blocked); exit 2 prints one line on stderr;
@@ -370,6 +371,31 @@ def deploy_case(rng, base, d: Path, seed: int) -> Case:
                                             str(d / "c"), "-q"], "vaic")
 
 
+def sweep_case(rng, base, d: Path, seed: int) -> Case:
+    """``vaic sweep``: target lists, arch files and report paths mutated."""
+    argv = ["sweep", str(base.deploy), "--workers", "1", "-q"]
+    op = rng.randrange(3)
+    if op == 0:
+        text = rng.choice(["", ",,", "DPUCZDX8G/KV260,DPUCZDX8G/KV260", "DPUCZDX8G", "NOPE/X", "DPUCZDX8G/",
+                           "/KV260", "dpuczdx8g/kv260", "DPUCZDX8G/KV260,,DPUCADF8H/U250", "x" * 300, "all,all",
+                           "DPUCZDX8G/KV260;DPUCADF8H/U250", "0x0", "\u00e9"])
+        argv += ["--targets", text]
+        what = f"--targets {text[:40]!r}"
+    elif op == 1:
+        p = d / "arch.json"
+        doc, what = mutate_json(rng, json.loads(base.arch.read_text()))
+        p.write_text(json.dumps(doc))
+        argv += ["--arch", str(p)]
+    else:
+        (d / "file").write_text("")
+        (d / "dir").mkdir()
+        where = rng.choice([d / "file" / "r.json", d / "dir", d / "no" / "r.json", d / "ok.json"])
+        flag = rng.choice(["--json", "--html"])
+        argv += ["--targets", "DPUCZDX8G/KV260", flag, str(where)]
+        what = f"{flag} {where.relative_to(d)}"
+    return Case("vaic-sweep", seed, what, argv, "vaic")
+
+
 CLASSES = {
     "xmodel-bytes": xmodel_bytes_case,
     "xmodel-attr": xmodel_attr_case,
@@ -380,6 +406,7 @@ CLASSES = {
     "quant-info": quant_info_case,
     "vaic-options": options_case,
     "vaic-deploy": deploy_case,
+    "vaic-sweep": sweep_case,
 }
 
 

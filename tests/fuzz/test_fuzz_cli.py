@@ -12,7 +12,7 @@ from fuzz_corpus import check, make_case, run_case
 COUNTS = {
     "xmodel-bytes": (40, 800), "xmodel-attr": (60, 1000), "xmodel-field": (60, 1200), "xmodel-param": (10, 200),
     "npy": (40, 600), "arch-json": (40, 600), "quant-info": (12, 200), "vaic-options": (30, 300),
-    "vaic-deploy": (12, 200),
+    "vaic-deploy": (12, 200), "vaic-sweep": (12, 100),
 }
 
 

@@ -91,7 +91,11 @@ def load_target(spec: str | os.PathLike | int | Target) -> Target:
         )
     text = spec.strip()
     path = Path(text).expanduser()
-    if path.exists() or text.lower().endswith(".json"):
+    try:
+        exists = path.exists()
+    except OSError:                      # not a usable path (e.g. a name longer than the file system takes)
+        exists = False
+    if exists or text.lower().endswith(".json"):
         return _from_path(path)
     if text[:2].lower() == "0x" or text.isdigit():
         return target_by_fingerprint(text)
