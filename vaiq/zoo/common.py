@@ -162,3 +162,16 @@ class SqueezeExcite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.gate(self.fc2(self.act(self.fc1(self.avgpool(x)))))
         return x * scale
+
+
+def residual_stages(make_block, cin: int, widths, layers, expansion: int) -> tuple[nn.Sequential, int]:
+    """ResNet-style stages: ``layers[i]`` blocks of ``widths[i]`` planes each, the first block of every
+    stage after the first with stride 2; ``make_block(cin, planes, stride)``. Returns (stages, channels out)."""
+    stages = []
+    for i, (planes, count) in enumerate(zip(widths, layers)):
+        blocks = []
+        for j in range(count):
+            blocks.append(make_block(cin, planes, 2 if (i > 0 and j == 0) else 1))
+            cin = planes * expansion
+        stages.append(nn.Sequential(*blocks))
+    return nn.Sequential(*stages), cin

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import ConvBNAct, init_params
+from .common import ConvBNAct, init_params, residual_stages
 
 
 def _downsample(cin: int, cout: int, stride: int) -> nn.Module | None:
@@ -79,16 +79,7 @@ class ResNet(nn.Module):
         else:
             self.stem = ConvBNAct(3, first, 3, 1, act=nn.ReLU())
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        stages = []
-        cin = first
-        for i, (planes, count) in enumerate(zip(widths, layers)):
-            blocks = []
-            for j in range(count):
-                stride = 2 if (i > 0 and j == 0) else 1
-                blocks.append(block(cin, planes, stride))
-                cin = planes * block.expansion
-            stages.append(nn.Sequential(*blocks))
-        self.layers = nn.Sequential(*stages)
+        self.layers, cin = residual_stages(block, first, widths, layers, block.expansion)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
         init_params(self, seed)

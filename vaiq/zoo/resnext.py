@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .common import init_params
+from .common import init_params, residual_stages
 
 
 class GroupedBottleneck(nn.Module):
@@ -61,15 +61,9 @@ class ResNeXt(nn.Module):
         self.bn1 = nn.BatchNorm2d(stem_channels)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        stages = []
-        cin = stem_channels
-        for i, (p, count) in enumerate(zip(planes, layers)):
-            blocks = []
-            for j in range(count):
-                blocks.append(GroupedBottleneck(cin, p, 2 if (i > 0 and j == 0) else 1, groups, width_per_group))
-                cin = p * GroupedBottleneck.expansion
-            stages.append(nn.Sequential(*blocks))
-        self.layers = nn.Sequential(*stages)
+        self.layers, cin = residual_stages(
+            lambda c, p, stride: GroupedBottleneck(c, p, stride, groups, width_per_group),
+            stem_channels, planes, layers, GroupedBottleneck.expansion)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(cin, num_classes)
         init_params(self, seed)
