@@ -9,9 +9,9 @@ fingerprint, ...) never exists; the error names the offending key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
-from xir.target.checks import check_bool, check_int, check_names, check_number, check_text, fail, set_field
+from xir.target.checks import check_int, check_text, fail
 from xir.target.errors import TargetError
 from xir.target.fingerprint import (
     FAMILIES,
@@ -21,6 +21,21 @@ from xir.target.fingerprint import (
     feature_layout,
     format_fingerprint,
     parse_fingerprint,
+)
+from xir.target.schema import (
+    check_fields,
+    custom,
+    flag,
+    from_json,
+    integer,
+    integers,
+    json_keys,
+    names,
+    number,
+    part,
+    parts,
+    text,
+    to_json,
 )
 
 #: Activation names a fixed op may carry (the xmodel ``nonlinear`` attribute values).
@@ -68,22 +83,18 @@ def expected_isa(family: str) -> str:
 class BankGroup:
     """``count`` on-chip banks of ``width`` bytes x ``depth`` words with global ids from ``first_id``."""
 
-    name: str
-    kind: str
-    first_id: int
-    count: int
-    width: int
-    depth: int
+    name: str = text()
+    kind: str = text()
+    first_id: int = integer(0)
+    count: int = integer(1)
+    width: int = integer(1)
+    depth: int = integer(1)
 
     def __post_init__(self) -> None:
-        where = f"banks[{self.name}]"
         check_text("banks.name", self.name)
+        check_fields(self, f"banks[{self.name}].")
         if self.kind not in BANK_KINDS:
-            raise fail(f"{where}.kind", f"one of {', '.join(BANK_KINDS)}", self.kind)
-        check_int(f"{where}.first_id", self.first_id)
-        check_int(f"{where}.count", self.count, 1)
-        check_int(f"{where}.width", self.width, 1)
-        check_int(f"{where}.depth", self.depth, 1)
+            raise fail(f"banks[{self.name}].kind", f"one of {', '.join(BANK_KINDS)}", self.kind)
 
     @property
     def ids(self) -> range:
@@ -108,54 +119,41 @@ class Limits:
     A feature that is absent (``depthwise``/``alu`` false) has zero ranges and no activations.
     """
 
-    conv_kernel_min: int
-    conv_kernel_max: int
-    conv_stride_max: int
-    conv_pad_max: int
-    conv_out_channels_max: int
-    conv_nonlinears: tuple[str, ...]
-    depthwise: bool
-    dw_kernel_max: int
-    dw_stride_max: int
-    dw_nonlinears: tuple[str, ...]
-    transposed_conv: bool
-    pool_types: tuple[str, ...]
-    pool_kernel_max: int
-    pool_stride_max: int
-    alu: bool
-    alu_kernel_max: int
-    alu_stride_max: int
-    alu_pad_max: int
-    alu_nonlinears: tuple[str, ...]
-    eltwise_types: tuple[str, ...]
-    eltwise_nonlinears: tuple[str, ...]
-    save_argmax: bool
+    conv_kernel_min: int = integer(1)
+    conv_kernel_max: int = integer(1)
+    conv_stride_max: int = integer(1)
+    conv_pad_max: int = integer(0)
+    conv_out_channels_max: int = integer(1)
+    conv_nonlinears: tuple[str, ...] = names(NONLINEARS)
+    depthwise: bool = flag()
+    dw_kernel_max: int = integer(0)
+    dw_stride_max: int = integer(0)
+    dw_nonlinears: tuple[str, ...] = names(NONLINEARS)
+    transposed_conv: bool = flag()
+    pool_types: tuple[str, ...] = names(POOL_TYPES)
+    pool_kernel_max: int = integer(0)
+    pool_stride_max: int = integer(0)
+    alu: bool = flag()
+    alu_kernel_max: int = integer(0)
+    alu_stride_max: int = integer(0)
+    alu_pad_max: int = integer(0)
+    alu_nonlinears: tuple[str, ...] = names(NONLINEARS)
+    eltwise_types: tuple[str, ...] = names(ELTWISE_TYPES)
+    eltwise_nonlinears: tuple[str, ...] = names(NONLINEARS)
+    save_argmax: bool = flag()
 
     def __post_init__(self) -> None:
         k = "limits."
-        check_int(k + "conv_kernel_min", self.conv_kernel_min, 1)
+        check_fields(self, k)
         check_int(k + "conv_kernel_max", self.conv_kernel_max, self.conv_kernel_min)
-        check_int(k + "conv_stride_max", self.conv_stride_max, 1)
-        check_int(k + "conv_pad_max", self.conv_pad_max, 0)
-        check_int(k + "conv_out_channels_max", self.conv_out_channels_max, 1)
-        set_field(self, "conv_nonlinears", check_names(k + "conv_nonlinears", self.conv_nonlinears, NONLINEARS))
         if "NONE" not in self.conv_nonlinears:
             raise fail(k + "conv_nonlinears", "a list that contains NONE", list(self.conv_nonlinears))
-        for flag in ("depthwise", "transposed_conv", "alu", "save_argmax"):
-            check_bool(k + flag, getattr(self, flag))
         self._optional_engine("depthwise", ("dw_kernel_max", "dw_stride_max"), "dw_nonlinears")
         self._optional_engine("alu", ("alu_kernel_max", "alu_stride_max"), "alu_nonlinears")
         check_int(k + "alu_pad_max", self.alu_pad_max, 0, None if self.alu else 0)
-        set_field(self, "pool_types", check_names(k + "pool_types", self.pool_types, POOL_TYPES))
         low = 1 if self.pool_types else 0
         check_int(k + "pool_kernel_max", self.pool_kernel_max, low, None if self.pool_types else 0)
         check_int(k + "pool_stride_max", self.pool_stride_max, low, None if self.pool_types else 0)
-        set_field(self, "eltwise_types", check_names(k + "eltwise_types", self.eltwise_types, ELTWISE_TYPES))
-        set_field(
-            self,
-            "eltwise_nonlinears",
-            check_names(k + "eltwise_nonlinears", self.eltwise_nonlinears, NONLINEARS),
-        )
 
     def _optional_engine(self, flag: str, ranges: tuple[str, ...], nonlinears: str) -> None:
         present = getattr(self, flag)
@@ -164,56 +162,36 @@ class Limits:
                 check_int(f"limits.{name}", getattr(self, name), 1)
             else:
                 check_int(f"limits.{name}", getattr(self, name), 0, 0)
-        acts = check_names(f"limits.{nonlinears}", getattr(self, nonlinears), NONLINEARS)
+        acts = getattr(self, nonlinears)
         if present and "NONE" not in acts:
             raise fail(f"limits.{nonlinears}", "a list that contains NONE", list(acts))
         if not present and acts:
             raise fail(f"limits.{nonlinears}", f"empty while limits.{flag} is false", list(acts))
-        set_field(self, nonlinears, acts)
 
 
 @dataclass(frozen=True)
 class Overheads:
     """Fixed cycles each instruction costs on its engine before any data moves, and the DDR latency."""
 
-    load: int
-    save: int
-    conv: int
-    misc: int
-    ddr_latency: int
+    load: int = integer(0)
+    save: int = integer(0)
+    conv: int = integer(0)
+    misc: int = integer(0)
+    ddr_latency: int = integer(0)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            check_int(f"overheads.{f.name}", getattr(self, f.name))
+        check_fields(self, "overheads.")
 
 
 # ---------------------------------------------------------------- the target
 
-_TOP_KEYS = (
-    "target",
-    "fingerprint",
-    "board",
-    "isa",
-    "compilable",
-    "clock_mhz",
-    "cores",
-    "batch",
-    "core_batches",
-    "pp",
-    "icp",
-    "ocp",
-    "alu_pp",
-    "dw_pp",
-    "ddr_bytes_per_cycle",
-    "overheads",
-    "limits",
-    "banks",
-)
-#: Keys of the extended arch.json form, in the order files are written.
-ARCH_KEYS = _TOP_KEYS
-LIMIT_KEYS = tuple(f.name for f in fields(Limits))
-OVERHEAD_KEYS = tuple(f.name for f in fields(Overheads))
-BANK_KEYS = tuple(f.name for f in fields(BankGroup))
+def _fingerprint(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise fail(key, "a hex string like '0x101000056010407'", value)
+    code = parse_fingerprint(value)
+    if code >> 56 not in FAMILIES:
+        raise fail(key, "a fingerprint of a known DPU type", format_fingerprint(code))
+    return code
 
 
 @dataclass(frozen=True)
@@ -227,45 +205,30 @@ class Target:
     own copy of the image banks.
     """
 
-    name: str
-    fingerprint: int
-    board: str | None
-    isa: str | None
-    compilable: bool
-    clock_mhz: float
-    cores: int
-    batch: int
-    core_batches: tuple[int, ...]
-    pp: int
-    icp: int
-    ocp: int
-    alu_pp: int
-    dw_pp: int
-    ddr_bytes_per_cycle: float
-    banks: tuple[BankGroup, ...]
-    limits: Limits
-    overheads: Overheads
+    name: str = text(key="target")
+    fingerprint: int = custom(_fingerprint, dump=format_fingerprint)
+    board: str | None = text(optional=True)
+    isa: str | None = text(optional=True)
+    compilable: bool = flag()
+    clock_mhz: float = number()
+    cores: int = integer(1)
+    batch: int = integer(1)
+    core_batches: tuple[int, ...] = integers(1)
+    pp: int = integer(1)
+    icp: int = integer(1)
+    ocp: int = integer(1)
+    alu_pp: int = integer(1)
+    dw_pp: int = integer(0)
+    ddr_bytes_per_cycle: float = number()
+    overheads: Overheads = part(Overheads)
+    limits: Limits = part(Limits)
+    banks: tuple[BankGroup, ...] = parts(BankGroup)
 
     def __post_init__(self) -> None:
-        check_text("target", self.name)
-        set_field(self, "fingerprint", parse_fingerprint(self.fingerprint))
-        if self.fingerprint >> 56 not in FAMILIES:
-            raise fail("fingerprint", "a fingerprint of a known DPU type", format_fingerprint(self.fingerprint))
-        check_text("board", self.board, optional=True)
+        check_fields(self)
         if self.board is not None and "/" in self.board:
             raise fail("board", "a board name without '/'", self.board)
-        check_bool("compilable", self.compilable)
-        set_field(self, "clock_mhz", check_number("clock_mhz", self.clock_mhz))
-        check_int("cores", self.cores, 1)
-        check_int("batch", self.batch, 1)
         self._check_core_batches()
-        for key in ("pp", "icp", "ocp", "alu_pp"):
-            check_int(key, getattr(self, key), 1)
-        set_field(self, "ddr_bytes_per_cycle", check_number("ddr_bytes_per_cycle", self.ddr_bytes_per_cycle))
-        if not isinstance(self.limits, Limits):
-            raise fail("limits", "a Limits", self.limits)
-        if not isinstance(self.overheads, Overheads):
-            raise fail("overheads", "an Overheads", self.overheads)
         if self.limits.depthwise:
             check_int("dw_pp", self.dw_pp, 1)
         else:
@@ -277,15 +240,11 @@ class Target:
     # ------------------------------------------------------------ invariants
 
     def _check_core_batches(self) -> None:
-        value = self.core_batches
-        if not isinstance(value, (list, tuple)):
-            raise fail("core_batches", "a list of integers, one per core", value)
-        value = tuple(check_int("core_batches", v, 1, self.batch) for v in value)
+        value = tuple(check_int("core_batches", v, 1, self.batch) for v in self.core_batches)
         if len(value) != self.cores:
             raise fail("core_batches", f"a list of {self.cores} integers (one per core)", list(value))
         if max(value) != self.batch:
             raise fail("core_batches", f"a list whose largest entry equals batch ({self.batch})", list(value))
-        set_field(self, "core_batches", value)
 
     def _check_isa(self) -> None:
         if not self.compilable:
@@ -297,9 +256,6 @@ class Target:
             raise fail("isa", f"{want!r} for {self.family} targets", self.isa)
 
     def _check_banks(self) -> None:
-        if not isinstance(self.banks, (list, tuple)) or not all(isinstance(b, BankGroup) for b in self.banks):
-            raise fail("banks", "a list of bank groups", self.banks)
-        set_field(self, "banks", tuple(self.banks))
         if not self.compilable:
             if self.banks:
                 raise fail("banks", "empty for a target that is not compilable", len(self.banks))
@@ -488,93 +444,22 @@ class Target:
     # ------------------------------------------------------------ serialisation
 
     def to_dict(self) -> dict:
-        """The extended arch.json form: short-form keys first, then every modelled parameter."""
-        return {
-            "target": self.name,
-            "fingerprint": self.fingerprint_hex,
-            "board": self.board,
-            "isa": self.isa,
-            "compilable": self.compilable,
-            "clock_mhz": self.clock_mhz,
-            "cores": self.cores,
-            "batch": self.batch,
-            "core_batches": list(self.core_batches),
-            "pp": self.pp,
-            "icp": self.icp,
-            "ocp": self.ocp,
-            "alu_pp": self.alu_pp,
-            "dw_pp": self.dw_pp,
-            "ddr_bytes_per_cycle": self.ddr_bytes_per_cycle,
-            "overheads": {k: getattr(self.overheads, k) for k in OVERHEAD_KEYS},
-            "limits": {k: _plain(getattr(self.limits, k)) for k in LIMIT_KEYS},
-            "banks": [{k: getattr(b, k) for k in BANK_KEYS} for b in self.banks],
-        }
+        """The extended arch.json form: every declared field, in field order (xir/target/schema.py)."""
+        return to_json(self)
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "<dict>") -> Target:
         """Build a target from its complete extended form; errors name ``source`` and the key."""
         try:
-            return cls._from_dict(data)
+            return from_json(cls, data)
         except TargetError as exc:
             raise TargetError(
                 f"invalid target description in {source}: {exc}; fix the value or remove the key"
             ) from None
 
-    @classmethod
-    def _from_dict(cls, data: dict) -> Target:
-        if not isinstance(data, dict):
-            raise fail("<top level>", "a JSON object", type(data).__name__)
-        _exact_keys("", data, _TOP_KEYS)
-        limits = data["limits"]
-        overheads = data["overheads"]
-        banks = data["banks"]
-        if not isinstance(limits, dict):
-            raise fail("limits", "an object", limits)
-        if not isinstance(overheads, dict):
-            raise fail("overheads", "an object", overheads)
-        if not isinstance(banks, list) or not all(isinstance(b, dict) for b in banks):
-            raise fail("banks", "a list of objects", banks)
-        _exact_keys("limits.", limits, LIMIT_KEYS)
-        _exact_keys("overheads.", overheads, OVERHEAD_KEYS)
-        for i, b in enumerate(banks):
-            _exact_keys(f"banks[{i}].", b, BANK_KEYS)
-        fingerprint = data["fingerprint"]
-        if isinstance(fingerprint, bool) or not isinstance(fingerprint, (str, int)):
-            raise fail("fingerprint", "a hex string like '0x101000056010407'", fingerprint)
-        check_text("isa", data["isa"], optional=True)
-        return cls(
-            name=data["target"],
-            fingerprint=fingerprint,
-            board=data["board"],
-            isa=data["isa"],
-            compilable=data["compilable"],
-            clock_mhz=data["clock_mhz"],
-            cores=data["cores"],
-            batch=data["batch"],
-            core_batches=data["core_batches"],
-            pp=data["pp"],
-            icp=data["icp"],
-            ocp=data["ocp"],
-            alu_pp=data["alu_pp"],
-            dw_pp=data["dw_pp"],
-            ddr_bytes_per_cycle=data["ddr_bytes_per_cycle"],
-            banks=tuple(BankGroup(**b) for b in banks),
-            limits=Limits(**limits),
-            overheads=Overheads(**overheads),
-        )
 
-
-def _plain(value: object) -> object:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _exact_keys(prefix: str, data: dict, keys: tuple[str, ...]) -> None:
-    for key in data:
-        if key not in keys:
-            raise TargetError(f"unknown key '{prefix}{key}' (known: {', '.join(keys)})")
-    for key in keys:
-        if key not in data:
-            raise TargetError(f"missing key '{prefix}{key}'")
+#: Keys of the extended arch.json form, in the order files are written.
+ARCH_KEYS = json_keys(Target)
 
 
 __all__ = [
