@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 
 import xir
 from xir.target import Target, TargetError, load_target
+from xir.transforms import canonicalize
 
 from . import backend
 from .errors import VaicError
 from .gcscope import young_objects_only
-from .passes.canonicalize import canonicalize
 from .passes.frontend import check_fix_positions, load_model
 from .passes.boundaries import insert_boundaries
 from .passes.partition import make_subgraphs, partition

@@ -7,7 +7,7 @@ from xir.target.grouping import device_groups
 from xir.target.placement import misfit
 from xir.target.reasons import CpuOp, split_reason, summary_lines
 
-from .describe import describe, pad_folded_into
+from .describe import CanonicalView
 
 
 def quant_reason(n) -> str:
@@ -29,15 +29,15 @@ def quant_reason(n) -> str:
     return why + ("; its output is quantized for the ops that read it" if n.attrs.get("fixed_out") else "")
 
 
-def placement(n, target, graph=None, any_target: bool = False) -> tuple[str, str]:
+def placement(n, target, view: CanonicalView | None, any_target: bool = False) -> tuple[str, str]:
     """Whether ``target``'s DPU would run node ``n``: ("DPU" | "CPU" | "-", why).
 
-    The node is described as the fixed op the compiler will see (vaiq.describe) and judged by the
-    compiler's own target rules (xir.target.placement), so a CPU verdict reads "CODE: sentence" with
-    vaic's reason code. Float nodes are CPU with the quantizer's reason, and every node of a target
-    that is not compilable is CPU unless ``any_target`` (hardware-aware quantization judges such a
-    target, e.g. the IPU overlay, by its limits all the same). ``graph`` (the node's QGraph) lets the estimate see element-wise
-    input shapes and zero pads the compiler folds into the next conv; a folded pad follows that op.
+    The node is judged as the fixed op that carries its value in the compiler's canonical graph
+    (vaiq.describe.CanonicalView: vaic's own canonicalisation of the deploy graph) by the compiler's
+    own target rules (xir.target.placement), so a CPU verdict reads "CODE: sentence" with vaic's reason
+    code. Float nodes are CPU with the quantizer's reason, and every node of a target that is not
+    compilable is CPU unless ``any_target`` (hardware-aware quantization judges such a target, e.g. the
+    IPU overlay, by its limits all the same). A zero pad the compiler folds follows the op it is folded into.
 
     What only the compiler knows is not applied, so the estimate can say DPU where vaic says CPU:
     fix positions (RELU6_FIX_POSITION, HSIGMOID_FIX_POSITION and the shift ranges its frontend checks),
@@ -51,11 +51,13 @@ def placement(n, target, graph=None, any_target: bool = False) -> tuple[str, str
         return "CPU", f"{target.name} is not a compilable DPU target"
     if n.quant == "float":
         return "CPU", n.reason or f"{n.kind} has no DPU equivalent"
-    into = pad_folded_into(n, graph)
+    into = view.folded_into(n)
     if into is not None:
-        dev, _ = placement(into, target, graph, any_target)
+        dev, _ = placement(into, target, view, any_target)
         return dev, f"folded into the padding of {into.name}"
-    d = describe(n, graph)
+    d = view.describe(n)
+    if d is None:
+        return "CPU", f"{n.kind} is not in the compiler's canonical graph"
     bad = misfit(d, target)
     if bad:
         return "CPU", f"{bad.code}: {bad.sentence}"
@@ -64,12 +66,13 @@ def placement(n, target, graph=None, any_target: bool = False) -> tuple[str, str
 
 def inspect_rows(graph, target=None, any_target: bool = False) -> list[dict]:
     rows = []
+    view = CanonicalView(graph) if target is not None else None
     for n in graph.nodes:
         row = {"name": n.name, "kind": n.kind, "scope": n.scope, "module_type": n.module_type,
                "source": n.source, "inputs": list(n.inputs), "shape": list(n.shape), "quant": n.quant,
                "reason": quant_reason(n), "act": n.act}
         if target is not None:
-            row["device"], row["device_reason"] = placement(n, target, graph, any_target)
+            row["device"], row["device_reason"] = placement(n, target, view, any_target)
         rows.append(row)
     return rows
 

@@ -8,7 +8,7 @@ Rules:
   :data:`OUTSIDE`. A QuantStub on a float tensor places a fix position on it (a graph input read by
   a QuantStub keeps its own fix position). The markers are removed: they never reach an export;
 - target (``torch_quantizer(..., target=...)``): a node the target's DPU would not run, judged as
-  the compiler judges it (vaiq.cli_inspect.placement: vaiq.describe + xir.target.placement, also for
+  the compiler judges it (vaiq.cli_inspect.placement on vaiq.describe's canonical view, also for
   targets vaic does not compile such as the IPU overlay), stays float with the rule's
   ``"CODE: sentence"`` as its reason; repeated until no verdict changes, since a node turned float
   changes how its neighbours are described and quantized (prepare.assign_roles).
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .cli_inspect import placement
+from .describe import CanonicalView
 from .ir import QGraph
 from .prepare import _remove, _replace_uses, assign_roles
 
@@ -85,10 +86,11 @@ def apply_target(g: QGraph, target, decisions: Decisions) -> Decisions:
     """Keep float every node ``target``'s DPU would not run (module rule); adds to ``decisions``."""
     for _ in range(len(g.nodes) + 1):
         changed = False
+        view = CanonicalView(g)
         for n in g.nodes:
             if n.kind == "input" or n.quant == "float":
                 continue
-            device, why = placement(n, target, g, any_target=True)
+            device, why = placement(n, target, view, any_target=True)
             if device == "CPU":
                 n.quant, n.reason = "float", why
                 decisions.float_nodes[n.name] = why

@@ -12,7 +12,7 @@ from xir.interp import run_graph
 
 import vaic.backend.ddrplan as ddrplan
 from vaic.backend import GENERATED, generate
-from vaic.passes.canonicalize import canonicalize
+from xir.transforms import canonicalize
 from vaic.passes.partition import make_subgraphs, partition
 
 

@@ -10,6 +10,7 @@ from PIL import Image
 import xir
 from vaiq.cli import cli, inspect_rows
 from vaiq.cli_inspect import placement
+from vaiq.describe import CanonicalView
 from vaiq.ir import Node, QGraph
 from xir.target import load_target
 
@@ -194,32 +195,42 @@ def test_inspect_layer_exclusion_from_config(tmp_path):
 def _conv(name, cin, cout, k, groups=1, stride=1, act=None):
     w = torch.zeros(cout, cin // groups, k, k)
     return Node(name, "conv2d", ["x"], {"stride": (stride, stride), "padding": (k // 2, k // 2),
-                                        "dilation": (1, 1), "groups": groups}, {"weight": w}, act=act, quant="own")
+                                        "dilation": (1, 1), "groups": groups}, {"weight": w}, act=act, quant="own",
+                act_attrs={"alpha": 0.1} if act == "leaky-relu" else {})
+
+
+def _judge(node, target, hw=8):
+    """``placement`` of ``node`` in a graph where it reads inputs of its channel count and ``hw`` pixels."""
+    w = node.params.get("weight")
+    c = int(w.shape[1]) * int(node.attrs.get("groups", 1)) if w is not None else 8
+    ins = [Node(i, "input", quant="own", shape=(1, c, hw, hw)) for i in node.inputs]
+    return placement(node, target, CanonicalView(QGraph("g", ins + [node], list(node.inputs), [node.name])))
 
 
 def test_placement_follows_target_limits():
     kv260 = load_target("DPUCZDX8G/KV260")
-    assert placement(_conv("c", 16, 32, 3, act="relu"), kv260) == ("DPU", "within the target's limits")
-    dev, why = placement(_conv("big", 16, 32, 17), kv260)
+    assert _judge(_conv("c", 16, 32, 3, act="relu"), kv260) == ("DPU", "within the target's limits")
+    dev, why = _judge(_conv("big", 16, 32, 17), kv260)
     assert (dev, why) == ("CPU", "KERNEL_TOO_LARGE: conv kernel 17x17 exceeds the target's 16")
-    dev, why = placement(_conv("s", 16, 32, 3, stride=9), kv260)
+    dev, why = _judge(_conv("s", 16, 32, 3, stride=9), kv260)
     assert dev == "CPU" and "stride 9" in why
-    dev, why = placement(_conv("dw", 32, 32, 3, groups=32, act="leaky-relu"), kv260)
+    dev, why = _judge(_conv("dw", 32, 32, 3, groups=32, act="leaky-relu"), kv260)
     assert dev == "CPU" and why.startswith("ACTIVATION:") and "cannot apply LEAKYRELU" in why
-    assert placement(_conv("dw", 32, 32, 3, groups=32, act="relu6"), kv260)[0] == "DPU"
-    dev, why = placement(_conv("deep", 16 * 2049, 8, 1), kv260)
+    assert _judge(_conv("dw", 32, 32, 3, groups=32, act="relu6"), kv260)[0] == "DPU"
+    dev, why = _judge(_conv("deep", 16 * 2049, 8, 1), kv260)
     assert dev == "CPU" and why.startswith("WEIGHTS_EXCEED_BANK:")
-    pool = Node("p", "maxpool2d", ["x"], {"kernel": (12, 12), "stride": (12, 12), "padding": (0, 0)}, quant="shared")
-    assert placement(pool, kv260)[0] == "DPU"                          # beyond the pool engine, within the ALU
+    pool = Node("p", "maxpool2d", ["x"], {"kernel": (12, 12), "stride": (12, 12), "padding": (0, 0),
+                                      "ceil_mode": False}, quant="shared")
+    assert _judge(pool, kv260, 300)[0] == "DPU"                          # beyond the pool engine, within the ALU
     pool.attrs["kernel"] = (300, 300)
-    assert placement(pool, kv260)[0] == "CPU"
+    assert _judge(pool, kv260, 300)[0] == "CPU"
     add = Node("a", "add", ["x", "y"], act="relu", quant="own")
-    assert placement(add, kv260)[0] == "DPU"
-    assert placement(Node("t", "torch", ["x"], quant="float", reason="atan2 has no DPU/XIR equivalent"),
-                     kv260) == ("CPU", "atan2 has no DPU/XIR equivalent")
+    assert _judge(add, kv260)[0] == "DPU"
+    assert _judge(Node("t", "torch", ["x"], quant="float", reason="atan2 has no DPU/XIR equivalent"),
+                  kv260) == ("CPU", "atan2 has no DPU/XIR equivalent")
     ipu = load_target("IPU_PHX/AMD_AIE2_Nx4_Overlay_cfg0")
-    assert placement(_conv("c", 16, 32, 3), ipu) == ("CPU", f"{ipu.name} is not a compilable DPU target")
-    g = QGraph("g", [Node("x", "input", quant="own"), _conv("c", 16, 32, 3)], ["x"], ["c"])
+    assert _judge(_conv("c", 16, 32, 3), ipu) == ("CPU", f"{ipu.name} is not a compilable DPU target")
+    g = QGraph("g", [Node("x", "input", quant="own", shape=(1, 16, 8, 8)), _conv("c", 16, 32, 3)], ["x"], ["c"])
     rows = inspect_rows(g, kv260)
     assert [(r["name"], r["device"]) for r in rows] == [("x", "-"), ("c", "DPU")]
 

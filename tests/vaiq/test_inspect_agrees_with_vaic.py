@@ -12,6 +12,7 @@ import xir
 from vaic.passes.support import place
 from vaic.pipeline import compile_graph
 from vaiq.cli_inspect import placement
+from vaiq.describe import CanonicalView
 from vaiq.ir import Node, QGraph
 from vaiq.zoo import MODELS, get_model
 from xir.target import load_target
@@ -70,8 +71,9 @@ def compare(graph, path, key) -> list[tuple]:
     t = load_target(key)
     where = compile_graph(path, key).placements
     rows = []
+    view = CanonicalView(graph)
     for n in graph.nodes:
-        dev, why = placement(n, t, graph)
+        dev, why = placement(n, t, view)
         if dev == "-":
             continue
         op = compiled_name(n, where)
@@ -122,7 +124,7 @@ def test_edge_forms_agree(models, key):
     assert got["mul"] == (("DPU", "DWCONV") if key == "DPUCZDX8G/KV260" else ("CPU", "NO_ENGINE"))
     assert got["cat"] == ("CPU", "CONCAT_AXIS")
     assert got["conv2d_4"] == ("DPU", "CONV")                    # with the pad folded in: 2 on each side
-    assert placement(graph.node("pad"), load_target(key), graph) == ("DPU", "folded into the padding of conv2d_4")
+    assert placement(graph.node("pad"), load_target(key), CanonicalView(graph)) == ("DPU", "folded into the padding of conv2d_4")
 
 
 # ------------------------------------------------------------------ single ops, both sides
@@ -191,8 +193,8 @@ def test_single_op_rules_agree(case, code):
     else:
         op, node = xir_avgpool(**case), vaiq_avgpool(**case)
     p = place(op, kv260, GEN)
-    dev, why = placement(node, kv260, QGraph("g", [Node("x", "input", quant="own", shape=(1, 8, 8, 8)), node],
-                                             ["x"], [node.name]))
+    graph = QGraph("g", [Node("x", "input", quant="own", shape=(1, 8, 8, 8)), node], ["x"], [node.name])
+    dev, why = placement(node, kv260, CanonicalView(graph))
     assert (p.device, p.code if p.device == "CPU" else "") == ("CPU" if code else "DPU", code)
     assert dev == p.device
     if code:

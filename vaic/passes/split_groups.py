@@ -18,7 +18,7 @@ from xir.target import Target
 from xir.target.placement import groups_per_piece, misfit
 from xir.transforms.fold_fix import FIX_ATTRS, _set_fix
 
-from .support import describe
+from xir.target.describe import describe_op
 
 
 def _fix_of(op: xir.Op) -> dict:
@@ -47,7 +47,7 @@ def split_groups(g: xir.Graph, t: Target) -> list[str]:
     log = []
     for op in [o for o in g.toposort() if o.get_type() == "conv2d-fix"]:
         groups = int(op.get_attr_or_default("group"))
-        if groups <= 1 or misfit(describe(op), t) is not None:
+        if groups <= 1 or misfit(describe_op(op), t) is not None:
             continue
         w_op = op.get_input_op("weights")
         b_op = op.get_input_op("bias") if op.get_input_num("bias") else None

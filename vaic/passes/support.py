@@ -14,16 +14,10 @@ from dataclasses import dataclass
 
 import xir
 from xir.target import Target
-from xir.target.placement import ALU_DW_ACTS, OpDesc, alu_hsigmoid_fields, engine, misfit, sliced_axis
+from xir.target.describe import describe_op
+from xir.target.placement import ALU_DW_ACTS, OpDesc, alu_hsigmoid_fields, engine, misfit
 
 USER_OPS = ("data-fix", "data")
-ALIAS_OPS = ("reshape-fix", "upload", "download")           # free on NHWC DDR data: same bytes
-ENGINE_OF = {"conv2d-fix": "conv", "depthwise-conv2d-fix": "dwconv", "transposed-conv2d-fix": "tconv",
-             "pool-fix": "pool", "eltwise-fix": "eltwise", "concat-fix": "concat",
-             "hard-sigmoid-fix": "dwconv",                  # an identity depthwise conv with HSIGMOID
-             "strided_slice": "slice",                      # a fixed slice: a view when it cuts channels
-             "upsample-fix": "upsample",                    # LOAD once, SAVE once per output phase
-             **{k: "alias" for k in ALIAS_OPS}}
 
 
 @dataclass(frozen=True)
@@ -71,40 +65,6 @@ def _hsigmoid_ok(op: xir.Op, d: OpDesc, t: Target) -> Placement | None:
     return cpu(*bad) if bad else None
 
 
-def describe(op: xir.Op) -> OpDesc:
-    """The placement description of one op of the canonical (fixed-point, NHWC) graph."""
-    kind = op.get_type()
-    eng = ENGINE_OF.get(kind)
-    a = op.get_attr_or_default
-    if kind == "hard-sigmoid-fix":
-        c = op.get_input_tensor("input").dims[-1]
-        return OpDesc(kind, eng, in_channels=c, out_channels=c, act="HSIGMOID")
-    if eng in ("conv", "dwconv", "tconv"):
-        w = op.get_input_tensor("weights").dims          # [out | multiplier, kh, kw, in/group | in]
-        common = dict(kernel=tuple(a("kernel")), stride=tuple(a("stride")), pad=tuple(a("pad")),
-                      pad_mode=a("pad_mode"), dilation=tuple(a("dilation")), act=a("nonlinear"))
-        if eng == "dwconv":
-            return OpDesc(kind, eng, multiplier=w[0], in_channels=w[3], out_channels=w[0] * w[3], **common)
-        return OpDesc(kind, eng, groups=a("group"), out_channels=w[0], in_channels=w[3], **common)
-    if eng == "pool":
-        glob = bool(a("global"))
-        x = op.get_input_tensor("input").dims
-        return OpDesc(kind, eng, kernel=(x[2], x[1]) if glob else tuple(op.get_attr("kernel")),
-                      stride=tuple(a("stride")), pad=tuple(a("pad")), pad_mode=a("pad_mode"), act=a("nonlinear"),
-                      mode=op.get_attr("type"), count_include_pad=bool(a("count_include_pad")), global_pool=glob)
-    if eng == "eltwise":
-        xs = op.get_input_tensors("input")
-        return OpDesc(kind, eng, mode=op.get_attr("type"), act=a("nonlinear"), n_inputs=len(xs),
-                      input_shapes=tuple(tuple(x.dims) for x in xs))
-    if eng == "concat":
-        return OpDesc(kind, eng, axis=op.get_attr("axis"), rank=len(op.get_output_tensor().dims))
-    if eng == "slice":
-        dims = op.get_input_tensor("input").dims
-        axis, step = sliced_axis(dims, a("begin"), a("end"), a("strides"))
-        return OpDesc(kind, eng, axis=axis, step=step, rank=len(dims))
-    return OpDesc(kind, eng)
-
-
 def place(op: xir.Op, t: Target, generated: frozenset[str]) -> Placement:
     """DPU, CPU (with reason) or USER for one op of the canonical graph."""
     kind = op.get_type()
@@ -116,7 +76,7 @@ def place(op: xir.Op, t: Target, generated: frozenset[str]) -> Placement:
         return cpu("BOUNDARY", "converts a CPU result to fixed point for the DPU")
     if not op.get_output_tensor().has_attr("fix_point"):
         return cpu("FLOAT_OP", f"{kind} computes in float; the DPU computes int8 only")
-    d = describe(op)
+    d = describe_op(op)
     bad = misfit(d, t)
     if bad:
         return cpu(*bad)

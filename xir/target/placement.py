@@ -72,7 +72,7 @@ PAD_FIELD_MAX = 15
 
 
 def takes_folded_pad(kind: str, pool_type: str | None, count_include_pad: bool, pad_mode: str) -> bool:
-    """Rule (vaic/passes/fold_pad.py, estimated by vaiq inspect): a zero pad folds into a conv or
+    """Rule (xir/transforms/fold_pad.py): a zero pad folds into a conv or
     depthwise conv, or an average pool that counts padding, with explicit (FLOOR) padding."""
     takes = kind in PAD_FOLD_KINDS or (kind == "pool-fix" and pool_type == "AVG" and count_include_pad)
     return takes and pad_mode == "FLOOR"

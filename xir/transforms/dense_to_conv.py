@@ -7,9 +7,8 @@ positions, nonlinear and bias are unchanged, so the numbers are identical.
 """
 from __future__ import annotations
 
-
-import xir
-from xir.transforms.fold_fix import FIX_ATTRS, _set_fix
+from ..graph import Graph
+from .fold_fix import FIX_ATTRS, _set_fix
 
 
 def _fix_of(op) -> dict:
@@ -17,7 +16,12 @@ def _fix_of(op) -> dict:
     return {k: t.get_attr(k) for k in FIX_ATTRS}
 
 
-def dense_to_conv(g: xir.Graph) -> list[str]:
+def conv_name(dense: str) -> str:
+    """The name of the 1x1 conv that dense op ``dense`` becomes."""
+    return f"{dense}_conv1x1"
+
+
+def dense_to_conv(g: Graph) -> list[str]:
     log = []
     for op in [o for o in g.toposort() if o.get_type() == "inner-product-fix"]:
         x = op.get_input_op("input")
@@ -36,7 +40,7 @@ def dense_to_conv(g: xir.Graph) -> list[str]:
         ins = {"input": [x4], "weights": [w4]}
         if op.get_input_num("bias"):
             ins["bias"] = [op.get_input_op("bias")]
-        conv = _set_fix(g.create_op(f"{name}_conv1x1", "conv2d-fix",
+        conv = _set_fix(g.create_op(conv_name(name), "conv2d-fix",
                                     {"kernel": [1, 1], "nonlinear": op.get_attr_or_default("nonlinear")}, ins),
                         _fix_of(op))
         out = _set_fix(g.create_op(f"{name}_out2d", "reshape-fix", {"shape": [n, m]}, {"input": [conv]}),

@@ -7,11 +7,11 @@ CONV pad fields hold; otherwise the pad stays (and is placed by the partitioner)
 """
 from __future__ import annotations
 
-import xir
-from xir.target.placement import PAD_FIELD_MAX, takes_folded_pad
+from ..graph import Graph
+from ..target.placement import PAD_FIELD_MAX, takes_folded_pad
 
 
-def fold_pad(g: xir.Graph) -> list[str]:
+def fold_pad(g: Graph) -> list[str]:
     log = []
     for pad in [o for o in g.toposort() if o.get_type() == "pad-fix"]:
         users = pad.get_fanout_ops()
