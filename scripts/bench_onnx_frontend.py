@@ -67,7 +67,7 @@ def main(models: str, repeat: int) -> None:
         t_ort = _median_s(lambda: sess.run(None, {"x": xn}), repeat)
         table.add_row(name, f"{t_export:.2f}", f"{t_load:.2f}", f"{1e3 * t_mod:.1f}", f"{1e3 * t_ort:.1f}",
                       f"{1e3 * t_src:.1f}", f"{diff:.2e}", str(len(mod.reference_nodes)))
-    Console().print(table)
+    Console(width=150).print(table)
 
 
 if __name__ == "__main__":
