@@ -156,8 +156,12 @@ def test_module_contract_and_quantizer_names(tmp_path):
     q.export_quant_config()
     assert q.graph.name == "cpu_net" and q.graph.outputs == ["logits", "features"] and q.graph.inputs == ["x"]
     info = json.loads((tmp_path / "quant_info.json").read_text())
-    convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]
-    assert all(f"cpu_net::{c}" in info["output"] for c in convs[:1])
+    convs = {n.name for n in proto.graph.node if n.op_type == "Conv"}
+    relu_out = {n.input[0] for n in proto.graph.node if n.op_type == "Relu" and n.output[0] == "features"}
+    seg = {n.name for n in proto.graph.node if n.op_type == "Conv" and n.output[0] in relu_out}
+    assert len(seg) == 1     # the conv whose fused ReLU computes the output 'features' is named after it
+    assert {n.name for n in q.graph.nodes if n.kind == "conv2d"} == (convs - seg) | {"features"}
+    assert all(f"cpu_net::{c}" in info["output"] for c in (convs - seg) | {"features"})
     assert "cpu_net::logits" in info["output"] and any("Sigmoid" in k for k in info["float_ops"])
 
 
