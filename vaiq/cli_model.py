@@ -209,8 +209,6 @@ def is_onnx(spec: str) -> bool:
 
 def load_onnx_model(spec: str, weights: Path | None = None, input_shape: str | None = None) -> LoadedModel:
     """``--model FILE.onnx`` with ``--input-shape [NAME:]DIMS`` (module rules)."""
-    import onnx
-
     from .onnx_frontend.module import build_module, identifier
     from .onnx_frontend.reader import graph_inputs, read_model
 

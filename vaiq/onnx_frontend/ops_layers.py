@@ -258,7 +258,7 @@ def _fits(begin, end, kernel, dil=None) -> bool:
 
 
 def max_pool(ctx):
-    if ctx.used[1:] and any(ctx.used[1:]):
+    if any(ctx.used[1:]):
         raise NotConverted("MaxPool's Indices output is read")
     kernel = list(ctx.attr("kernel_shape"))
     k = len(kernel)

@@ -25,10 +25,6 @@ import torch.nn.functional as F
 from .base import Call, NotConverted, OnnxOp, Operands, runtime_rank
 
 
-def _identity(x):
-    return x
-
-
 class Identity(OnnxOp):
     reads = (0,)
 
