@@ -289,7 +289,7 @@ def cli():
               help="Calibration samples: a folder of images, a .npy or a .npz (key x).")
 @click.option("--calib-size", type=click.IntRange(min=1), default=None, help="Use the first N samples.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
-@click.option("--output", "output", type=click.Path(path_type=Path), default=Path("quantize_result"),
+@click.option("--output", "--output-dir", "output", type=click.Path(path_type=Path), default=Path("quantize_result"),
               show_default=True, help="Folder for quant_info.json and the exported models.")
 @click.option("--bitwidth", type=click.IntRange(4, 16), default=None, help="Bit width of weights and activations [8].")
 @click.option("--method", type=click.Choice(list(METHODS)), default=None,
@@ -377,7 +377,7 @@ def _export(qt, folder: Path, onnx: str | None, torchscript: bool, deploy_check:
 
 @cli.command("test")
 @_model_options
-@click.option("--output", "output", type=click.Path(path_type=Path), default=Path("quantize_result"),
+@click.option("--output", "--output-dir", "output", type=click.Path(path_type=Path), default=Path("quantize_result"),
               show_default=True, help="Folder holding quant_info.json; the exports are written there.")
 @click.option("--data", "data_path", type=click.Path(path_type=Path), default=None,
               help="Evaluation samples (folder of images, .npy, .npz with optional labels y).")

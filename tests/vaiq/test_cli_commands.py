@@ -85,9 +85,9 @@ def test_quantize_method_bitwidth_and_quiet(tmp_path, ffn_data):
     assert sorted(p.name for p in out.iterdir()) == ["FFN_int.xmodel", "bias_corr.pth", "quant_info.json"]
     info = json.loads((out / "quant_info.json").read_text())
     assert {e[0][0] for e in [*info["param"].values(), *info["output"].values()]} == {6}
-    r = run(["quantize", "--model", "zoo:ffn", "--calib-data", ffn_data, "--output", out, "--no-onnx",
-             "--no-torchscript"])
-    assert "8-bit, method diffs" in r.stdout
+    r = run(["quantize", "--model", "zoo:ffn", "--calib-data", ffn_data, "--output-dir", out, "--no-onnx",
+             "--no-torchscript"])      # --output-dir: nndct's output_dir= and vaic's spelling
+    assert "8-bit, method diffs" in r.stdout and f"wrote {out}" in r.stdout
     # --method overrides the config file's method and keeps the rest of the file
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"overall_quantize_config": {"bit_width": 6, "method": "diffs"},
