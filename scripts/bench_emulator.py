@@ -100,8 +100,8 @@ def _worker_torch(args: dict) -> dict:
 def _worker_emu(args: dict) -> dict:
     import numpy as np
     from vairun import GraphRunner
-    from vairun.emu import blas
-    from vairun.emu.program import timings
+    from vairun.emu.fast import blas
+    from vairun.emu.fast.program import timings
     warnings.simplefilter("ignore")
     runner = GraphRunner(args["path"])
     c, h, w = _image_shape(args["model"])
@@ -132,7 +132,7 @@ def main(ctx, models, target, batches, repeat, cores, settings, workdir) -> None
         return
     from rich.console import Console
     from rich.table import Table
-    from vairun.emu.machine import default_threads
+    from vairun.emu.fast.engine import default_threads
 
     warnings.simplefilter("ignore")
     cores = cores or default_threads()
