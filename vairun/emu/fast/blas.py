@@ -1,101 +1,84 @@
-"""The thread count of the OpenBLAS that numpy uses, read and set at run time (no contract rule: a
-speed device; best effort, a no-op where no OpenBLAS is found).
+"""The thread count of the BLAS numpy uses, through threadpoolctl (no contract rule: a speed device;
+a no-op where threadpoolctl finds no BLAS).
 
 Rule: when the emulator runs the images of a batch in several threads of its own, each thread's
 matrix products must not start BLAS threads as well (more threads than cores slow everything down),
 so :func:`limited` caps the BLAS thread count for the duration and restores it afterwards. The
-setting is process-wide (OpenBLAS has no per-call thread count).
+setting is process-wide: numpy 2.x's wheels link scipy-openblas (pthreads build), whose
+``openblas_set_num_threads`` changes one global count, so a cap set from any thread holds for the
+products of every thread (tests/vairun/test_emu_blas.py checks it from a worker thread).
+
+threadpoolctl guards that global count: for an OpenBLAS without OpenMP it lets only its *controlling
+thread* (the first thread that set a limit, until it hands control back) change it, and silently
+ignores the others (threadpoolctl's ``OpenBLASController`` docstring). A limit set outside a ``with``
+block, or ended in another thread, never hands control back, so every later cap from another
+thread was a no-op: that is why a cap from a worker thread seemed not to reach numpy. Every change
+here therefore hands control back at once (:func:`_release`), under this module's lock.
 """
 
 from __future__ import annotations
 
-import ctypes
-import glob
-import os
 import threading
 from contextlib import contextmanager
 
-_NAMES = [("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
-          ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
-          ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
-          ("openblas_set_num_threads", "openblas_get_num_threads")]
+from threadpoolctl import ThreadpoolController
 
-_funcs = None
+_controller: ThreadpoolController | None = None
 _lock = threading.Lock()
 _depth = 0
-_saved = None
+_limiter = None
 
 
-def _candidates() -> list[str]:
-    paths = []
-    try:
-        with open("/proc/self/maps") as f:
-            for line in f:
-                part = line.split()[-1] if line.strip() else ""
-                if "openblas" in os.path.basename(part) and part not in paths:
-                    paths.append(part)
-    except OSError:
-        pass
-    try:
-        import numpy
-        paths += glob.glob(os.path.join(os.path.dirname(numpy.__file__), "..", "numpy.libs", "*openblas*"))
-    except ImportError:
-        pass
-    return paths
+def _blas():
+    """threadpoolctl's view of the BLAS libraries loaded now (numpy's among them)."""
+    global _controller
+    if _controller is None:
+        import numpy  # noqa: F401 - its BLAS must be loaded for threadpoolctl to see it
+        _controller = ThreadpoolController()
+    return _controller.select(user_api="blas")
 
 
-def _find():
-    """``(set, get)`` ctypes functions of the loaded OpenBLAS, or None."""
-    global _funcs
-    if _funcs is None:
-        _funcs = False
-        for path in _candidates():
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:
-                continue
-            for set_name, get_name in _NAMES:
-                if hasattr(lib, set_name) and hasattr(lib, get_name):
-                    setter, getter = getattr(lib, set_name), getattr(lib, get_name)
-                    setter.argtypes, setter.restype = [ctypes.c_int], None
-                    getter.argtypes, getter.restype = [], ctypes.c_int
-                    _funcs = (setter, getter)
-                    break
-            if _funcs:
-                break
-    return _funcs or None
+def _release() -> None:
+    """Hand threadpoolctl's control of OpenBLAS's process-wide count back (see the module docstring)."""
+    for lib in _blas().lib_controllers:
+        clear = getattr(type(lib), "clear_controlling_thread", None)
+        if clear is not None:
+            clear(force=True)
 
 
 def get_threads() -> int | None:
-    """The BLAS thread count, or None when it cannot be read."""
-    f = _find()
-    return int(f[1]()) if f else None
+    """The BLAS thread count (the smallest over the loaded BLAS libraries), or None when none is found."""
+    counts = [lib.num_threads for lib in _blas().lib_controllers]
+    return min(counts) if counts else None
 
 
 def set_threads(n: int) -> bool:
-    """Set the BLAS thread count (process-wide); False when it cannot be set."""
-    f = _find()
-    if not f:
+    """Set the BLAS thread count (process-wide) for good; False when no BLAS is found."""
+    blas = _blas()
+    if not blas.lib_controllers:
         return False
-    f[0](int(n))
+    with _lock:
+        blas.limit(limits=int(n))
+        _release()
     return True
 
 
 @contextmanager
 def limited(n: int):
     """Cap the BLAS thread count at ``n`` inside the block (nested and concurrent uses share one cap;
-    the count in force before the outermost use is restored after it)."""
-    global _depth, _saved
+    the counts in force before the outermost use are restored after it)."""
+    global _depth, _limiter
     with _lock:
         if _depth == 0:
-            _saved = get_threads()
-            if _saved is not None and _saved > n:
-                set_threads(n)
+            _limiter = _blas().limit(limits=int(n))
+            _release()
         _depth += 1
     try:
         yield
     finally:
         with _lock:
             _depth -= 1
-            if _depth == 0 and _saved is not None and _saved > n:
-                set_threads(_saved)
+            if _depth == 0:
+                _limiter.restore_original_limits()
+                _release()
+                _limiter = None
