@@ -27,7 +27,6 @@ from xir.isa import Instruction
 
 from ..faults import EmulatorFault
 from . import alu, conv, dwconv, elew, load_save, pool
-from .allocator import keep_heap
 from .program import Kept
 from .scratch import Scratch
 
@@ -53,7 +52,6 @@ HANDLERS: dict[str, Callable] = {
 
 def prepare(m, threads: int | None) -> None:
     """Give machine ``m`` the fast executor's state (plan cache, kept streams, work buffers)."""
-    keep_heap()
     m.scratch = Scratch()
     m.conv_cols = None          # (chunks, input group version, float im2col chunks) of the last CONV
     m.conv_weights = (-1, {})   # (weights group version, float weight matrices by key)
