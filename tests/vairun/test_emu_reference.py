@@ -78,7 +78,10 @@ def test_zoo_models_equal_on_both_executors(quantized, tmp_path, name, target):
 @pytest.mark.parametrize("target", COMPILABLE)
 @pytest.mark.parametrize("name", _models())
 def test_every_zoo_model_and_target(quantized, tmp_path, name, target):
-    assert check_both(compiled(quantized, name, target, tmp_path), batch=1) > 0
+    path = compiled(quantized, name, target, tmp_path)
+    if not load_compiled(path).plans:
+        pytest.skip(f"vaic puts no part of {name} on the DPU of {target}")
+    assert check_both(path, batch=1) > 0
 
 
 def test_a_difference_is_noticed(quantized, tmp_path, monkeypatch):
