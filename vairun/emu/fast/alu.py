@@ -1,18 +1,8 @@
 """ALUINIT and ALU (docs/isa.md §5.6): the general window engine (pooling, depthwise conv, activations).
 
-Rules enforced here:
-
-* ALU takes ``alu_type``, kernel and strides (up to 256), shifts, activation, ``multi_factor``,
-  jumps and placement from the most recent ALUINIT (an ALU before any ALUINIT is a fault), and
-  R = its own ``valid_pixel_parallel`` rows, pads up to 15 (top, left) / 255 (bottom, right).
-* ``acc`` per window and channel: MAXPOOL the maximum (padding -128), AVGPOOL the sum (padding 0)
-  times ``multi_factor``, DWCONV the depthwise product sum (weights as DPTWISE) plus
-  ``bias * 2**shift_bias``.
-* NONE, RELU, LEAKYRELU, RELU6: ``v = acc / 2**shift_cut``, the activation, one rounding.
-  PRELU: ``acc / 2**shift_prelu_p`` where ``acc >= 0``, else ``acc * slope / 2**shift_prelu_n``; the
-  int8 slope of channel ``ch`` is byte ``channel_group * ICP + ch`` of the bias bank from line
-  ``bank_addr_bias``. HSIGMOID, HSWISH: ``x = acc / 2**shift_cut`` read at fix position
-  ``hsigmoid_in``, the result produced at fix position ``hsigmoid_out`` (the reference kernels).
+The fast executor's version: the rules are the reference executor's (vairun/emu/alu.py, which quotes
+docs/isa.md), and the results and faults are the same (tests/vairun/test_emu_reference.py); this
+module computes them with plans checked once per distinct instruction.
 """
 
 from __future__ import annotations

@@ -1,18 +1,8 @@
 """CONVINIT and CONV (docs/isa.md §5.4): one output block of a convolution.
 
-Rules enforced here:
-
-* CONV uses the most recent CONVINIT (kernel, strides, shifts, activation, placement); a CONV before
-  any CONVINIT is a fault.
-* A CONV computes R = ``valid_pixel_parallel`` rows x ``length`` columns x OCP output channels from
-  ``channel_group`` input channel groups, the last group's tail masked by ``channel_offset``.
-* Weights: bank ``j`` of the weights group holds output channel ``j``; kernel position (ky, kx) and
-  channel group c are line ``bank_addr_weights + (ky * kernel_w + kx) * channel_group + c``, i.e.
-  the ``kernel_h * kernel_w * channel_group`` lines from ``bank_addr_weights`` are exactly one row of
-  the im2col weight matrix. Biases: OCP int8 bytes of the bias bank from ``bank_addr_bias``.
-* ``acc`` = the exact sum over kernel positions and input channels of x * w;
-  ``v = (acc + bias * 2**shift_bias) / 2**shift_cut``; activation; one rounding; int8 saturation.
-* Output channels span ``ceil(OCP / width)`` lines per pixel, written by the write rule.
+The fast executor's version: the rules are the reference executor's (vairun/emu/conv.py, which
+quotes docs/isa.md), and the results and faults are the same (tests/vairun/test_emu_reference.py);
+this module computes them with plans checked once per distinct instruction.
 
 Execution: the input windows are gathered straight into im2col form (one ``np.take`` per chunk of
 at most 1024 reduction terms, so every float32 BLAS product is exact, finish.py) and multiplied

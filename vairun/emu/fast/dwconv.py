@@ -1,17 +1,8 @@
 """DWINIT and DPTWISE (docs/isa.md §5.7): depthwise convolution of one block.
 
-Rules enforced here:
-
-* DPTWISE takes kernel, strides, ``shift_cut``, ``shift_bias``, activation, jumps and placement from
-  the most recent DWINIT (a DPTWISE before any DWINIT is a fault), and R = its own
-  ``valid_pixel_parallel`` rows.
-* Output channel ``ch`` is input channel ``ch`` convolved with its own kernel: the weight of kernel
-  position ``k = ky * kernel_w + kx`` is byte ``k * channel_group * ICP + ch`` of the first
-  depthwise-weights bank, counted from the first byte of line ``bank_addr_weights``; the bias is
-  byte ``ch`` of the bias bank from line ``bank_addr_bias``. A target without a depthwise-weights
-  bank cannot run DPTWISE (a fault).
-* ``v = (acc + bias * 2**shift_bias) / 2**shift_cut``, activation, one rounding, int8 saturation.
-  Padding and ``channel_offset`` work as in CONV.
+The fast executor's version: the rules are the reference executor's (vairun/emu/dwconv.py, which
+quotes docs/isa.md), and the results and faults are the same (tests/vairun/test_emu_reference.py);
+this module computes them with plans checked once per distinct instruction.
 
 Execution: the tap sums are one float32 ``einsum`` over the gathered windows (exact: at most 1024
 products of two int8 values), with the weights already multiplied by the fast finishing factor

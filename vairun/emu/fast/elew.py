@@ -1,17 +1,8 @@
 """ELEWINIT and ELEW (docs/isa.md §5.8): element-wise ADD or MUL of up to 16 input blocks.
 
-Rules enforced here:
-
-* ELEWINIT configures input ``input_id`` (bank, base line, jumps, ``shift_read``) until the next
-  ELEWINIT of the same id. ELEW combines inputs 0 .. ``num_inputs`` - 1; one that was never
-  configured is a fault.
-* Each input block (R = ``valid_pixel_parallel`` rows, 1 .. PP, by ``length`` columns by
-  ``channel_group`` lines) is read with group 1, phase 0 and uniform sweeps; the output is written
-  the same way from ``bank_id_out``/``bank_addr_out``.
-* ADD: ``v = (sum_i q_i * 2**shift_read_i) * 2**-(shift_write + S)``, S = the largest shift_read.
-  MUL: ``v = (prod_i q_i) * 2**-shift_write``; a nonzero shift_read is a fault, and so is a product
-  that could leave int64.
-* Then the activation (NONE, RELU, LEAKYRELU, RELU6), one rounding, int8 saturation.
+The fast executor's version: the rules are the reference executor's (vairun/emu/elew.py, which
+quotes docs/isa.md), and the results and faults are the same (tests/vairun/test_emu_reference.py);
+this module computes them with plans checked once per distinct instruction.
 
 Execution: ADD takes the fast finishing path of finish.py (:class:`FastFinish`) where it is
 provably identical to the reference: the inputs, each multiplied by ``2**shift_read`` and the

@@ -1,21 +1,8 @@
 """LOAD (DDR -> banks) and SAVE (bank -> DDR), docs/isa.md §5.2, §5.3: one row of pixels each.
 
-Rules enforced here:
-
-* LOAD writes ``length`` pixels to bank ``bank_id`` (and banks ``bank_id + 1 .. bank_id +
-  broadcast``, same lines), pixel ``p`` at line ``bank_addr + p * jump_write``. The first
-  ``pad_start`` and last ``pad_end`` pixels are padding (``pad_start + pad_end <= length``, else a
-  fault): CONST fills their ``channel`` bytes with ``const_value``; EDGE copies the nearest DDR pixel
-  (a fault when the row has no DDR pixel). DDR pixel ``q`` is ``channel`` bytes at
-  ``ddr_addr + q * jump_read`` of register ``reg_id``. ``pad_idx`` bytes of ``const_value`` follow
-  the ``channel`` bytes of every pixel; bytes of a last line beyond them are left unchanged.
-  A CONST (shared) register feeds every image the same bytes.
-* SAVE copies ``channel`` bytes of pixel ``p`` at line ``bank_addr + p * jump_read`` to
-  ``ddr_addr + p * jump_write``; with ``const_en`` the bank is not read (nor checked) and every byte
-  is ``const_value``. ``hp_id`` is timing only. Saving into a register shared by the batch (CONST)
-  is a fault: it holds parameters, and one copy cannot take the bytes of several images.
-* One instruction never writes a bank line or DDR byte twice: overlapping pixels are a fault.
-* Every bank line and DDR byte touched must exist; otherwise a fault naming bank/line or byte.
+The fast executor's version: the rules are the reference executor's (vairun/emu/load_save.py, which
+quotes docs/isa.md), and the results and faults are the same (tests/vairun/test_emu_reference.py);
+this module computes them with plans checked once per distinct instruction.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """POOLINIT and POOL (docs/isa.md §5.5): max or average pooling of one block, channel by channel.
 
-Rules enforced here:
-
-* POOL takes kernel (up to 8x8), strides, ``shift_cut``, ``pool_type``, ``valid_pixel_parallel``,
-  jumps and placement from the most recent POOLINIT (a POOL before any POOLINIT is a fault); the
-  pads, banks, sweep bases, ``jump_read_endl``/``jump_write_endl`` and ``multi_factor`` from itself.
-* MAX: ``acc`` = window maximum, padding reads -128; ``v = acc / 2**shift_cut``.
-* AVG: ``acc`` = window sum, padding reads 0; ``v = acc * multi_factor / 2**shift_cut``.
-* No activation; one DPU_ROUND rounding, int8 saturation.
+The fast executor's version: the rules are the reference executor's (vairun/emu/pool.py, which
+quotes docs/isa.md), and the results and faults are the same (tests/vairun/test_emu_reference.py);
+this module computes them with plans checked once per distinct instruction.
 
 Execution: the window maximum stays int8; maxima and sums are finished by the fast path of
 finish.py (:class:`FastFinish`) where it is provably identical to the reference.

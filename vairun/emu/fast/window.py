@@ -1,14 +1,10 @@
 """The window engine shared by POOL, ALU and DPTWISE: every output channel is computed from the same
 channel of the input window (docs/isa.md §5.5-§5.7).
 
-Rules enforced here:
-
-* The block has R rows (1 .. PP) by ``length`` columns by ``channel_group`` lines; input windows
-  follow the read rule and the block geometry of §4.4 (padding reads 0, or -128 for max pooling);
-  output pixels are ``channel_group`` lines each, placed by the write rule.
-* ``channel_offset`` (ALU, DPTWISE) zeroes the last channels of the last group as they are read.
-* Implicit byte-array reads (depthwise weights, biases, PRELU slopes) are checked against their
-  bank once, when the plan is built.
+The fast executor's version: the rules are the reference executor's (vairun/emu/blocks.py
+(window_block), which quotes docs/isa.md), and the results and faults are the same
+(tests/vairun/test_emu_reference.py); this module computes them with plans checked once per distinct
+instruction.
 """
 
 from __future__ import annotations
