@@ -14,7 +14,7 @@ emulator processes (torch keeps its default thread count):
 * ``blas1``: OPENBLAS_NUM_THREADS=1 and the emulator in one thread;
 * ``blas2``: OPENBLAS_NUM_THREADS=<cores> and the emulator in one thread;
 * ``split``: OPENBLAS_NUM_THREADS=<cores> and VAIRUN_EMU_THREADS=<cores>: the emulator splits the
-  batch over its own threads and caps OpenBLAS at 1 thread meanwhile (vairun/emu/blas.py); at
+  batch over its own threads and caps OpenBLAS at 1 thread meanwhile (vairun/emu/fast/blas.py); at
   batch 1 there is nothing to split, so it is ``blas2``. This is vairun's default.
 
 Times are medians (and minima) of ``--repeat`` warm runs after three warm-up runs (the first run of
