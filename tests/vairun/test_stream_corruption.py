@@ -241,3 +241,13 @@ def test_an_executor_that_ignores_bank_addr_bias_is_caught(program, monkeypatch)
     target, plan = program
     _, same = outcomes(target, plan, reference=True)
     assert same and all("bank_addr_bias" in label for label in same)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target_name", ["DPUCZDX8G/B512", "DPUCVDX8G/VCK190", "DPUCAHX8H/U50", "DPUCADF8H/U250"])
+def test_corrupted_streams_on_other_targets(tmp_path, target_name):
+    model = load_compiled(compile_zoo("tiny_resnet", tmp_path, arch=target_name))
+    (plan,) = model.plans.values()
+    for reference in (False, True):
+        seen, same = outcomes(model.target, plan, reference)
+        assert not same and len(seen) >= 35, (reference, same)
