@@ -14,7 +14,7 @@ emulator processes (torch keeps its default thread count):
 * ``blas1``: OPENBLAS_NUM_THREADS=1 and the emulator in one thread;
 * ``blas2``: OPENBLAS_NUM_THREADS=<cores> and the emulator in one thread;
 * ``split``: OPENBLAS_NUM_THREADS=<cores> and VAIRUN_EMU_THREADS=<cores>: the emulator splits the
-  batch over its own threads and caps OpenBLAS at 1 thread meanwhile (vairun/emu/blas.py); at
+  batch over its own threads and caps OpenBLAS at 1 thread meanwhile (vairun/emu/fast/blas.py); at
   batch 1 there is nothing to split, so it is ``blas2``. This is vairun's default.
 
 Times are medians (and minima) of ``--repeat`` warm runs after three warm-up runs (the first run of
@@ -100,8 +100,8 @@ def _worker_torch(args: dict) -> dict:
 def _worker_emu(args: dict) -> dict:
     import numpy as np
     from vairun import GraphRunner
-    from vairun.emu import blas
-    from vairun.emu.program import timings
+    from vairun.emu.fast import blas
+    from vairun.emu.fast.program import timings
     warnings.simplefilter("ignore")
     runner = GraphRunner(args["path"])
     c, h, w = _image_shape(args["model"])
@@ -132,7 +132,7 @@ def main(ctx, models, target, batches, repeat, cores, settings, workdir) -> None
         return
     from rich.console import Console
     from rich.table import Table
-    from vairun.emu.machine import default_threads
+    from vairun.emu.fast.engine import default_threads
 
     warnings.simplefilter("ignore")
     cores = cores or default_threads()

@@ -1,6 +1,6 @@
 """``vairun``: run compiled models on the emulated DPU and report how fast the board would be.
 
-    vairun run MODEL.xmodel -i INPUT.npy [-i ...] -o OUT.npz [--nchw] [--raw] [--arch A]
+    vairun run MODEL.xmodel -i INPUT.npy [-i ...] -o OUT.npz [--nchw] [--raw] [--arch A] [--reference]
     vairun profile MODEL.xmodel [--arch A] [--json FILE] [--html FILE] [-i INPUT.npy ...]
     vairun info MODEL.xmodel
     vairun bench MODEL.xmodel [--batch N] [--timing-only] [--json FILE]
@@ -86,15 +86,17 @@ def main():
 @click.option("--arch", help="emulate this board (same fingerprint as the compiled model)")
 @click.option("--chunk", default=64, show_default=True, type=click.IntRange(1, 1 << 20),
               help="images per emulator call (a progress bar follows the chunks)")
+@click.option("--reference", is_flag=True,
+              help="execute on the emulator's reference executor (one plain function per instruction; slow)")
 @click.option("--quiet", "-q", is_flag=True)
 @click.option("--debug", is_flag=True)
-def run(model, inputs, output, nchw, raw, arch, chunk, quiet, debug):
+def run(model, inputs, output, nchw, raw, arch, chunk, reference, quiet, debug):
     """Run MODEL on the inputs; outputs keyed by output tensor name."""
     def work():
         from xir.files import check_output_files, write_atomic
         from .runner import GraphRunner
         check_output_files(output)
-        r = GraphRunner(model, arch)
+        r = GraphRunner(model, arch, reference=True if reference else None)
         arrays = _load_inputs(inputs, r, nchw)
         t0 = time.perf_counter()
         res = _run_chunks(r, arrays, raw, chunk, quiet)

@@ -21,9 +21,11 @@ from .model import DpuPlan
 
 class MachinePool:
     """Warm emulated machines per (DPU subgraph, batch): a machine keeps its cached instruction plans
-    between runs; a job borrows one exclusively, so concurrent jobs never share a machine."""
+    between runs; a job borrows one exclusively, so concurrent jobs never share a machine.
+    ``reference``: the machines use the reference executor (None: ``VAIRUN_EMU_REFERENCE``)."""
 
-    def __init__(self):
+    def __init__(self, reference: bool | None = None):
+        self.reference = reference
         self._lock = threading.Lock()
         self._free: dict[tuple[str, int], list[Machine]] = {}
 
@@ -32,7 +34,7 @@ class MachinePool:
             free = self._free.get(key)
             if free:
                 return free.pop()
-        return Machine(target, batch=key[1])
+        return Machine(target, batch=key[1], reference=self.reference)
 
     def give(self, key: tuple[str, int], m: Machine) -> None:
         with self._lock:
@@ -40,10 +42,11 @@ class MachinePool:
 
 
 def run_dpu(plan: DpuPlan, target, values: dict[str, np.ndarray], batch: int, on_instruction=None,
-            pool: MachinePool | None = None) -> None:
-    """Execute one DPU subgraph on the emulator; reads its inputs from and writes outputs to ``values``."""
+            pool: MachinePool | None = None, reference: bool | None = None) -> None:
+    """Execute one DPU subgraph on the emulator; reads its inputs from and writes outputs to ``values``.
+    ``reference`` (without a pool): use the reference executor (None: ``VAIRUN_EMU_REFERENCE``)."""
     key = (plan.subgraph.get_name(), batch)
-    m = pool.take(key, target) if pool is not None else Machine(target, batch=batch)
+    m = pool.take(key, target) if pool is not None else Machine(target, batch=batch, reference=reference)
     try:
         _run_on(m, plan, values, batch, on_instruction)
     finally:

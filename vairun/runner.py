@@ -98,15 +98,16 @@ class _Jobs:
 
 class GraphRunner:
     """Runs a whole compiled graph: USER inputs, DPU subgraphs on the emulator, CPU subgraphs on the
-    reference kernels."""
+    reference kernels. ``reference=True`` runs the DPU subgraphs on the emulator's reference executor
+    (one plain function per opcode, docs/vairun.md); None follows ``VAIRUN_EMU_REFERENCE``."""
 
-    def __init__(self, model, arch: str | None = None, verify: bool = True):
+    def __init__(self, model, arch: str | None = None, verify: bool = True, reference: bool | None = None):
         self.model: CompiledModel = model if isinstance(model, CompiledModel) else load_compiled(model, arch, verify)
         g = self.model.graph
         self.input_ops = [o for o in g.toposort() if o.get_type() in ("data", "data-fix")]
         self.output_ops = g.get_tail_ops()
         self._jobs = _Jobs()
-        self._machines = MachinePool()
+        self._machines = MachinePool(reference)
 
     @staticmethod
     def create_graph_runner(model, arch: str | None = None) -> "GraphRunner":
@@ -185,9 +186,11 @@ class GraphRunner:
 
 
 class Runner:
-    """VART's DPU runner over one DPU subgraph: int8 NHWC in, int8 NHWC out."""
+    """VART's DPU runner over one DPU subgraph: int8 NHWC in, int8 NHWC out (``reference``: as for
+    :class:`GraphRunner`)."""
 
-    def __init__(self, subgraph: xir.Subgraph, mode: str = "run", arch: str | None = None):
+    def __init__(self, subgraph: xir.Subgraph, mode: str = "run", arch: str | None = None,
+                 reference: bool | None = None):
         if mode != "run":
             raise VairunError(f"runner mode {mode!r} is not supported; use 'run'")
         if not subgraph.has_attr("device") or subgraph.get_attr("device") != "DPU":
@@ -198,7 +201,7 @@ class Runner:
         self.plan = _plan(subgraph, self.target, g.get_name())
         self.subgraph = subgraph
         self._jobs = _Jobs()
-        self._machines = MachinePool()
+        self._machines = MachinePool(reference)
 
     @staticmethod
     def create_runner(subgraph: xir.Subgraph, mode: str = "run") -> "Runner":

@@ -110,3 +110,66 @@ def register_setup(x: np.ndarray, params: np.ndarray, *, shared: bool, seed: int
         m.set_reg(PARAM_REG, params, shared=shared)
         m.set_reg(OUT_REG, np.zeros(out_bytes, np.int8))
     return setup
+
+
+# ------------------------------------------------------------------ both executors
+
+
+class ExecutorsDiffer(AssertionError):
+    """The fast and the reference executor left different memories, INIT state or faults."""
+
+
+def clone(m: Machine, reference: bool) -> Machine:
+    """A machine of the same target and batch holding copies of ``m``'s banks and DDR registers."""
+    twin = Machine(m.target, batch=m.batch, threads=1, reference=reference)
+    for src, dst in zip(m.banks.data, twin.banks.data):
+        dst[...] = src
+    for reg, buf in m.ddr.regs.items():
+        shared = m.ddr.shared[reg]
+        twin.set_reg(reg, buf[0] if shared else buf, shared=shared)
+    return twin
+
+
+def memories(m: Machine) -> dict:
+    """Every bank byte (sentinels included), every DDR register and the INIT state of ``m``."""
+    out = {f"bank group {g.name}": d for g, d in zip(m.banks.groups, m.banks.data)}
+    out.update({f"DDR register {r}": b for r, b in m.ddr.regs.items()})
+    out["INIT state"] = sorted((k, tuple(x.fields.items())) for k, (x, _) in m.inits.items())
+    out["ELEWINIT state"] = sorted((k, tuple(x.fields.items())) for k, (x, _) in m.elew_inputs.items())
+    return out
+
+
+def assert_same_memories(a: Machine, b: Machine, what: str) -> None:
+    ma, mb = memories(a), memories(b)
+    if ma.keys() != mb.keys():
+        raise ExecutorsDiffer(f"{what}: different registers {sorted(ma)} vs {sorted(mb)}")
+    for name, x in ma.items():
+        y = mb[name]
+        if isinstance(x, np.ndarray):
+            if x.shape != y.shape or not np.array_equal(x, y):
+                diff = int(np.count_nonzero(x != y)) if x.shape == y.shape else "shape"
+                raise ExecutorsDiffer(f"{what}: {name} differs ({diff} bytes)")
+        elif x != y:
+            raise ExecutorsDiffer(f"{what}: {name} differs")
+
+
+def run_both(m: Machine, program, isa=None, run=Machine.run, **kw):
+    """Run ``program`` on ``m`` and, from a copy of its memories, on the reference executor; raise
+    :class:`ExecutorsDiffer` unless both end with the same memories and the same fault (or none).
+    Returns (or raises) what ``m``'s run did."""
+    ref = clone(m, reference=True)
+    got, ref_got = {}, {}
+    for machine, box, extra in ((m, got, kw), (ref, ref_got, {})):
+        try:
+            box["order"] = run(machine, program, isa, **extra)
+        except Exception as exc:  # noqa: BLE001 - faults and bugs alike must agree
+            box["error"] = exc
+    err, ref_err = got.get("error"), ref_got.get("error")
+    if (type(err), str(err)) != (type(ref_err), str(ref_err)):
+        raise ExecutorsDiffer(f"fast executor: {err!r}; reference executor: {ref_err!r}")
+    if err is None and got["order"] != ref_got["order"]:
+        raise ExecutorsDiffer("the executors ran the instructions in different orders")
+    assert_same_memories(m, ref, "fast vs reference executor")
+    if err is not None:
+        raise err
+    return got["order"]

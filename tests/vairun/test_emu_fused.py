@@ -1,4 +1,4 @@
-"""Fused re-execution (vairun.emu.program) leaves exactly the state instruction-by-instruction
+"""Fused re-execution (vairun.emu.fast.program) leaves exactly the state instruction-by-instruction
 execution leaves: every bank byte, every DDR byte and the INIT state, for fused LOAD/SAVE moves,
 fused CONV groups (shared and per-image parameters, masked and chunked reductions, every finishing
 route, overlapping outputs, outputs that overwrite the input block), unfused steps, batches split
@@ -11,7 +11,7 @@ import pytest
 from emu_support import IN_REG, OUT_REG, PARAM_REG, chain, fill_garbage, flat, load_bytes, rand_q, register_setup
 from test_emu_stream import pipeline_stream
 from vairun.emu import EmulatorFault, Machine
-from vairun.emu.program import timings
+from vairun.emu.fast.program import timings
 from xir.isa import ActType, ElewType, PadMode, encode, make
 from xir.kernels import conv2d_fix
 from xir.target import load_target

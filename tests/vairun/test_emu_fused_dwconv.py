@@ -1,4 +1,4 @@
-"""Fused DPTWISE (vairun.emu.dwconv.DwStep in a program) leaves exactly the state
+"""Fused DPTWISE (vairun.emu.fast.dwconv.DwStep in a program) leaves exactly the state
 instruction-by-instruction execution leaves: shared and per-image parameters, masked tails, strides,
 batch 1 and 3, one and two threads; the cached float parameters follow the shared register."""
 
@@ -9,7 +9,7 @@ from emu_support import OUT_REG, chain, input_slots, load_bytes, \
     load_rows, output_slots, rand_q, register_setup, save_rows
 from test_emu_fused import assert_same, check_params_follow_shared_register, run_twice
 from vairun.emu import Machine
-from vairun.emu.dwconv import DwStep
+from vairun.emu.fast.dwconv import DwStep
 from xir.isa import ActType, make
 from xir.kernels import depthwise_conv2d_fix
 from xir.target import load_target

@@ -9,7 +9,7 @@ import torch
 from vaic.pipeline import compile_graph
 from vaic.writer import write_outputs
 from vairun import GraphRunner
-from vairun.emu.program import timings
+from vairun.emu.fast.program import timings
 
 from flow import quantize_roundtrip, to_nhwc
 

@@ -1,13 +1,13 @@
-"""Fused byte moves (vairun.emu.moves) have the effect of executing their runs one after another:
+"""Fused byte moves (vairun.emu.fast.moves) have the effect of executing their runs one after another:
 overlaps resolved in favour of the later run, constants, slices and item gathers, a source shared by
 the batch broadcast to every image. And the DDR register tokens that key the cached parameters."""
 
 import numpy as np
 import pytest
 
-from vairun.emu import moves
+from vairun.emu.fast import moves
 from vairun.emu.ddr import Ddr
-from vairun.emu.moves import Mover, Runs, normalize
+from vairun.emu.fast.moves import Mover, Runs, normalize
 
 
 def _sequential(runs: Runs, dst: np.ndarray, src: np.ndarray) -> np.ndarray:

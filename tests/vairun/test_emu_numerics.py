@@ -1,4 +1,4 @@
-"""The fast finishing path (vairun.emu.numerics.FastFinish) is the same function of (accumulator,
+"""The fast finishing path (vairun.emu.fast.finish.FastFinish) is the same function of (accumulator,
 bias, shifts, activation) as the reference (add_bias + xir output_fix): random values, every rounding
 tie, both saturation edges, all its routes (float32, float64, int64), and it refuses exactly where
 the reference could raise."""
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from vairun.emu.faults import EmulatorFault
-from vairun.emu.numerics import F32_EXACT_TERMS, FastFinish, fast_finish, finish, finish_biased
+from vairun.emu.fast.finish import F32_EXACT_TERMS, FastFinish, fast_finish
+from vairun.emu.numerics import finish, finish_biased
 from xir.isa import ActType
 
 ACTS = [ActType.NONE, ActType.RELU, ActType.LEAKYRELU, ActType.RELU6]

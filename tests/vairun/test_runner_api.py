@@ -226,3 +226,20 @@ def test_vart_style_sample_app_runs_by_changing_the_import(compiled):
     r.wait(r.execute_async([xq], whole))
     for i in range(5):
         assert np.array_equal(got[i], whole[0][i].reshape(-1))
+
+
+def test_cli_run_reference_executor_equals_default(compiled, tmp_path, monkeypatch):
+    """``vairun run --reference`` executes on the reference executor, with the same outputs."""
+    from vairun.emu import reference
+    calls = []
+    plain = reference.run
+    monkeypatch.setattr(reference, "run", lambda *a, **k: calls.append(1) or plain(*a, **k))
+    x = tmp_path / "x.npy"
+    np.save(x, x_of(3, seed=4))
+    assert invoke("run", compiled, "-i", x, "-o", tmp_path / "a.npz")[0] == 0
+    assert not calls
+    code, out = invoke("run", compiled, "-i", x, "-o", tmp_path / "b.npz", "--reference")
+    assert code == 0, out
+    assert calls
+    a, b = np.load(tmp_path / "a.npz"), np.load(tmp_path / "b.npz")
+    assert set(a) == set(b) and all(np.array_equal(a[k], b[k]) for k in a)

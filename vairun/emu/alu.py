@@ -1,94 +1,60 @@
-"""ALUINIT and ALU (docs/isa.md §5.6): the general window engine (pooling, depthwise conv, activations).
-
-Rules enforced here:
-
-* ALU takes ``alu_type``, kernel and strides (up to 256), shifts, activation, ``multi_factor``,
-  jumps and placement from the most recent ALUINIT (an ALU before any ALUINIT is a fault), and
-  R = its own ``valid_pixel_parallel`` rows, pads up to 15 (top, left) / 255 (bottom, right).
-* ``acc`` per window and channel: MAXPOOL the maximum (padding -128), AVGPOOL the sum (padding 0)
-  times ``multi_factor``, DWCONV the depthwise product sum (weights as DPTWISE) plus
-  ``bias * 2**shift_bias``.
-* NONE, RELU, LEAKYRELU, RELU6: ``v = acc / 2**shift_cut``, the activation, one rounding.
-  PRELU: ``acc / 2**shift_prelu_p`` where ``acc >= 0``, else ``acc * slope / 2**shift_prelu_n``; the
-  int8 slope of channel ``ch`` is byte ``channel_group * ICP + ch`` of the bias bank from line
-  ``bank_addr_bias``. HSIGMOID, HSWISH: ``x = acc / 2**shift_cut`` read at fix position
-  ``hsigmoid_in``, the result produced at fix position ``hsigmoid_out`` (the reference kernels).
-"""
+"""ALUINIT and ALU as the reference executor runs them: the general window engine."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from xir.isa import ActType, AluType
 
-from .dwconv import depthwise_acc, depthwise_spans
+from . import blocks
+from .dwconv import depthwise_spans, depthwise_sum
 from .numerics import add_bias, finish, finish_hsigmoid, finish_prelu
-from .window import WindowPlan, plan_windows, read_windows, window_max, window_sum, write_block
 
 
-@dataclass(slots=True)
-class AluPlan:
-    """A checked ALU: window geometry, operation, spans of weights/biases/slopes, arithmetic."""
-
-    win: WindowPlan
-    alu_type: int
-    channels: int
-    w_span: tuple[int, int, int] | None
-    bias_span: tuple[int, int, int] | None
-    init: dict
-
-
-def execute_aluinit(m, instr) -> None:
-    """ALUINIT: replace the ALU state."""
+def aluinit(m, instr) -> None:
+    """ALUINIT (docs/isa.md §5.6, §6): "ALUINIT sets the ALU state: `alu_type`, kernel and strides up
+    to 256, shifts, activation, `multi_factor`, placement"; it persists until the next ALUINIT."""
     m.set_init(instr)
 
 
-def execute_alu(m, op) -> AluPlan:
-    """ALU: window operation, then the activation and one rounding."""
-    init, ikey = m.need_init("ALUINIT", op.kind)
-    key = ("ALU", ikey, tuple(op.fields.values()))
-    plan = m.planned(key, lambda: _plan(m, init, op))
-    run_alu(m, plan)
-    return plan
-
-
-def _plan(m, init, op) -> AluPlan:
-    alu_type = init["alu_type"]
-    win = plan_windows(m, init, op, rows=op["valid_pixel_parallel"], kernel=(init["kernel_h"], init["kernel_w"]),
-                       stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
-                       jump_write=init["jump_write"], channel_offset=op["channel_offset"],
-                       pad_min=alu_type == AluType.MAXPOOL)
+def alu(m, op) -> None:
+    """ALU (docs/isa.md §5.6): R = `valid_pixel_parallel` rows by `length` columns by `channel_group`
+    lines, each channel on its own. "MAXPOOL: `acc` = window maximum (padding -128); AVGPOOL: `acc` =
+    window sum (padding 0) times `multi_factor`; DWCONV: `acc` = sum of input x depthwise weight
+    (implicit bank, 4.5) plus `bias * 2^shift_bias`." "NONE, RELU, LEAKYRELU, RELU6: `v = acc /
+    2^shift_cut`"; "PRELU: `v = acc / 2^shift_prelu_p` where `acc >= 0`, else `acc * slope /
+    2^shift_prelu_n`" with "the slope of channel `ch` ... byte `channel_group * ICP + ch`" of the bias
+    bank; HSIGMOID and HSWISH: "`x = acc / 2^shift_cut` is read as a number at fix position
+    `hsigmoid_in`; the result is produced at fix position `hsigmoid_out`"."""
+    init = m.need_init("ALUINIT", op.kind)[0]
+    alu_type, act = init["alu_type"], init["act_type"]
+    kernel = (init["kernel_h"], init["kernel_w"])
+    x, out = blocks.window_block(m, init, op, rows=op["valid_pixel_parallel"], kernel=kernel,
+                                 stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
+                                 jump_write=init["jump_write"], channel_offset=op["channel_offset"],
+                                 pad_min=alu_type == AluType.MAXPOOL)
     channels = op["channel_group"] * m.target.icp
-    prelu = init["act_type"] == ActType.PRELU
-    bias_bytes = channels * (2 if prelu else 1)
-    w_span = bias_span = None
+    side_bytes = channels * (2 if act == ActType.PRELU else 1)   # biases, then PRELU slopes
+    side = None
     if alu_type == AluType.DWCONV:
-        w_span, bias_span = depthwise_spans(m, op, win.taps, channels, bias_bytes)
-    elif prelu:
-        bias_span = m.banks.byte_span(m.target.bias_group.first_id, op["bank_addr_bias"], bias_bytes,
+        w_span, side_span = depthwise_spans(m, op, kernel[0] * kernel[1], channels, side_bytes)
+    elif act == ActType.PRELU:
+        side_span = m.banks.byte_span(m.target.bias_group.first_id, op["bank_addr_bias"], side_bytes,
                                       "PRELU slopes")
-    return AluPlan(win, alu_type, channels, w_span, bias_span, dict(init.fields))
-
-
-def run_alu(m, p: AluPlan) -> None:
-    """Execute one planned ALU."""
-    f = p.init
-    cols = read_windows(m, p.win)
-    side = None if p.bias_span is None else m.banks.read_span(p.bias_span).astype(np.int64)[:, None, :]
+    if alu_type == AluType.DWCONV or act == ActType.PRELU:
+        side = m.banks.read_span(side_span).astype(np.int64)[:, None, :]   # [B, 1, bytes]
     e = 0  # the exact acc is n * 2**-e (e > 0 only when a negative shift_bias shifted it left)
-    if p.alu_type == AluType.MAXPOOL:
-        n = window_max(cols)
-    elif p.alu_type == AluType.AVGPOOL:
-        n = window_sum(m, cols) * f["multi_factor"]
+    if alu_type == AluType.MAXPOOL:
+        n = x.astype(np.int64).max(axis=2)
+    elif alu_type == AluType.AVGPOOL:
+        n = x.astype(np.int64).sum(axis=2) * init["multi_factor"]
     else:
-        n, e = add_bias(depthwise_acc(m, p.win, cols, p.w_span), side[..., :p.channels], f["shift_bias"], 0)
-    act = f["act_type"]
+        w = m.banks.read_span(w_span).reshape(m.batch, kernel[0] * kernel[1], channels)
+        n, e = add_bias(depthwise_sum(x, w), side[..., :channels], init["shift_bias"], 0)
     if act == ActType.PRELU:
-        out = finish_prelu(n, side[..., p.channels:], f["shift_prelu_p"] + e, f["shift_prelu_n"] + e)
+        result = finish_prelu(n, side[..., channels:], init["shift_prelu_p"] + e, init["shift_prelu_n"] + e)
     elif act in (ActType.HSIGMOID, ActType.HSWISH):
-        out = finish_hsigmoid(n, f["shift_cut"] + e, f["hsigmoid_in"], f["hsigmoid_out"], act)
+        result = finish_hsigmoid(n, init["shift_cut"] + e, init["hsigmoid_in"], init["hsigmoid_out"], act)
     else:
-        out = finish(n, f["shift_cut"] + e, act)
-    write_block(m, p.win, out)
+        result = finish(n, init["shift_cut"] + e, act)
+    out.write(m.banks, result.reshape((m.batch,) + out.shape + (-1,)))

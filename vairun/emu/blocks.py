@@ -17,8 +17,8 @@ Rules enforced here:
 
 Every read is expressed as one array of global lines per (output row, output column, kernel row,
 kernel column, channel group), with the padding positions pointing at sentinel lines (zero, or
--128 for max pooling), so an instruction gathers its whole input -- already in im2col form -- with
-a single ``np.take``.
+-128 for max pooling), so an instruction reads its whole input -- already in im2col form -- with
+one fancy index (:func:`read_lines`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from xir.isa import AddressingError, input_row_slots, output_row_slots
 
+from .banks import Pixels
 from .faults import fault
 
 
@@ -104,10 +105,29 @@ def output_rows(m, init, op, *, rows: int, length: int, jump: int, lines_per_pix
     return gi, row_base[:, None] + np.arange(length, dtype=np.int64) * jump
 
 
-def gather(m, gi: int, idx: np.ndarray, name: str) -> np.ndarray:
-    """Lines ``idx`` (flat, checked) of group ``gi`` for every image, into the scratch buffer ``name``:
-    int8 ``[batch, idx.size, width]``."""
-    lines = m.banks.lines[gi]
-    out = m.scratch.get(name, (lines.shape[0], idx.size), lines.dtype)
-    np.take(lines, idx, axis=1, out=out, mode="clip")
-    return out.view(np.int8).reshape(lines.shape[0], idx.size, -1)
+def read_lines(m, gi: int, idx: np.ndarray) -> np.ndarray:
+    """The bytes of global lines ``idx`` (checked, any shape) of group ``gi`` for every image: int8
+    ``[batch, *idx.shape, width]``."""
+    return m.banks.data[gi][:, idx]
+
+
+def window_block(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tuple[int, int], jump_read: int,
+                 jump_write: int, channel_offset: int, pad_min: bool) -> tuple[np.ndarray, Pixels]:
+    """The block of a window instruction (POOL, ALU, DPTWISE), docs/isa.md §4.4, §5.5-§5.7: its input
+    windows, int8 ``[batch, R*L, kh*kw, G*width]`` (padding 0, or -128 when ``pad_min``; the last
+    ``channel_offset`` channels read as 0), and its output pixels (``channel_group`` lines each,
+    placed by the write rule, checked never to overlap)."""
+    check_rows(rows, m.target.pp)
+    groups, length = op["channel_group"], op["length"]
+    gi, idx = input_windows(m, init, op, rows=rows, length=length, kernel=kernel, stride=stride,
+                            groups=groups, jump=jump_read, pad_min=pad_min)
+    width = m.banks.groups[gi].width
+    check_mask(channel_offset, width)
+    gi_out, starts = output_rows(m, init, op, rows=rows, length=length, jump=jump_write, lines_per_pixel=groups)
+    if m.banks.groups[gi_out].width != width:
+        raise fault(f"input lines hold {width} channels but output lines hold {m.banks.groups[gi_out].width}",
+                    bank=op["bank_id_out"])
+    out = Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output")
+    x = read_lines(m, gi, idx)                       # [B, R, L, kh, kw, G, width]
+    mask_tail(x, channel_offset)
+    return x.reshape(m.batch, rows * length, kernel[0] * kernel[1], groups * width), out

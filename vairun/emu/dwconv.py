@@ -1,53 +1,18 @@
-"""DWINIT and DPTWISE (docs/isa.md §5.7): depthwise convolution of one block.
-
-Rules enforced here:
-
-* DPTWISE takes kernel, strides, ``shift_cut``, ``shift_bias``, activation, jumps and placement from
-  the most recent DWINIT (a DPTWISE before any DWINIT is a fault), and R = its own
-  ``valid_pixel_parallel`` rows.
-* Output channel ``ch`` is input channel ``ch`` convolved with its own kernel: the weight of kernel
-  position ``k = ky * kernel_w + kx`` is byte ``k * channel_group * ICP + ch`` of the first
-  depthwise-weights bank, counted from the first byte of line ``bank_addr_weights``; the bias is
-  byte ``ch`` of the bias bank from line ``bank_addr_bias``. A target without a depthwise-weights
-  bank cannot run DPTWISE (a fault).
-* ``v = (acc + bias * 2**shift_bias) / 2**shift_cut``, activation, one rounding, int8 saturation.
-  Padding and ``channel_offset`` work as in CONV.
-
-Execution: the tap sums are one float32 ``einsum`` over the gathered windows (exact: at most 1024
-products of two int8 values), with the weights already multiplied by the fast finishing factor
-(numerics.py :class:`FastFinish`) where that path applies; else exact int64 sums and the reference
-finishing. Fused (:class:`DwStep`, used by program.py): the same float route, with the scaled
-weights and the offsets computed once per content of the shared registers when the builder proved
-them constant.
-"""
+"""DWINIT and DPTWISE as the reference executor runs them: depthwise convolution of one block."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from . import blocks
 from .faults import fault
-from .numerics import F32_EXACT_TERMS, MAX_PRODUCT, FastFinish, add_bias, add_offsets, exact_tap_sum, fast_finish, finish
-from .window import WindowPlan, as_float, plan_windows, read_windows, write_block
-
-
-
-@dataclass(slots=True)
-class DwPlan:
-    """A checked DPTWISE: window geometry, weight and bias spans, arithmetic."""
-
-    win: WindowPlan
-    w_span: tuple[int, int, int]
-    bias_span: tuple[int, int, int]
-    shift_cut: int
-    shift_bias: int
-    act: int
-    ff: FastFinish | None
+from .numerics import add_bias, finish
 
 
 def depthwise_spans(m, op, taps: int, channels: int, bias_bytes: int):
-    """Check and return the weight span (``taps * channels`` bytes) and the bias span."""
+    """The checked byte spans of the depthwise weights (``taps * channels`` bytes of the first
+    depthwise-weights bank from line ``bank_addr_weights``) and of the biases (``bias_bytes`` bytes of
+    the bias bank from line ``bank_addr_bias``), docs/isa.md §4.5."""
     dw = m.target.dwweights_group
     if dw is None:
         raise fault(f"target {m.target.name} has no depthwise-weights bank")
@@ -56,98 +21,34 @@ def depthwise_spans(m, op, taps: int, channels: int, bias_bytes: int):
     return w_span, bias_span
 
 
-def depthwise_acc(m, win: WindowPlan, cols: np.ndarray, w_span) -> np.ndarray:
-    """Exact per-channel tap sums of the windows ``cols`` with the weights of ``w_span``."""
-    w = m.banks.read_span(w_span).reshape(m.batch, win.taps, -1)
-    return exact_tap_sum(as_float(m, cols), w)
+def depthwise_sum(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Exact per-channel tap sums: windows ``x`` [B, M, taps, C] times weights ``w`` [B, taps, C]
+    (int8 values) -> int64 [B, M, C]."""
+    return np.einsum("bmtc,btc->bmc", x.astype(np.int64), w.astype(np.int64))
 
 
-def execute_dwinit(m, instr) -> None:
-    """DWINIT: replace the depthwise state."""
+def dwinit(m, instr) -> None:
+    """DWINIT (docs/isa.md §5.7, §6): "DWINIT sets the depthwise state (kernel, strides, shifts,
+    activation, jumps, placement)"; it persists until the next DWINIT."""
     m.set_init(instr)
 
 
-def execute_dptwise(m, op) -> DwPlan:
-    """DPTWISE: per-channel window products, bias, shift, activation, one rounding."""
-    init, ikey = m.need_init("DWINIT", op.kind)
-    key = ("DPTWISE", ikey, tuple(op.fields.values()))
-    plan = m.planned(key, lambda: _plan(m, init, op))
-    run_dptwise(m, plan)
-    return plan
-
-
-def _plan(m, init, op) -> DwPlan:
-    """Check and plan one DPTWISE: windows, weight/bias spans, the finishing route."""
-    win = plan_windows(m, init, op, rows=op["valid_pixel_parallel"],
-                       kernel=(init["kernel_h"], init["kernel_w"]),
-                       stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
-                       jump_write=init["jump_write"], channel_offset=op["channel_offset"], pad_min=False)
-    channels = op["channel_group"] * m.target.icp
-    w_span, bias_span = depthwise_spans(m, op, win.taps, channels, channels)
-    ff = fast_finish(win.taps * MAX_PRODUCT, init["shift_bias"], init["shift_cut"], init["act_type"])
-    if ff is not None and ff.is_float and win.taps > F32_EXACT_TERMS:
-        ff = None
-    return DwPlan(win, w_span, bias_span, init["shift_cut"], init["shift_bias"],
-                  init["act_type"], ff)
-
-
-def run_dptwise(m, plan: DwPlan) -> None:
-    """Execute one planned DPTWISE."""
-    ff = plan.ff
-    if ff is not None and ff.is_float:
-        _run_float(m, plan.win, ff, _float_params(m, plan))
-        return
-    cols = read_windows(m, plan.win)
-    bias = m.banks.read_span(plan.bias_span)
-    acc = depthwise_acc(m, plan.win, cols, plan.w_span)
-    if ff is not None:
-        out = ff.apply(acc, bias[:, None, :])
-    else:
-        n, e = add_bias(acc, bias.astype(np.int64)[:, None, :], plan.shift_bias, plan.shift_cut)
-        out = finish(n, e, plan.act)
-    write_block(m, plan.win, out)
-
-
-def _float_params(m, plan: DwPlan, first_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Float route: the weights times ``acc_scale`` (float32 ``[batch, taps, C]``, exact: a power of
-    two) and the finishing offsets (``[batch, 1, C]``) read from the banks now (``first_only``: image
-    0 only, ``[1, ...]``)."""
-    ff, banks = plan.ff, m.banks
-    one = 1 if first_only else None
-    w = banks.read_span(plan.w_span)[:one]
-    wf = np.multiply(w.reshape(w.shape[0], plan.win.taps, -1), np.float32(ff.acc_scale), dtype=np.float32)
-    return wf, ff.offsets(banks.read_span(plan.bias_span)[:one])[:, None, :]
-
-
-def _run_float(m, win: WindowPlan, ff: FastFinish, params) -> None:
-    """Float route: tap sums of the windows with the scaled weights, offsets, fast finishing, store."""
-    wf, offs = params
-    cols = as_float(m, read_windows(m, win))
-    acc = m.scratch.get("dw_acc", (cols.shape[0], cols.shape[1], cols.shape[3]), np.float32)
-    np.einsum("bmtc,btc->bmc", cols, wf, out=acc)
-    out = m.scratch.get("dw_out", acc.shape, np.uint8)
-    write_block(m, win, ff.finish_scaled(add_offsets(acc, offs), out))
-
-
-class DwStep:
-    """A DPTWISE on the float route as a fused step (program.py).
-
-    ``const_params``: the builder proved that every depthwise-weights and bias line it reads was last
-    written, in this run, by a LOAD from a register shared by the batch; the scaled weights and the
-    offsets are then the same for every image and a function of the shared registers' contents,
-    cached under their key (as :class:`vairun.emu.conv.ConvGroup` does).
-    """
-
-    def __init__(self, plan: DwPlan, const_params: bool):
-        self.plan, self.const_params = plan, const_params
-        self._cache = (None, None)   # (key, params), replaced as a whole
-
-    def run(self, m, const_key) -> None:
-        if not self.const_params:
-            params = _float_params(m, self.plan)
-        else:
-            key, params = self._cache
-            if key != const_key:
-                params = _float_params(m, self.plan, first_only=True)
-                self._cache = (const_key, params)
-        _run_float(m, self.plan.win, self.plan.ff, params)
+def dptwise(m, op) -> None:
+    """DPTWISE (docs/isa.md §5.7, §4.5): R = `valid_pixel_parallel` (of the DPTWISE) rows by `length`
+    columns by `channel_group` lines: "output channel `ch` is input channel `ch` convolved with its own
+    kernel from the depthwise-weights bank, plus `bias * 2^shift_bias`, divided by `2^shift_cut`,
+    activated, rounded once"; "the weight of kernel position `k = ky * kernel_w + kx` for channel `ch`
+    is byte `k * channel_group * ICP + ch`" from line `bank_addr_weights`; the bias is byte `ch` of the
+    bias bank from line `bank_addr_bias`. Padding and `channel_offset` work as in CONV."""
+    init = m.need_init("DWINIT", op.kind)[0]
+    kernel = (init["kernel_h"], init["kernel_w"])
+    x, out = blocks.window_block(m, init, op, rows=op["valid_pixel_parallel"], kernel=kernel,
+                                 stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
+                                 jump_write=init["jump_write"], channel_offset=op["channel_offset"],
+                                 pad_min=False)
+    taps, channels = kernel[0] * kernel[1], op["channel_group"] * m.target.icp
+    w_span, bias_span = depthwise_spans(m, op, taps, channels, channels)
+    w = m.banks.read_span(w_span).reshape(m.batch, taps, channels)
+    bias = m.banks.read_span(bias_span).astype(np.int64)[:, None, :]   # [B, 1, C]
+    n, e = add_bias(depthwise_sum(x, w), bias, init["shift_bias"], init["shift_cut"])
+    out.write(m.banks, finish(n, e, init["act_type"]).reshape((m.batch,) + out.shape + (-1,)))

@@ -1,135 +1,73 @@
-"""ELEWINIT and ELEW (docs/isa.md §5.8): element-wise ADD or MUL of up to 16 input blocks.
-
-Rules enforced here:
-
-* ELEWINIT configures input ``input_id`` (bank, base line, jumps, ``shift_read``) until the next
-  ELEWINIT of the same id. ELEW combines inputs 0 .. ``num_inputs`` - 1; one that was never
-  configured is a fault.
-* Each input block (R = ``valid_pixel_parallel`` rows, 1 .. PP, by ``length`` columns by
-  ``channel_group`` lines) is read with group 1, phase 0 and uniform sweeps; the output is written
-  the same way from ``bank_id_out``/``bank_addr_out``.
-* ADD: ``v = (sum_i q_i * 2**shift_read_i) * 2**-(shift_write + S)``, S = the largest shift_read.
-  MUL: ``v = (prod_i q_i) * 2**-shift_write``; a nonzero shift_read is a fault, and so is a product
-  that could leave int64.
-* Then the activation (NONE, RELU, LEAKYRELU, RELU6), one rounding, int8 saturation.
-
-Execution: ADD takes the fast finishing path of numerics.py (:class:`FastFinish`) where it is
-provably identical to the reference: the inputs, each multiplied by ``2**shift_read`` and the
-finishing factor (exact powers of two), are summed in float32/float64 below the exact-integer bound.
-MUL and anything else take int64 and the reference finishing.
-"""
+"""ELEWINIT and ELEW as the reference executor runs them: element-wise ADD or MUL of input blocks."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from xir.isa import AddressingError, ElewType, input_row_slots
 
 from . import blocks
-from .faults import fault
 from .banks import Pixels
-from .numerics import FastFinish, fast_finish, finish
+from .faults import fault
+from .numerics import finish
 
 
-@dataclass(slots=True)
-class ElewPlan:
-    """A checked ELEW: one gather per input, the shifts, the output pixels."""
-
-    inputs: tuple[tuple[int, np.ndarray], ...]   # (group, flat global lines [R*L*G]) per input
-    shift_reads: tuple[int, ...]
-    is_mul: bool
-    shift_write: int
-    act: int
-    out: Pixels
-    ff: FastFinish | None   # ADD's fast finishing path (None: MUL, or only the reference is safe)
+def elewinit(m, instr) -> None:
+    """ELEWINIT (docs/isa.md §5.8): "ELEWINIT configures input `input_id` (0 .. 15) of the element-wise
+    unit: first bank `bank_id`, base `bank_addr`, `jump_read`, `jump_read_endl` and `shift_read`. The
+    setting persists until the next ELEWINIT with the same `input_id`.\""""
+    m.set_elew_input(instr)
 
 
-def execute_elewinit(m, instr) -> None:
-    """ELEWINIT: configure one input of the element-wise unit."""
-    m.elew_inputs[instr["input_id"]] = (instr, tuple(instr.fields.values()))
-
-
-def execute_elew(m, op) -> ElewPlan:
-    """ELEW: read every input block, combine exactly, finish, write."""
-    states = []
+def elew(m, op) -> None:
+    """ELEW (docs/isa.md §5.8, §4.3): "ELEW combines inputs 0 .. `num_inputs`-1 (each must have been
+    configured; otherwise a fault) over a block of R = `valid_pixel_parallel` rows by `length` columns
+    by `channel_group` lines, each input read with the ELEW read rule" (g = 1, p = 0, sweep bases
+    `bank_addr + w * jump_read_endl`). "ADD: `v = (sum_i q_i * 2^shift_read_i) * 2^-(shift_write +
+    S)`, S = the largest `shift_read`"; "MUL: `v = (prod_i q_i) * 2^-shift_write`; `shift_read` must be
+    0"; "then the activation (NONE, RELU, LEAKYRELU, RELU6), one rounding, saturation; written with
+    `bank_id_out`, `bank_addr_out`, `jump_write`, `jump_write_endl` (g = 1, p = 0)". A product that
+    could leave int64 is a fault."""
+    inits = []
     for i in range(op["num_inputs"]):
         state = m.elew_inputs.get(i)
         if state is None:
             raise fault(f"ELEW combines {op['num_inputs']} inputs but input {i} was never configured by an "
                         f"ELEWINIT with input_id {i}")
-        states.append(state)
-    key = ("ELEW", tuple(s[1] for s in states), tuple(op.fields.values()))
-    plan = m.planned(key, lambda: _plan(m, [s[0] for s in states], op))
-    run_elew(m, plan)
-    return plan
-
-
-def _plan(m, inits, op) -> ElewPlan:
+        inits.append(state[0])
     rows, length, groups = op["valid_pixel_parallel"], op["length"], op["channel_group"]
     blocks.check_rows(rows, m.target.pp)
     is_mul = op["elew_type"] == ElewType.MUL
-    inputs = []
-    width = None
+    where, width = [], None
     for i, init in enumerate(inits):
         if is_mul and init["shift_read"]:
             raise fault(f"ELEW MUL input {i} has shift_read {init['shift_read']}; MUL needs shift_read 0")
         try:
-            banks, lines = input_row_slots(init, op, np.arange(rows), pp=m.target.pp)
+            row_banks, lines = input_row_slots(init, op, np.arange(rows), pp=m.target.pp)
         except AddressingError as exc:
             raise fault(f"input {i} rows cannot be placed: {exc}", bank=init["bank_id"]) from None
         jr = init["jump_read"]
-        gi, base = m.banks.image_rows(init["bank_id"], banks, lines, (length - 1) * jr + groups - 1, f"input {i}")
+        gi, base = m.banks.image_rows(init["bank_id"], row_banks, lines, (length - 1) * jr + groups - 1,
+                                      f"input {i}")
         if width is not None and m.banks.groups[gi].width != width:
             raise fault(f"input {i} lives in banks of another line width", bank=init["bank_id"])
         width = m.banks.groups[gi].width
-        idx = base[:, None, None] + np.arange(length, dtype=np.int64)[:, None] * jr + np.arange(groups)
-        inputs.append((gi, idx.ravel()))
+        where.append((gi, base[:, None, None] + np.arange(length)[:, None] * jr + np.arange(groups)))
     gi_out, starts = blocks.output_rows(m, None, op, rows=rows, length=length, jump=op["jump_write"],
                                         lines_per_pixel=groups)
-    shifts = tuple(init["shift_read"] for init in inits)
-    ff = None
-    if not is_mul:
-        ff = fast_finish(sum(128 << s for s in shifts), None, op["shift_write"] + max(shifts), op["act_type"])
-        if ff is not None and not ff.is_float:
-            ff = None
-    return ElewPlan(tuple(inputs), shifts, is_mul, op["shift_write"], op["act_type"],
-                    Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output"), ff)
-
-
-def run_elew(m, p: ElewPlan) -> None:
-    """Execute one planned ELEW."""
-    if p.ff is not None:
-        ff = p.ff
-        t = None
-        for (gi, idx), s in zip(p.inputs, p.shift_reads):
-            x = np.take(m.banks.lines[gi], idx, axis=1).view(np.int8)
-            scale = ff.dtype(ff.acc_scale * (1 << s))
-            if t is None:
-                t = np.multiply(x, scale, dtype=ff.dtype)
-                t += ff.offsets(None)
-            else:
-                t += x * scale
-        out = ff.finish_scaled(t)
-        p.out.write(m.banks, out.reshape((m.batch,) + p.out.shape + (-1,)))
-        return
-    data = [np.take(m.banks.data[gi], idx, axis=1).astype(np.int64) for gi, idx in p.inputs]
-    if p.is_mul:
-        if len(data) > 8:
+    out = Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output")
+    q = [blocks.read_lines(m, gi, idx).astype(np.int64) for gi, idx in where]   # [B, R, L, G, width] each
+    shifts = [init["shift_read"] for init in inits]
+    if is_mul:
+        if len(q) > 8:
             bound = 1
-            for x in data:
+            for x in q:
                 bound *= max(int(np.abs(x).max(initial=0)), 1)
             if bound >= 1 << 62:
-                raise fault(f"ELEW MUL of {len(data)} inputs could overflow int64; use at most 8 inputs")
-        total = data[0]
-        for x in data[1:]:
+                raise fault(f"ELEW MUL of {len(q)} inputs could overflow int64; use at most 8 inputs")
+        total, e = q[0], op["shift_write"]
+        for x in q[1:]:
             total = total * x
-        e = p.shift_write
     else:
-        total = np.left_shift(data[0], p.shift_reads[0])
-        for x, s in zip(data[1:], p.shift_reads[1:]):
-            total += np.left_shift(x, s)
-        e = p.shift_write + max(p.shift_reads)
-    out = finish(total, e, p.act)
-    p.out.write(m.banks, out.reshape((m.batch,) + p.out.shape + (-1,)))
+        total, e = sum(np.left_shift(x, s) for x, s in zip(q, shifts)), op["shift_write"] + max(shifts)
+    out.write(m.banks, finish(total, e, op["act_type"]).reshape((m.batch,) + out.shape + (-1,)))

@@ -1,218 +1,81 @@
-"""LOAD (DDR -> banks) and SAVE (bank -> DDR), docs/isa.md §5.2, §5.3: one row of pixels each.
-
-Rules enforced here:
-
-* LOAD writes ``length`` pixels to bank ``bank_id`` (and banks ``bank_id + 1 .. bank_id +
-  broadcast``, same lines), pixel ``p`` at line ``bank_addr + p * jump_write``. The first
-  ``pad_start`` and last ``pad_end`` pixels are padding (``pad_start + pad_end <= length``, else a
-  fault): CONST fills their ``channel`` bytes with ``const_value``; EDGE copies the nearest DDR pixel
-  (a fault when the row has no DDR pixel). DDR pixel ``q`` is ``channel`` bytes at
-  ``ddr_addr + q * jump_read`` of register ``reg_id``. ``pad_idx`` bytes of ``const_value`` follow
-  the ``channel`` bytes of every pixel; bytes of a last line beyond them are left unchanged.
-  A CONST (shared) register feeds every image the same bytes.
-* SAVE copies ``channel`` bytes of pixel ``p`` at line ``bank_addr + p * jump_read`` to
-  ``ddr_addr + p * jump_write``; with ``const_en`` the bank is not read (nor checked) and every byte
-  is ``const_value``. ``hp_id`` is timing only. Saving into a register shared by the batch (CONST)
-  is a fault: it holds parameters, and one copy cannot take the bytes of several images.
-* One instruction never writes a bank line or DDR byte twice: overlapping pixels are a fault.
-* Every bank line and DDR byte touched must exist; otherwise a fault naming bank/line or byte.
-"""
+"""LOAD and SAVE as the reference executor runs them: one row of pixels between DDR and a bank."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from xir.isa import PadMode
 
-from .faults import fault
 from .banks import Pixels
-from .moves import Runs
+from .faults import fault
 
 
-@dataclass(slots=True)
-class LoadPlan:
-    """A checked LOAD: DDR source geometry, padding map and destination pixels per bank group."""
-
-    reg_id: int
-    ddr_addr: int
-    length: int
-    ddr_pixels: int
-    channel: int
-    jump_read: int
-    contiguous: bool
-    ddr_idx: np.ndarray | None    # byte offsets [ddr_pixels * channel] when not contiguous
-    ddr_last: int
-    simple: bool                  # no padding pixels and no appended channels
-    pad_start: int
-    edge_map: np.ndarray | None   # EDGE: DDR pixel of every pixel
-    const_value: int
-    nbytes: int
-    targets: tuple[Pixels, ...]
-
-
-@dataclass(slots=True)
-class SavePlan:
-    """A checked SAVE: source pixels (or a constant) and DDR destination geometry."""
-
-    reg_id: int
-    ddr_addr: int
-    length: int
-    channel: int
-    jump_write: int
-    contiguous: bool
-    ddr_idx: np.ndarray | None
-    ddr_last: int
-    const: bool
-    const_value: int
-    source: Pixels | None
-
-
-def _ddr_geometry(ddr_addr: int, pixels: int, channel: int, jump: int):
-    contiguous = jump == channel
-    idx = None
-    if not contiguous and pixels:
-        idx = (ddr_addr + np.arange(pixels, dtype=np.int64)[:, None] * jump
-               + np.arange(channel, dtype=np.int64)).ravel()
-    last = ddr_addr + (pixels - 1) * jump + channel - 1 if pixels else ddr_addr - 1
-    return contiguous, idx, last
-
-
-def execute_load(m, op) -> LoadPlan:
-    """LOAD: read the DDR pixels, add padding pixels and appended channels, write the bank(s)."""
-    key = ("LOAD", tuple(op.fields.values()))
-    plan = m.planned(key, lambda: _plan_load(m, op))
-    _run_load(m, plan)
-    return plan
-
-
-def _plan_load(m, op) -> LoadPlan:
-    length, ps, pe = op["length"], op["pad_start"], op["pad_end"]
-    channel, extra = op["channel"], op["pad_idx"]
+def load(m, op) -> None:
+    """LOAD (docs/isa.md §5.2): "Copies one row of `length` pixels from DDR into bank `bank_id` (and,
+    with `broadcast = n`, also into banks `bank_id + 1 .. bank_id + n`, at the same lines). Pixel `p`
+    goes to line `bank_addr + p * jump_write`." The first `pad_start` and last `pad_end` pixels are
+    padding (CONST: `const_value`; EDGE: the nearest DDR pixel); "the other pixels are DDR pixels
+    `q = p - pad_start`, each `channel` bytes at `base(reg_id) + ddr_addr + q * jump_read`";
+    "`pad_idx` channels with value `const_value` are appended after the `channel` channels of every
+    pixel"; bytes of the last line beyond them are left unchanged."""
+    length, ps, pe, channel = op["length"], op["pad_start"], op["pad_end"], op["channel"]
     if ps + pe > length:
         raise fault(f"pad_start {ps} + pad_end {pe} exceeds length {length}")
-    nd = length - ps - pe
+    ddr_pixels = length - ps - pe
     edge = op["mode_avg"] == PadMode.EDGE
-    if edge and nd == 0:
+    if edge and ddr_pixels == 0:
         raise fault("EDGE padding copies the nearest DDR pixel, but this row reads no DDR pixel")
-    nbytes = channel + extra
-    banks = m.banks
-    by_group: dict[int, list[int]] = {}
+    nbytes = channel + op["pad_idx"]
+    # destinations: every bank is checked before anything is written
+    banks, targets = m.banks, []
     for b in range(op["bank_id"], op["bank_id"] + op["broadcast"] + 1):
-        by_group.setdefault(banks.locate(b, "LOAD destination"), []).append(b)
-    targets = []
-    for gi, ids in by_group.items():
-        nl = -(-nbytes // banks.groups[gi].width)
-        last = op["bank_addr"] + (length - 1) * op["jump_write"] + nl - 1
-        for b in ids:
-            banks.check_lines(b, op["bank_addr"], last, "LOAD destination")
-        starts = (np.array([banks.global_line(b, op["bank_addr"]) for b in ids], dtype=np.int64)[:, None]
-                  + np.arange(length, dtype=np.int64) * op["jump_write"])
+        gi = banks.locate(b, "LOAD destination")
+        last = op["bank_addr"] + (length - 1) * op["jump_write"] + -(-nbytes // banks.groups[gi].width) - 1
+        banks.check_lines(b, op["bank_addr"], last, "LOAD destination")
+        starts = banks.global_line(b, op["bank_addr"]) + np.arange(length) * op["jump_write"]
         targets.append(Pixels(banks, gi, starts, nbytes).check_distinct(banks, "LOAD"))
-    contiguous, idx, last = _ddr_geometry(op["ddr_addr"], nd, channel, op["jump_read"])
-    edge_map = None
-    if edge and nd < length:
-        edge_map = np.clip(np.arange(length) - ps, 0, nd - 1)
-    return LoadPlan(op["reg_id"], op["ddr_addr"], length, nd, channel, op["jump_read"], contiguous, idx, last,
-                    nd == length and extra == 0, ps, edge_map, op["const_value"], nbytes, tuple(targets))
-
-
-def _run_load(m, p: LoadPlan) -> None:
-    buf = m.ddr.get(p.reg_id, "LOAD")
-    if p.ddr_pixels:
-        m.ddr.check(p.reg_id, buf, p.ddr_addr, p.ddr_last, "LOAD")
-    bs = buf.shape[0]
-    if p.contiguous:
-        src = buf[:, p.ddr_addr:p.ddr_addr + p.ddr_pixels * p.channel].reshape(bs, p.ddr_pixels, p.channel)
+    # DDR pixels (one copy for a register shared by the batch, else one per image)
+    buf = m.ddr.get(op["reg_id"], "LOAD")
+    byte = op["ddr_addr"] + np.arange(ddr_pixels)[:, None] * op["jump_read"] + np.arange(channel)
+    if ddr_pixels:
+        m.ddr.check(op["reg_id"], buf, op["ddr_addr"], op["ddr_addr"] + (ddr_pixels - 1) * op["jump_read"] + channel - 1,
+                    "LOAD")
+    ddr = buf[:, byte]                                                   # [1 or B, ddr_pixels, channel]
+    pixels = np.full((buf.shape[0], length, nbytes), op["const_value"], dtype=np.int8)
+    if edge:
+        pixels[:, :, :channel] = ddr[:, np.clip(np.arange(length) - ps, 0, ddr_pixels - 1)]
     else:
-        src = np.take(buf, p.ddr_idx, axis=1).reshape(bs, p.ddr_pixels, p.channel) if p.ddr_pixels else None
-    if p.simple:
-        pix = src
-    else:
-        pix = np.full((bs, p.length, p.nbytes), p.const_value, dtype=np.int8)
-        if p.edge_map is not None:
-            pix[:, :, :p.channel] = np.take(src, p.edge_map, axis=1)
-        elif p.ddr_pixels:
-            pix[:, p.pad_start:p.pad_start + p.ddr_pixels, :p.channel] = src
-    for px in p.targets:
-        px.write(m.banks, pix)
+        pixels[:, ps:ps + ddr_pixels, :channel] = ddr
+    for px in targets:
+        px.write(banks, pixels)
 
 
-def execute_save(m, op) -> SavePlan:
-    """SAVE: read pixels from the bank (or take the constant) and write them to DDR."""
-    key = ("SAVE", tuple(op.fields.values()))
-    plan = m.planned(key, lambda: _plan_save(m, op))
-    _run_save(m, plan)
-    return plan
-
-
-def _plan_save(m, op) -> SavePlan:
-    length, channel = op["length"], op["channel"]
-    const = bool(op["const_en"])
+def save(m, op) -> None:
+    """SAVE (docs/isa.md §5.3): "Copies one row of `length` pixels from bank `bank_id` to DDR: `channel`
+    bytes of the pixel at line `bank_addr + p * jump_read` go to `base(reg_id) + ddr_addr + p *
+    jump_write`. With `const_en = 1` the bank is not read and every byte written is `const_value`.
+    `hp_id` selects the AXI port (0..3); it changes timing only." Saving into a register shared by the
+    batch (parameters) is a fault, and so are overlapping DDR pixels."""
+    length, channel, banks = op["length"], op["channel"], m.banks
     source = None
-    if not const:
-        banks = m.banks
+    if not op["const_en"]:
         b = op["bank_id"]
         gi = banks.locate(b, "SAVE source")
-        nl = -(-channel // banks.groups[gi].width)
-        banks.check_lines(b, op["bank_addr"], op["bank_addr"] + (length - 1) * op["jump_read"] + nl - 1,
-                          "SAVE source")
-        starts = banks.global_line(b, op["bank_addr"]) + np.arange(length, dtype=np.int64) * op["jump_read"]
-        source = Pixels(banks, gi, starts, channel)
+        last = op["bank_addr"] + (length - 1) * op["jump_read"] + -(-channel // banks.groups[gi].width) - 1
+        banks.check_lines(b, op["bank_addr"], last, "SAVE source")
+        source = Pixels(banks, gi, banks.global_line(b, op["bank_addr"]) + np.arange(length) * op["jump_read"],
+                        channel)
     if length > 1 and op["jump_write"] < channel:
         raise fault(f"SAVE writes {channel} bytes per pixel but steps only {op['jump_write']} bytes in DDR: "
                     f"pixels overlap", address=op["ddr_addr"] + op["jump_write"])
-    contiguous, idx, last = _ddr_geometry(op["ddr_addr"], length, channel, op["jump_write"])
-    return SavePlan(op["reg_id"], op["ddr_addr"], length, channel, op["jump_write"], contiguous, idx, last, const,
-                    op["const_value"], source)
-
-
-def _run_save(m, p: SavePlan) -> None:
-    buf = m.ddr.get(p.reg_id, "SAVE")
-    if m.ddr.shared[p.reg_id]:
-        raise fault(f"SAVE writes DDR register {p.reg_id}, which is shared by the batch (CONST data); "
+    buf = m.ddr.get(op["reg_id"], "SAVE")
+    if m.ddr.shared[op["reg_id"]]:
+        raise fault(f"SAVE writes DDR register {op['reg_id']}, which is shared by the batch (CONST data); "
                     f"save into a WORKSPACE or INTERFACE register")
-    m.ddr.check(p.reg_id, buf, p.ddr_addr, p.ddr_last, "SAVE")
-    if p.const:
-        vals = np.full((1, p.length * p.channel), p.const_value, dtype=np.int8)
+    byte = op["ddr_addr"] + np.arange(length)[:, None] * op["jump_write"] + np.arange(channel)
+    last = op["ddr_addr"] + (length - 1) * op["jump_write"] + channel - 1 if length else op["ddr_addr"] - 1
+    m.ddr.check(op["reg_id"], buf, op["ddr_addr"], last, "SAVE")
+    if source is None:
+        buf[:, byte] = op["const_value"]
     else:
-        vals = p.source.read(m.banks).reshape(m.batch, -1)
-    if p.contiguous:
-        buf[:, p.ddr_addr:p.ddr_addr + p.length * p.channel] = vals
-    else:
-        buf[:, p.ddr_idx] = vals
-
-
-# ------------------------------------------------------------------ as byte runs (fused moves)
-
-
-def load_runs(m, p: LoadPlan) -> list[tuple[int, Runs]]:
-    """The LOAD as byte runs from its DDR register into each destination group: ``(group, runs)``.
-    Source offsets are bytes of the register; destination offsets bytes of the group (per image)."""
-    pix = np.arange(p.length, dtype=np.int64)
-    if p.edge_map is not None:
-        ddr_pixel = p.edge_map.astype(np.int64)
-    else:
-        ddr_pixel = pix - p.pad_start
-    from_ddr = (ddr_pixel >= 0) & (ddr_pixel < p.ddr_pixels)
-    src = np.where(from_ddr, p.ddr_addr + ddr_pixel * p.jump_read, -1)
-    value = np.where(from_ddr, 0, p.const_value)
-    extra = p.nbytes - p.channel
-    out = []
-    for px in p.targets:
-        dst = px.starts * px.width  # [banks, length]
-        runs = [Runs.of(dst, src, p.channel, value)]
-        if extra:
-            runs.append(Runs.of(dst + p.channel, -1, extra, p.const_value))
-        out.append((px.gi, Runs.concat(runs)))
-    return out
-
-
-def save_runs(m, p: SavePlan) -> Runs:
-    """The SAVE as byte runs into its DDR register, from the source group (``p.source.gi``) or
-    constant."""
-    dst = p.ddr_addr + np.arange(p.length, dtype=np.int64) * p.jump_write
-    if p.const:
-        return Runs.of(dst, -1, p.channel, p.const_value)
-    return Runs.of(dst, p.source.starts * p.source.width, p.channel)
+        buf[:, byte] = source.read(banks)                               # [B, length, channel]

@@ -1,74 +1,32 @@
-"""POOLINIT and POOL (docs/isa.md §5.5): max or average pooling of one block, channel by channel.
-
-Rules enforced here:
-
-* POOL takes kernel (up to 8x8), strides, ``shift_cut``, ``pool_type``, ``valid_pixel_parallel``,
-  jumps and placement from the most recent POOLINIT (a POOL before any POOLINIT is a fault); the
-  pads, banks, sweep bases, ``jump_read_endl``/``jump_write_endl`` and ``multi_factor`` from itself.
-* MAX: ``acc`` = window maximum, padding reads -128; ``v = acc / 2**shift_cut``.
-* AVG: ``acc`` = window sum, padding reads 0; ``v = acc * multi_factor / 2**shift_cut``.
-* No activation; one DPU_ROUND rounding, int8 saturation.
-
-Execution: the window maximum stays int8; maxima and sums are finished by the fast path of
-numerics.py (:class:`FastFinish`) where it is provably identical to the reference.
-"""
+"""POOLINIT and POOL as the reference executor runs them: max or average pooling of one block."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import numpy as np
 
 from xir.isa import ActType, PoolType
 
-from .numerics import FastFinish, fast_finish, finish
-from .window import WindowPlan, plan_windows, read_windows, window_max, window_sum, write_block
+from . import blocks
+from .numerics import finish
 
 
-@dataclass(slots=True)
-class PoolPlan:
-    """A checked POOL: its window geometry and arithmetic."""
-
-    win: WindowPlan
-    is_max: bool
-    multi_factor: int
-    shift_cut: int
-    ff: FastFinish | None
-
-
-def execute_poolinit(m, instr) -> None:
-    """POOLINIT: replace the pool state."""
+def poolinit(m, instr) -> None:
+    """POOLINIT (docs/isa.md §5.5, §6): "POOLINIT sets the pool state (kernel up to 8x8, strides,
+    `shift_cut`, placement)"; it persists until the next POOLINIT."""
     m.set_init(instr)
 
 
-def execute_pool(m, op) -> PoolPlan:
-    """POOL: window max or factor-scaled window sum, shifted, rounded once."""
-    init, ikey = m.need_init("POOLINIT", op.kind)
-    key = ("POOL", ikey, tuple(op.fields.values()))
-    plan = m.planned(key, lambda: _plan(m, init, op))
-    run_pool(m, plan)
-    return plan
-
-
-def _plan(m, init, op) -> PoolPlan:
-    """Check and plan one POOL: windows and the finishing route."""
+def pool(m, op) -> None:
+    """POOL (docs/isa.md §5.5): R = `valid_pixel_parallel` (of POOLINIT) rows by `length` columns by
+    `channel_group` lines, "each channel on its own". "MAX: `acc` = window maximum, padding reads
+    -128; `v = acc / 2^shift_cut`". "AVG: `acc` = window sum, padding reads 0; `v = acc *
+    multi_factor / 2^shift_cut`". "No activation"; one rounding, int8 saturation (§5.1)."""
+    init = m.need_init("POOLINIT", op.kind)[0]
     is_max = init["pool_type"] == PoolType.MAX
-    win = plan_windows(m, init, op, rows=init["valid_pixel_parallel"],
-                       kernel=(init["kernel_h"], init["kernel_w"]),
-                       stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
-                       jump_write=init["jump_write"], channel_offset=0, pad_min=is_max)
-    bound = 128 if is_max else 128 * win.taps * op["multi_factor"]
-    ff = fast_finish(bound, None, init["shift_cut"], ActType.NONE)
-    return PoolPlan(win, is_max, op["multi_factor"], init["shift_cut"], ff)
-
-
-def run_pool(m, plan: PoolPlan) -> None:
-    """Execute one planned POOL."""
-    cols = read_windows(m, plan.win)
-    if plan.is_max:
-        acc = window_max(cols, keep_int8=plan.ff is not None)
-    else:
-        acc = window_sum(m, cols) * plan.multi_factor
-    if plan.ff is not None:
-        out = plan.ff.apply(acc)
-    else:
-        out = finish(acc, plan.shift_cut, ActType.NONE)
-    write_block(m, plan.win, out)
+    x, out = blocks.window_block(m, init, op, rows=init["valid_pixel_parallel"],
+                                 kernel=(init["kernel_h"], init["kernel_w"]),
+                                 stride=(init["stride_h"], init["stride_w"]), jump_read=init["jump_read"],
+                                 jump_write=init["jump_write"], channel_offset=0, pad_min=is_max)
+    x = x.astype(np.int64)                                              # [B, R*L, taps, C]
+    acc = x.max(axis=2) if is_max else x.sum(axis=2) * op["multi_factor"]
+    out.write(m.banks, finish(acc, init["shift_cut"], ActType.NONE).reshape((m.batch,) + out.shape + (-1,)))

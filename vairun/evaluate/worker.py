@@ -38,7 +38,7 @@ def topk_of(out: np.ndarray, k: int = TOPK) -> np.ndarray | None:
 def single_threaded() -> None:
     """One compute thread in this process: the emulator's batch split and OpenBLAS."""
     os.environ["VAIRUN_EMU_THREADS"] = "1"
-    from ..emu import blas
+    from ..emu.fast import blas
     blas.set_threads(1)
 
 

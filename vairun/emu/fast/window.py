@@ -1,14 +1,10 @@
 """The window engine shared by POOL, ALU and DPTWISE: every output channel is computed from the same
 channel of the input window (docs/isa.md §5.5-§5.7).
 
-Rules enforced here:
-
-* The block has R rows (1 .. PP) by ``length`` columns by ``channel_group`` lines; input windows
-  follow the read rule and the block geometry of §4.4 (padding reads 0, or -128 for max pooling);
-  output pixels are ``channel_group`` lines each, placed by the write rule.
-* ``channel_offset`` (ALU, DPTWISE) zeroes the last channels of the last group as they are read.
-* Implicit byte-array reads (depthwise weights, biases, PRELU slopes) are checked against their
-  bank once, when the plan is built.
+The fast executor's version: the rules are the reference executor's (vairun/emu/blocks.py
+(window_block), which quotes docs/isa.md), and the results and faults are the same
+(tests/vairun/test_emu_reference.py); this module computes them with plans checked once per distinct
+instruction.
 """
 
 from __future__ import annotations
@@ -17,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import blocks
-from .faults import fault
-from .banks import Pixels
+from .. import blocks
+from ..faults import fault
+from ..banks import Pixels
 
 
 @dataclass(slots=True)
@@ -57,7 +53,7 @@ def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tup
 def read_windows(m, p: WindowPlan) -> np.ndarray:
     """The input windows, int8 ``[batch, R*L, kh*kw, G*width]`` (channel tail masked). The array is
     a scratch buffer: valid until the next window instruction."""
-    cols = blocks.gather(m, p.gi_in, p.in_idx, "win_lines")
+    cols = gather(m, p.gi_in, p.in_idx, "win_lines")
     b, width = cols.shape[0], cols.shape[2]
     cols = cols.reshape(b, p.rows * p.length, p.taps, p.groups, width)
     blocks.mask_tail(cols, p.channel_offset)
@@ -96,3 +92,12 @@ def window_sum(m, cols: np.ndarray) -> np.ndarray:
     """Exact window sum of ``cols`` [B, M, T, C] int8 -> int64 [B, M, C] (float32 sums of at most
     65536 int8 values stay below 2**24: exact)."""
     return np.einsum("bmtc->bmc", as_float(m, cols)).astype(np.int64)
+
+
+def gather(m, gi: int, idx: np.ndarray, name: str) -> np.ndarray:
+    """Lines ``idx`` (flat, checked) of group ``gi`` for every image, into the scratch buffer ``name``:
+    int8 ``[batch, idx.size, width]``."""
+    lines = m.banks.lines[gi]
+    out = m.scratch.get(name, (lines.shape[0], idx.size), lines.dtype)
+    np.take(lines, idx, axis=1, out=out, mode="clip")
+    return out.view(np.int8).reshape(lines.shape[0], idx.size, -1)

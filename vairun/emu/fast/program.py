@@ -15,15 +15,15 @@ Rules:
     one per (register, source group). They read one kind of memory and write the other, so the
     members never read each other's results; where their destinations overlap, the later
     instruction's bytes win (moves.py).
-  - consecutive CONVs over one input block: :class:`vairun.emu.conv.ConvGroup`, when the fast
+  - consecutive CONVs over one input block: :class:`vairun.emu.fast.conv.ConvGroup`, when the fast
     finishing path applies (it cannot fault) and no member writes the shared input lines.
   - a DPTWISE on the float route of the fast finishing (it cannot fault):
-    :class:`vairun.emu.dwconv.DwStep`, its planned execution with its parameters cached.
+    :class:`vairun.emu.fast.dwconv.DwStep`, its planned execution with its parameters cached.
   - INITs and END: nothing at run time (the plans of the instructions after them hold their
     state); every other instruction: its own planned execution, whose faults name it.
 
   Fused steps cannot fault: their DDR accesses are covered by :meth:`Program.ready` and their
-  arithmetic by :func:`vairun.emu.numerics.fast_finish`. So when an unfused step faults, every
+  arithmetic by :func:`vairun.emu.fast.finish.fast_finish`. So when an unfused step faults, every
   earlier instruction has had exactly its effect, as in instruction-by-instruction execution.
 * Parameters: walking the execution order, the builder marks the lines of the weights, bias and
   depthwise-weights groups whose last write (in this run) was a whole-line LOAD from a register
@@ -59,7 +59,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import alu, blas, conv, dwconv, elew, load_save, pool
-from .faults import EmulatorFault
+from ..faults import EmulatorFault
 from .moves import Mover, Runs, normalize
 from .scratch import Scratch
 
@@ -168,7 +168,7 @@ class _ConvStep:
 
 
 class _DwStep:
-    """A DPTWISE on the float route (``op``: :class:`vairun.emu.dwconv.DwStep`)."""
+    """A DPTWISE on the float route (``op``: :class:`vairun.emu.fast.dwconv.DwStep`)."""
 
     __slots__ = ("kind", "first", "count", "op")
     can_fault = False

@@ -1,4 +1,4 @@
-"""Emulator speed on a conv-heavy stream: ``python -m vairun.emu.bench [--convs N] [--target T]``.
+"""Emulator speed on a conv-heavy stream: ``python -m vairun.emu.fast.bench [--convs N] [--target T]``.
 
 The stream is N CONV instructions of 8 output rows x 64 columns x OCP channels, 3x3 kernel with
 padding, ICP input channels (16 x 16 on DPUCZDX8G/KV260), each at its own bank addresses, so the
@@ -16,7 +16,7 @@ import numpy as np
 from xir.isa import make
 from xir.target import load_target
 
-from .machine import Machine
+from ..machine import Machine
 
 
 def conv_stream(target, count: int, length: int = 64, groups: int = 1, share: int = 1):
