@@ -8,13 +8,16 @@ after ``PX_QUANT_SIZE`` float runs; ``PX_BUILD_DIR`` caches the results. docs/tv
 """
 from .errors import VaiTvmError
 
-__all__ = ["GraphModule", "VaiTvmError", "partition_for_vitis_ai", "known_dpu_names"]
+__all__ = ["GraphModule", "VaiTvmError", "from_onnx", "partition_for_vitis_ai", "known_dpu_names"]
 
 
 def __getattr__(name):
     if name == "partition_for_vitis_ai":
         from .partition import partition_for_vitis_ai
         return partition_for_vitis_ai
+    if name == "from_onnx":
+        from .frontend import from_onnx
+        return from_onnx
     if name == "GraphModule":
         from .runtime import GraphModule
         return GraphModule
