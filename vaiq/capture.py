@@ -11,7 +11,11 @@ Rules:
   outputs make none;
 - an op whose tensor arguments are all parameters (``t`` of a weight, ...) is folded into a constant;
 - graph inputs take the names of ``forward``'s parameters; only the model's own outputs are outputs
-  (not the inputs torch.export reports as mutated).
+  (not the inputs torch.export reports as mutated);
+- a model may name its graph through a ``vaiq_node_names`` attribute (the ONNX frontend's modules do):
+  ``{"inputs": [name per input], "scopes": {submodule path: name}}``; the node a submodule's value
+  leaves by (read outside it or a graph output) takes the submodule's name (several: ``name_0``,
+  ``name_1``, ...), its other nodes ``name_<aten node>``.
 """
 from __future__ import annotations
 
@@ -218,7 +222,48 @@ def capture(model: torch.nn.Module, args: tuple, kwargs: dict | None = None,
             _rebind_mutated(fx_node, fx_node.args[0], alias, bases, order)
     if not g.inputs:
         raise CaptureError(f"{g.name} has no tensor inputs to quantize")
+    names = getattr(model, "vaiq_node_names", None)
+    if isinstance(names, dict):
+        _rename(g, names)
     return g
+
+
+def _rename(g: QGraph, names: dict) -> None:
+    """Apply a model's ``vaiq_node_names`` (module rule); names stay unique."""
+    new: dict[str, str] = {}
+    if len(names.get("inputs", ())) == len(g.inputs):
+        new.update(zip(g.inputs, names["inputs"]))
+    scopes = names.get("scopes", {})
+    groups: dict[str, list[Node]] = {}
+    for n in g.nodes:
+        if n.kind != "input" and n.scope in scopes:
+            groups.setdefault(n.scope, []).append(n)
+    users = g.users()
+    outputs = set(g.outputs)
+    for scope, nodes in groups.items():
+        mine = {n.name for n in nodes}
+        exits = [n for n in nodes if n.name in outputs or any(u.name not in mine for u in users[n.name])]
+        base = scopes[scope]
+        for i, n in enumerate(exits):
+            new[n.name] = base if len(exits) == 1 else f"{base}_{i}"
+        for n in nodes:
+            new.setdefault(n.name, f"{base}_{n.name}")
+    taken = {n.name for n in g.nodes if n.name not in new}
+    final: dict[str, str] = {}
+    for n in g.nodes:
+        if n.name not in new:
+            continue
+        want, k = new[n.name], 1
+        while want in taken:
+            want, k = f"{new[n.name]}_{k}", k + 1
+        taken.add(want)
+        final[n.name] = want
+    for n in g.nodes:
+        n.name = final.get(n.name, n.name)
+        n.inputs = [final.get(i, i) for i in n.inputs]
+    g.inputs = [final.get(i, i) for i in g.inputs]
+    g.outputs = [final.get(o, o) for o in g.outputs]
+    g.input_shapes = {final.get(k, k): v for k, v in g.input_shapes.items()}
 
 
 def _add(g: QGraph, fx_node, src_node, nodes, alias) -> None:

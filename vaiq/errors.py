@@ -19,3 +19,8 @@ class ConfigError(VaiqError):
 
 class QatError(VaiqError):
     """A QAT call made out of order or on the wrong object (the message names the missing call)."""
+
+
+class OnnxModelError(VaiqError):
+    """An ONNX model vaiq cannot read: not a model, fails onnx.checker, an opset older than 13, dynamic
+    shapes left unfixed, an ``input_shapes`` entry naming no input (the message says what to do)."""
