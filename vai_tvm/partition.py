@@ -137,13 +137,21 @@ def partition_for_vitis_ai(mod, dpu: str = "DPUCZDX8G-zcu104", export_runtime_mo
 
 
 def _regions(mod) -> list:
-    out = []
+    """The DPU regions' global vars in the order ``main`` calls them (partition i runs before i + 1)."""
+    regions = set()
     for gv in mod.get_global_vars():
         f = mod[gv]
         if isinstance(f, relax.Function) and f.attrs is not None and "Codegen" in f.attrs \
                 and str(f.attrs["Codegen"]) == CODEGEN:
-            out.append(gv)
-    return out
+            regions.add(gv.name_hint)
+    order = []
+    for block in mod["main"].body.blocks:
+        for b in block.bindings:
+            v = b.value
+            if isinstance(v, tvm.ir.Call) and isinstance(v.op, relax.GlobalVar) and v.op.name_hint in regions \
+                    and v.op not in order:
+                order.append(v.op)
+    return order
 
 
 @relax.expr_functor.mutator
