@@ -77,7 +77,7 @@ class Flow:
         self.progress = err.getvalue()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def flow(tmp_path_factory) -> Flow:
     return Flow(tmp_path_factory.mktemp("tvmflow"))
 
