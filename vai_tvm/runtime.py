@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import weakref
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,25 @@ import tvm_ffi  # noqa: E402
 from tvm import relax  # noqa: E402
 
 DEFAULT_QUANT_SIZE = 128
+#: torch's intra-op threads for the partitions' torch work (float runs, quantization) inside TVM's calls
+TORCH_THREADS = 1
 _current = threading.local()
+
+
+@contextmanager
+def torch_threads(n: int = TORCH_THREADS):
+    """Run torch with ``n`` intra-op threads, then restore: TVM's thread pool holds the cores during a
+    run, and torch's OpenMP pool spinning against it made a ResNet-18 float run ~15x slower
+    (scripts/bench_tvm.py, docs/tvm.md)."""
+    import torch
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
 
 
 def quant_size_of(value=None) -> int:
@@ -71,7 +90,7 @@ class _Partition:
         if self.float_model is None:
             from vaiq.onnx_frontend import load_onnx
             self.float_model = load_onnx(self.onnx)
-        with torch.no_grad():
+        with torch.no_grad(), torch_threads():
             out = self.float_model(*(torch.from_numpy(x) for x in ins))
         out = out if isinstance(out, (tuple, list)) else (out,)
         return [o.detach().numpy() for o in out]
@@ -318,8 +337,9 @@ class GraphModule:
         target = self._target(headers[0])
         self._say(f"vai_tvm: {self.runs} calibration runs recorded; quantizing and compiling "
                   f"{len(parts)} DPU partition(s) for {headers[0]['dpu']} into {self.build_dir}")
-        write_build(self.build_dir, headers, [p.onnx for p in parts], {p.header["index"]: p.recorded for p in parts},
-                    target, self.quant_size, log=self._say)
+        with torch_threads():
+            write_build(self.build_dir, headers, [p.onnx for p in parts],
+                        {p.header["index"]: p.recorded for p in parts}, target, self.quant_size, log=self._say)
         meta = read_build(self.build_dir, headers[0]["model_key"], target)
         self._use_build(self.build_dir, meta)
         attach_build(self._mod, pack_build(self.build_dir, meta))
