@@ -5,7 +5,8 @@ its constant bias folded in as input B, matmul with constant [in, out] weights (
 transB, add -> Add, relu -> Relu, leakyrelu -> LeakyRelu, max/avg_pool2d -> MaxPool/AveragePool, a mean
 over the plane -> GlobalAveragePool, concat -> Concat, reshape -> Reshape); constants and reshapes /
 transposes of constants become initializers; the region's parameters are the model's inputs (``in0``,
-``in1``, ...) and its results the outputs (``out0``, ...), in order. Any other op is a bug of the
+``in1``, ...) and its results the outputs (``out0``, ...), in order; the node computing output i is named ``out<i>`` (a value the region also consumes
+leaves through a 1x1 MaxPool named so). Any other op is a bug of the
 partitioner (the patterns admit only these) and raises.
 """
 from __future__ import annotations
@@ -133,6 +134,29 @@ def _walk(w: _Writer, func, args: list[str], local_funcs: dict) -> str | list[st
     return w.names[ret]
 
 
+def _name_chain(w: _Writer, value: str, name: str) -> None:
+    """Name the node computing ``value`` ``name`` (its output too), and the nodes feeding only it
+    ``name_1``, ``name_2``, ...: the op vaiq and vaic fuse them into (conv + bias + ReLU) keeps one of
+    these names, and every one starts with ``name``."""
+    n = w.producer[value]
+    uses = {}
+    for m in w.nodes:
+        for x in m.input:
+            uses[x] = uses.get(x, 0) + 1
+    k = 0
+    while True:
+        old = n.output[0]
+        new = name if k == 0 else f"{name}_{k}"
+        for m in w.nodes:
+            m.input[:] = [new if x == old else x for x in m.input]
+        n.output[0] = new
+        n.name = new
+        src = n.input[0] if n.input else None
+        if src is None or src not in w.producer or uses.get(src, 0) != 1:
+            return
+        n, k = w.producer[src], k + 1
+
+
 def region_to_onnx(func, name: str) -> tuple[onnx.ModelProto, list[tuple[int, ...]], list[tuple[int, ...]]]:
     """The ONNX model of DPU region ``func``, with its input and output shapes."""
     w = _Writer()
@@ -143,9 +167,19 @@ def region_to_onnx(func, name: str) -> tuple[onnx.ModelProto, list[tuple[int, ..
     rets = list(ret.fields) if isinstance(ret, relax.Tuple) else [ret]
     out_shapes = [shape_of(r) for r in rets]
     outs = []
-    for i, r in enumerate(res):
-        outs.append(f"out{i}")
-        w.nodes.append(helper.make_node("Identity", [r], [f"out{i}"], name=f"out{i}"))
+    consumed = {x for n in w.nodes for x in n.input}
+    for i, (r, s) in enumerate(zip(res, out_shapes)):
+        name = f"out{i}"
+        outs.append(name)
+        if r in consumed or res.index(r) != i or r not in w.producer:
+            # a compiled graph's outputs are its tail ops: a value the region also consumes leaves
+            # through a 1x1 max pool, an exact copy on the DPU
+            if len(s) != 4:
+                raise ValueError(f"region output {i} (rank {len(s)}) is also consumed inside the region")
+            w.nodes.append(helper.make_node("MaxPool", [r], [name], name=name, kernel_shape=[1, 1]))
+        else:
+            _name_chain(w, r, name)
+    in_shapes = [shape_of(p) for p in func.params]
     in_shapes = [shape_of(p) for p in func.params]
     graph = helper.make_graph(
         w.nodes, name,

@@ -187,3 +187,40 @@ def test_region_onnx_matches_onnxruntime(flow):
         want = sess.run(None, {f"in{i}": a for i, a in enumerate(ins)})
         for a, b in zip(fresh.run_float(ins), want):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_region_with_two_outputs_one_consumed_inside(tmp_path):
+    """conv+relu feeds both the next conv (inside the region) and a CPU op: the region has two outputs,
+    and after the switch both equal vairun's on the compiled partition."""
+    import io
+
+    import torch
+    from torch import nn
+
+    import vairun
+    from vai_tvm.runtime import output_order, run_compiled
+
+    class Two(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+        def forward(self, x):
+            y1 = torch.relu(self.a(x))
+            return torch.tanh(y1) * torch.sigmoid(torch.relu(self.b(y1)))
+    torch.manual_seed(0)
+    f = io.BytesIO()
+    torch.onnx.export(Two().eval(), (torch.randn(*SHAPE),), f, input_names=["x"], dynamo=False, opset_version=17)
+    mod = partitioned(f.getvalue())
+    assert len(_packed_calls(mod)) == 1
+    m = vai_tvm.GraphModule(relax.build(mod, target="llvm"), quant_size=2, build_dir=tmp_path / "b", quiet=True)
+    for img in images(3, seed=3):
+        m.set_input("x", img)
+        m.run()
+    assert m.switched
+    ins, outs = m.last_partition_io[0]
+    assert len(outs) == 2
+    runner = vairun.GraphRunner(str(tmp_path / "b" / "dpu0" / "compiled" / "dpu0.xmodel"))
+    for a, b in zip(outs, run_compiled(runner, output_order(runner, 2), ins)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(outs[0], outs[1])
