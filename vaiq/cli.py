@@ -3,6 +3,7 @@
     vaiq quantize --model model.py:Net --input-shape 1,3,224,224 --calib-data calib/ --output quantize_result
     vaiq test     --model model.py:Net --input-shape 1,3,224,224 --data val.npz --output quantize_result
     vaiq inspect  --model zoo:tiny_resnet --target DPUCZDX8G/KV260 --json nodes.json
+    vaiq quantize --model model.onnx --calib-data calib/ --target DPUCZDX8G/KV260
 
 Exit codes (DESIGN §7): 0 success, 1 the job failed (an internal error), 2 bad usage or bad input.
 Errors are one line on stderr; ``--debug`` adds the traceback. Results are written to a temporary
@@ -39,7 +40,7 @@ from . import __version__
 from .api import torch_quantizer
 from .calib import METHODS
 from .cli_data import DataSet, open_data
-from .cli_model import LoadedModel, load_model, parse_shape, shape_text
+from .cli_model import LoadedModel, is_onnx, load_model, load_onnx_model, parse_shape, shape_text
 from .config import load_config
 from .errors import VaiqError
 from .cli_inspect import inspect_rows, summary as placement_summary
@@ -136,12 +137,14 @@ def _say(quiet: bool, text: str = "") -> None:
 
 def _model_options(fn):
     opts = [
-        click.option("--model", "model_spec", required=True, metavar="FILE.py:NAME|zoo:NAME",
-                     help="The float model: an nn.Module class or factory in a Python file, or a zoo model."),
+        click.option("--model", "model_spec", required=True, metavar="FILE.py:NAME|zoo:NAME|FILE.onnx",
+                     help="The float model: an nn.Module class or factory in a Python file, a zoo model, "
+                          "or an ONNX model (opset 13 or newer)."),
         click.option("--weights", type=click.Path(path_type=Path), default=None,
                      help="State dict to load (torch.load weights_only=True; 'state_dict'/'model' unwrapped)."),
-        click.option("--input-shape", "input_shape", default=None, metavar="N,C,H,W",
-                     help="Shape of the example input, batch first (zoo models default to theirs)."),
+        click.option("--input-shape", "input_shape", default=None, metavar="[NAME:]N,C,H,W",
+                     help="Shape of the example input, batch first (zoo and ONNX models default to theirs; "
+                          "NAME: the ONNX input it fixes)."),
         click.option("--config", "config", type=click.Path(path_type=Path), default=None,
                      help="Quant config JSON (pytorch_nndct's quant_config_file)."),
         click.option("--target", default=None,
@@ -168,6 +171,8 @@ def _export_options(fn):
 
 
 def _load(model_spec: str, weights, input_shape) -> LoadedModel:
+    if is_onnx(model_spec):
+        return load_onnx_model(model_spec, weights, input_shape)
     shape = parse_shape(input_shape) if input_shape else None
     return load_model(model_spec, weights, shape)
 

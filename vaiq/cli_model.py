@@ -9,6 +9,9 @@ Rules:
 - ``--weights`` is read with ``torch.load(..., weights_only=True)``; a checkpoint dict holding the
   weights under ``state_dict`` or ``model`` is unwrapped, a ``module.`` prefix on every key
   (DataParallel) is removed, and the keys must match the model exactly;
+- ``--model FILE.onnx`` reads a float ONNX model (vaiq.onnx_frontend); ``--input-shape`` fixes its
+  dynamic dimensions, as ``NAME:1,3,224,224`` or, for its only input, ``1,3,224,224``; the command line
+  quantizes ONNX models with one input (the Python API takes several); ``--weights`` does not apply;
 - the model's forward must accept a tensor of the input shape, else the shape is reported.
 Every problem raises :class:`VaiqError` with one line.
 """
@@ -198,6 +201,41 @@ def check_forward(model: nn.Module, shape: tuple[int, ...]):
     except Exception as e:
         raise VaiqError(f"the model's forward fails on an input of shape {shape_text(shape)} "
                         f"({_first_line(e)}); check --input-shape") from None
+
+
+def is_onnx(spec: str) -> bool:
+    return spec.strip().lower().endswith(".onnx")
+
+
+def load_onnx_model(spec: str, weights: Path | None = None, input_shape: str | None = None) -> LoadedModel:
+    """``--model FILE.onnx`` with ``--input-shape [NAME:]DIMS`` (module rules)."""
+    import onnx
+
+    from .onnx_frontend.module import build_module, identifier
+    from .onnx_frontend.reader import graph_inputs, read_model
+
+    spec = spec.strip()
+    if weights is not None:
+        raise VaiqError(f"--weights does not apply to {spec}: an ONNX model holds its weights; drop --weights")
+    proto, label = read_model(Path(spec))
+    shapes = None
+    if input_shape:
+        name, sep, dims = input_shape.strip().rpartition(":")
+        if not sep:
+            names = [vi.name for vi in graph_inputs(proto, None, label, check_shapes=False)]
+            if len(names) != 1:
+                raise VaiqError(f"{label}: --input-shape {input_shape!r} must name the input it sets "
+                                f"(NAME:1,3,224,224); the model's inputs: {', '.join(names)}")
+            name = names[0]
+        shapes = {name: parse_shape(dims)}
+    inputs = graph_inputs(proto, shapes, label)
+    if len(inputs) != 1:
+        raise VaiqError(f"{label}: the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+                        "the vaiq command line quantizes one-input models; use the Python API "
+                        "(vaiq.onnx_frontend.load_onnx and torch_quantizer)")
+    model = build_module(proto, inputs, label, identifier(Path(spec).stem, "OnnxModel"))
+    shape = tuple(model.input_shapes[model.input_names[0]])
+    return LoadedModel(model, spec, shape, check_forward(model, shape))
 
 
 def load_model(spec: str, weights: Path | None = None, input_shape: tuple[int, ...] | None = None) -> LoadedModel:

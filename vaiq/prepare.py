@@ -42,6 +42,17 @@ def _remove(g: QGraph, node: Node) -> None:
     g.nodes = [n for n in g.nodes if n is not node]
 
 
+def _absorb(g: QGraph, keep: Node, gone: Node) -> None:
+    """``keep`` now computes ``gone``'s value and ``gone`` leaves the graph; when ``gone`` is a graph
+    output, ``keep`` takes its name, so output names survive folding and fusion."""
+    was_output = gone.name in g.outputs
+    _replace_uses(g, gone.name, keep.name)
+    _remove(g, gone)
+    if was_output:
+        old, keep.name = keep.name, gone.name
+        _replace_uses(g, old, keep.name)
+
+
 def convert_sigmoids(g: QGraph, silu_to_hswish: bool, sigmoid_to_hsigmoid: bool) -> None:
     users = g.users()
     if silu_to_hswish:
@@ -163,8 +174,7 @@ def fold_batchnorm(g: QGraph, keep: bool = False) -> None:
                     scale, shift)
             prod.param_names.setdefault("bias", (prod.param_names["weight"].rsplit(".", 1)[0] + ".bias"))
             prod.attrs["folded_bn"] = bn.scope or bn.name
-            _replace_uses(g, bn.name, prod.name)
-            _remove(g, bn)
+            _absorb(g, prod, bn)
         else:
             c, eps = p["running_mean"].numel(), bn.attrs["eps"]
             bn.kind = "conv2d"
@@ -225,8 +235,7 @@ def fuse_activations(g: QGraph) -> None:
         if ok and ((prod.kind in CONV_LIKE and act.kind in FUSE_INTO_CONV) or
                    (prod.kind == "add" and act.kind == "relu")):
             prod.act, prod.act_attrs = act.kind, dict(act.attrs)
-            _replace_uses(g, act.name, prod.name)
-            _remove(g, act)
+            _absorb(g, prod, act)
             users = g.users()
 
 

@@ -199,7 +199,8 @@ def reshape(ctx):
 
 def flatten(ctx):
     src = ctx.shape(0)
-    axis = int(ctx.attr("axis", 1)) % (len(src) + 1) if src else 0
+    axis = int(ctx.attr("axis", 1))
+    axis = axis + len(src) if axis < 0 else axis
     if axis == 1 and len(src) >= 2:
         return Call(torch.flatten, [("x", 0)], {"start_dim": 1}, reads=(0,))
     return _reshape_to(ctx, (int(np.prod(src[:axis])), int(np.prod(src[axis:]))))

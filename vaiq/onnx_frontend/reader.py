@@ -95,8 +95,10 @@ def _check_opset(proto: onnx.ModelProto, label: str) -> None:
                              "or export with an older opset")
 
 
-def graph_inputs(proto: onnx.ModelProto, input_shapes: dict | None, label: str) -> list[GraphInput]:
-    """The graph's real inputs with every dimension fixed (module rules)."""
+def graph_inputs(proto: onnx.ModelProto, input_shapes: dict | None, label: str,
+                 check_shapes: bool = True) -> list[GraphInput]:
+    """The graph's real inputs with every dimension fixed (module rules); ``check_shapes=False`` only
+    lists them (their shapes as declared, unfixed dimensions 0)."""
     inits = {t.name for t in proto.graph.initializer} | {t.name for t in proto.graph.sparse_initializer}
     declared = [vi for vi in proto.graph.input if vi.name not in inits]
     given = dict(input_shapes or {})
@@ -118,6 +120,10 @@ def graph_inputs(proto: onnx.ModelProto, input_shapes: dict | None, label: str) 
             kind = TensorProto.DataType.Name(tt.elem_type) if tt.elem_type else "untyped"
             raise OnnxModelError(f"{label}: input '{vi.name}' is {kind}; vaiq quantizes models whose inputs are "
                                  "float tensors")
+        if not check_shapes:
+            dims = tt.shape.dim if tt.HasField("shape") else []
+            out.append(GraphInput(vi.name, tuple(int(d.dim_value) for d in dims), FLOAT_TYPES[tt.elem_type]))
+            continue
         out.append(GraphInput(vi.name, _fixed_shape(vi, tt, given.get(vi.name), label), FLOAT_TYPES[tt.elem_type]))
     return out
 
