@@ -27,7 +27,6 @@ import shutil
 import tarfile
 import tempfile
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -40,19 +39,12 @@ BUILD_FORMAT = "vai_tvm-build-1"
 META = "meta.json"
 
 
-@dataclass
-class PartitionBuild:
-    index: int
-    name: str
-    compiled: Path          # the vaic-compiled xmodel
-
-
 def _md5(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def quantize_and_compile(header: dict, onnx_bytes: bytes, recorded: list[list[np.ndarray]], target, out: Path,
-                         log=print) -> None:
+def quantize_and_compile(header: dict, onnx_bytes: bytes, recorded: list[list[np.ndarray]], target,
+                         out: Path) -> None:
     """Quantize one partition (vaiq, on its recorded inputs) and compile it (vaic) into folder ``out``."""
     import torch
 
@@ -99,7 +91,7 @@ def write_build(folder: Path, headers: list[dict], onnx: list[bytes], recorded: 
                 f"calibration inputs) for {h['dpu']}")
             part = tmp / h["name"]
             part.mkdir()
-            quantize_and_compile(h, ob, recorded[h["index"]], target, part, log)
+            quantize_and_compile(h, ob, recorded[h["index"]], target, part)
         files = {}
         for h in headers:
             dst = folder / h["name"]

@@ -9,11 +9,11 @@ reshape an alias. Whether the DPU takes it is ``xir.target.placement.misfit``'s 
 """
 from __future__ import annotations
 
+from vaiq.export_xmodel import NCHW_TO_NHWC_AXIS
 from xir.target.placement import OpDesc
 
 from .relax_util import const_value, shape_of
 
-NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 #: Relax activation ops -> the xmodel ``nonlinear`` names (the ones a pattern fuses into its op)
 ACTIVATIONS = {"relax.nn.relu": "RELU", "relax.nn.leakyrelu": "LEAKYRELU"}
 
@@ -37,10 +37,9 @@ def act_of(call) -> str:
     """The xmodel activation name of a fused activation call (or NONE without one)."""
     if call is None:
         return "NONE"
-    name = call.op.name
-    if name == "relax.nn.leakyrelu" and abs(float(call.attrs.alpha) - 0.1) > 0.01:
-        return "LEAKYRELU_OTHER"          # the DPU's LeakyReLU slope is 26/256; other slopes have no form
-    return ACTIVATIONS[name]
+    # a LeakyReLU whose slope is not the DPU's 26/256 is kept float by vaiq (vaiq/prepare.py) and so
+    # becomes a CPU subgraph inside the compiled partition: its slope is not judged here
+    return ACTIVATIONS[call.op.name]
 
 
 def conv_desc(call, act: str, var2val=None) -> OpDesc:

@@ -116,9 +116,10 @@ def _main_var2val(mod) -> dict:
     return relax.analysis.get_var2val(mod["main"])
 
 
-def partition_for_vitis_ai(mod, dpu: str = "DPUCZDX8G-zcu104", export_runtime_module=None, **_ignored):
+def partition_for_vitis_ai(mod, params: dict | None = None, dpu: str = "DPUCZDX8G-zcu104"):
     """The Relax module ``mod`` with every maximal region the ``dpu`` takes replaced by a DPU partition
-    (quantized and compiled on the fly by :class:`vai_tvm.GraphModule`); the rest stays for TVM's CPU build."""
+    (quantized and compiled on the fly by :class:`vai_tvm.GraphModule`); the rest stays for TVM's CPU build.
+    ``params`` (name -> array), as the original took them, are bound into ``main`` as constants first."""
     if not isinstance(mod, tvm.IRModule):
         raise VaiTvmError(f"partition_for_vitis_ai takes the tvm.IRModule from relax.frontend "
                           f"(e.g. from_onnx), got {type(mod).__name__}")
@@ -126,6 +127,8 @@ def partition_for_vitis_ai(mod, dpu: str = "DPUCZDX8G-zcu104", export_runtime_mo
         raise VaiTvmError("the module has no 'main' function; give the module relax.frontend.onnx.from_onnx returns")
     board = board_of(dpu)
     target = target_of(dpu)
+    if params:
+        mod = relax.transform.BindParams("main", {k: tvm.runtime.tensor(np.asarray(v)) for k, v in params.items()})(mod)
     seq = tvm.transform.Sequential([
         relax.transform.ConvertToDataflow(),
         relax.transform.FuseOpsByPattern(_patterns(target, _main_var2val(mod)), bind_constants=True,

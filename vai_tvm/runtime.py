@@ -318,7 +318,7 @@ class GraphModule:
         for entry in meta["partitions"]:
             p = self.parts.get(entry["index"])
             if p is None:
-                p = self.parts[entry["index"]] = _Partition({**entry, "inputs": entry["inputs"]}, b"")
+                p = self.parts[entry["index"]] = _Partition(dict(entry), b"")   # runs on the DPU only
             try:
                 p.runner = vairun.GraphRunner(str(folder / entry["compiled"]))
             except VairunError as e:
