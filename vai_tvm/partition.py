@@ -7,7 +7,6 @@ Rules:
   (``vai_tvm.describe``) for the chosen target and no intermediate value leaks out of it;
 - ``FuseOpsByPattern`` groups the matches, ``MergeCompositeFunctions`` merges neighbours into maximal
   regions (a model the DPU takes only in parts gives several regions);
-  reshapes stays on the CPU;
 - each region becomes an ONNX model (``vai_tvm.to_onnx``) carried, with its description, as a uint8
   constant argument of a ``call_dps_packed`` of ``PACKED`` (``vai_tvm.runtime``), so the partition travels
   inside whatever TVM builds and exports; the region's Relax function leaves the module.
@@ -129,8 +128,8 @@ def partition_for_vitis_ai(mod, params: dict | None = None, dpu: str = "DPUCZDX8
     target = target_of(dpu)
     if params:
         mod = relax.transform.BindParams("main", {k: tvm.runtime.tensor(np.asarray(v)) for k, v in params.items()})(mod)
+    mod = relax.transform.ConvertToDataflow()(mod)
     seq = tvm.transform.Sequential([
-        relax.transform.ConvertToDataflow(),
         relax.transform.FuseOpsByPattern(_patterns(target, _main_var2val(mod)), bind_constants=True,
                                          annotate_codegen=False),
         relax.transform.MergeCompositeFunctions(),
