@@ -15,7 +15,7 @@ Rules:
 - a model may name its graph through a ``vaiq_node_names`` attribute (the ONNX frontend's modules do):
   ``{"inputs": [name per input], "scopes": {submodule path: name}}``; the node a submodule's value
   leaves by (read outside it or a graph output) takes the submodule's name (several: ``name_0``,
-  ``name_1``, ...), its other nodes ``name_<aten node>``.
+  ``name_1``, ...), its other nodes (its children's too) ``name_<aten node>``.
 """
 from __future__ import annotations
 
@@ -236,8 +236,11 @@ def _rename(g: QGraph, names: dict) -> None:
     scopes = names.get("scopes", {})
     groups: dict[str, list[Node]] = {}
     for n in g.nodes:
-        if n.kind != "input" and n.scope in scopes:
-            groups.setdefault(n.scope, []).append(n)
+        key = n.scope
+        while key and key not in scopes:      # a node inside a named submodule's children
+            key = key.rpartition(".")[0]
+        if n.kind != "input" and key in scopes:
+            groups.setdefault(key, []).append(n)
     users = g.users()
     outputs = set(g.outputs)
     for scope, nodes in groups.items():

@@ -156,8 +156,12 @@ def test_module_contract_and_quantizer_names(tmp_path):
     q.export_quant_config()
     assert q.graph.name == "cpu_net" and q.graph.outputs == ["logits", "features"] and q.graph.inputs == ["x"]
     info = json.loads((tmp_path / "quant_info.json").read_text())
-    convs = [n.name for n in proto.graph.node if n.op_type == "Conv"]
-    assert all(f"cpu_net::{c}" in info["output"] for c in convs[:1])
+    convs = {n.name for n in proto.graph.node if n.op_type == "Conv"}
+    relu_out = {n.input[0] for n in proto.graph.node if n.op_type == "Relu" and n.output[0] == "features"}
+    seg = {n.name for n in proto.graph.node if n.op_type == "Conv" and n.output[0] in relu_out}
+    assert len(seg) == 1     # the conv whose fused ReLU computes the output 'features' is named after it
+    assert {n.name for n in q.graph.nodes if n.kind == "conv2d"} == (convs - seg) | {"features"}
+    assert all(f"cpu_net::{c}" in info["output"] for c in (convs - seg) | {"features"})
     assert "cpu_net::logits" in info["output"] and any("Sigmoid" in k for k in info["float_ops"])
 
 
@@ -203,8 +207,57 @@ def test_cli_quantize_compile_run_bit_exact(tmp_path):
         key = next(k for k in (f"{name}_squeeze", f"{name}_fix", name) if k in got.files)
         assert got[key].shape == w.shape
         assert int(np.count_nonzero(got[key] != w.numpy())) == 0
+    r = CliRunner().invoke(vaiq_cli, ["test", "--model", str(onnx_path), "--output", str(tmp_path / "q"),
+                                      "--no-torchscript", "--no-onnx"])
+    assert r.exit_code == 0 and "float vs quantized output" in r.output, r.output
+    r = CliRunner().invoke(vaiq_cli, ["inspect", "--model", str(onnx_path), "--target", "DPUCZDX8G/KV260", "-q",
+                                      "--json", str(tmp_path / "nodes.json")])
+    assert r.exit_code == 0, r.output
+    rows = {row["name"]: row for row in json.loads((tmp_path / "nodes.json").read_text())["nodes"]}
+    assert rows["/Sigmoid"]["device"] == "CPU" and rows["logits"]["device"] == "DPU"
     # the sigmoid between the two DPU parts ran on the CPU
     import xir
     g = xir.Graph.deserialize(str(tmp_path / "c" / "net.xmodel"))
     devices = [s.get_attr("device") for s in g.get_root_subgraph().toposort_child_subgraph()]
     assert devices.count("DPU") >= 2 and "CPU" in devices
+
+
+def test_fixed_batch_export_runs_on_other_batch_sizes():
+    """torch.onnx.export bakes batch 1 into the Reshape(-1) head's shape subgraph; the folded Reshape keeps
+    the batch axis free, so calibration batches of any size run."""
+    torch.manual_seed(0)
+    net = ResNetish("reshape").eval()
+    mod = load_onnx(export(net, (1, 3, 33, 47)))
+    x = torch.randn(3, 3, 33, 47)
+    with torch.no_grad():
+        torch.testing.assert_close(mod(x), net(x), rtol=1e-4, atol=1e-5)
+
+
+def test_names_of_padded_layers_and_reference_ops_through_the_quantizer(tmp_path):
+    from onnx import helper as h
+
+    from onnx_graphs import model
+    rng = np.random.default_rng(0)
+    m = model([h.make_node("Conv", ["x", "w"], ["c"], name="conv_a", pads=[0, 1, 2, 1]),
+               h.make_node("Relu", ["c"], ["r"], name="relu_a"),
+               h.make_node("Cos", ["r"], ["k"], name="cos_a"),
+               h.make_node("Conv", ["k", "w2"], ["out"], name="conv_b")],
+              {"x": (1, 3, 8, 8)}, ["out"],
+              {"w": rng.standard_normal((4, 3, 3, 3)).astype(np.float32),
+               "w2": rng.standard_normal((2, 4, 1, 1)).astype(np.float32)})
+    mod = load_onnx(m, name="padded")
+    q = torch_quantizer("calib", mod, mod.example_inputs(), output_dir=str(tmp_path))
+    with torch.no_grad():
+        q.quant_model(torch.randn(2, 3, 8, 8))
+    q.export_quant_config()
+    names = {n.name: n for n in q.graph.nodes}
+    assert names["conv_a"].kind == "conv2d" and names["conv_a"].act == "relu"     # relu fused, pad before it
+    assert any(k.startswith("conv_a_") and names[k].kind == "pad" for k in names)
+    assert names["cos_a"].kind == "torch" and names["cos_a"].quant == "float"
+    assert q.graph.outputs == ["out"] and names["out"].kind == "conv2d"
+    qt = torch_quantizer("test", mod, mod.example_inputs(), output_dir=str(tmp_path))
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():
+        y = qt.quant_model(x)
+        f = mod(x)
+    assert y.shape == f.shape and float((y - f).abs().max()) < 0.5

@@ -310,3 +310,25 @@ def test_opsets_from_13_to_the_newest(opset):
              h.make_node("ReduceSum", ["q", "a"], ["y"], keepdims=1)]
     inits = {"w": w(3, 4, 3, 3), "lo": f32(0), "hi": f32(6), "p": i64(0, 0, 1, 1, 0, 0, 1, 1), "a": i64(1)}
     check(model(nodes, {"x": (1, 4, 6, 7)}, ["y"], inits, opset=opset))
+
+
+def test_split_gather_cast():
+    check(one("Split", ["x", "s"], {"s": i64(1, 3)}, n_out=2, axis=1))
+    check(one("Split", ["x"], n_out=3, axis=2, opset=13))
+    check(one("Split", ["x"], n_out=3, axis=-1, opset=18, num_outputs=3))
+    for idx in (np.array(2, dtype=np.int64), i64(1, 2), i64(3, 0, -1), np.array(-1, dtype=np.int64)):
+        mod = check(one("Gather", ["x", "i"], {"i": idx}, axis=1))
+        assert not isinstance(mod.node, ReferenceOp)
+    check(one("Cast", ["x"], to=onnx.TensorProto.FLOAT))
+    m = model([h.make_node("Cast", ["x"], ["c"], to=onnx.TensorProto.INT64),
+               h.make_node("Cast", ["c"], ["y"], to=onnx.TensorProto.FLOAT)], {"x": (2, 5)}, ["y"])
+    check(m)
+
+
+def test_split_channels_quantize_to_slices(tmp_path):
+    from vaiq import torch_quantizer
+    m = model([h.make_node("Split", ["x", "s"], ["a", "b"], axis=1), h.make_node("Relu", ["b"], ["r"]),
+               h.make_node("Concat", ["r", "a"], ["y"], axis=1)], {"x": (1, 4, 6, 6)}, ["y"], {"s": i64(2, 2)})
+    mod = load_onnx(m)
+    q = torch_quantizer("float", mod, mod.example_inputs())
+    assert [n.kind for n in q.graph.nodes] == ["input", "strided_slice", "strided_slice", "relu", "concat"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import onnx
 import torch
 import torch.nn.functional as F
 
@@ -311,6 +312,68 @@ def reduce(ctx):
     return Call(_REDUCE[ctx.op], [("x", 0)], {"dim": dims, "keepdim": bool(ctx.attr("keepdims", 1))}, reads=(0,))
 
 
+def _split(x, sizes, dim):
+    return tuple(torch.split(x, sizes, dim))
+
+
+def split(ctx):
+    """Split into the ``split`` sizes, else ``num_outputs`` (or one per output) parts of ceil(dim / n)."""
+    r = ctx.rank(0)
+    axis = int(ctx.attr("axis", 0)) % r
+    dim = ctx.shape(0)[axis]
+    sizes = ctx.ints(1, "split") if ctx.has(1) else ctx.attr("split")
+    if sizes is None:
+        n = int(ctx.attr("num_outputs", len(ctx.node.output)))
+        step = -(-dim // n)
+        sizes = [min(step, dim - i * step) for i in range(n)]
+    return Call(_split, [("x", 0)], {"sizes": [int(v) for v in sizes], "dim": axis}, reads=(0,))
+
+
+class Take(OnnxOp):
+    """Gather of one constant index along ``axis``: a one-wide slice, then the axis dropped."""
+
+    def __init__(self, axis: int, index: int):
+        super().__init__()
+        self.axis, self.index = axis, index
+        self.reads = (0,)
+
+    def forward(self, x):
+        y = x.narrow(self.axis, self.index, 1)
+        return y.reshape(tuple(x.shape[:self.axis]) + tuple(x.shape[self.axis + 1:]))
+
+
+def gather(ctx):
+    """Gather with constant indices: one index or a run of consecutive ones slice, others index_select."""
+    idx = ctx.need_const(1, "indices")
+    r = ctx.rank(0)
+    axis = int(ctx.attr("axis", 0)) % r
+    dim = ctx.shape(0)[axis]
+    flat = [v + dim if v < 0 else v for v in idx.reshape(-1).tolist()]
+    if idx.dim() == 0:
+        return Take(axis, flat[0])
+    if idx.dim() != 1:
+        raise NotConverted("Gather with indices of rank > 1")
+    if flat == list(range(flat[0], flat[0] + len(flat))):
+        return SliceOp([], [(axis, flat[0], flat[0] + len(flat), 1)])
+    return Call(_index_select, [("x", 0), ("buf", torch.tensor(flat, dtype=torch.int64))], {"dim": axis},
+                reads=(0,))
+
+
+def _index_select(x, index, dim):
+    return torch.index_select(x, dim, index)
+
+
+def _to(x, dtype):
+    return x.to(dtype)
+
+
+def cast(ctx):
+    dtype = torch.from_numpy(np.empty(0, onnx.helper.tensor_dtype_to_np_dtype(int(ctx.attr("to"))))).dtype
+    if dtype == ctx.examples[0].dtype:
+        return Identity()
+    return Call(_to, [("x", 0)], {"dtype": dtype}, reads=(0,))
+
+
 # ---- Resize / Upsample -----------------------------------------------------------------------
 
 def _source_coords(mode: str, out_len: int, in_len: int, scale: float) -> np.ndarray:
@@ -435,4 +498,5 @@ TENSOR_OPS = {
     "Squeeze": squeeze, "Unsqueeze": unsqueeze, "Slice": slice_, "Pad": pad,
     "Resize": resize, "Upsample": resize,
     **{op: reduce for op in _REDUCE},
+    "Split": split, "Gather": gather, "Cast": cast,
 }
