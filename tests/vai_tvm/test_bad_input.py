@@ -163,3 +163,12 @@ def test_outputs_before_run(flow, tmp_path):
     with pytest.raises(VaiTvmError):
         m.get_output(3)
     assert not m.switched and m.runs == 1 and np.isfinite(m.get_output(0).numpy()).all()
+
+
+def test_an_input_of_the_wrong_shape(flow, tmp_path):
+    m = vai_tvm.GraphModule(relax.build(flow.mod, target="llvm"), build_dir=tmp_path / "b")
+    m.set_input("x", np.zeros((1, 3, 8, 8), np.float32))
+    with pytest.raises(VaiTvmError) as e:
+        m.run()
+    msg = _one_line(e)
+    assert msg.startswith("the model failed in TVM") and "param=x" in msg and "16" in msg
