@@ -16,6 +16,6 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "installing torch 2.13.0 (CPU) and the project into $VENV" >&2
   # torch first and pinned: an unpinned torch would pull a CUDA build with several GB of packages.
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test,ray,png]"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test,ray,png,tvm]"
   echo "$want" > "$stamp"
 fi

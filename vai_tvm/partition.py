@@ -1,0 +1,203 @@
+"""``partition_for_vitis_ai``: cut a Relax module into DPU partitions and the rest, with TVM's own passes.
+
+Rules:
+- a DPU pattern is one DPU op with what the compiler fuses into it (conv / dense + constant bias + ReLU or
+  LeakyReLU; element-wise add + activation; max / average / global pool; channel concat; reshape after a
+  DPU op); a match is taken only when ``xir.target.placement.misfit`` accepts its description
+  (``vai_tvm.describe``) for the chosen target and no intermediate value leaks out of it;
+- ``FuseOpsByPattern`` groups the matches, ``MergeCompositeFunctions`` merges neighbours into maximal
+  regions (a model the DPU takes only in parts gives several regions);
+- each region becomes an ONNX model (``vai_tvm.to_onnx``) carried, with its description, as a uint8
+  constant argument of a ``call_dps_packed`` of ``PACKED`` (``vai_tvm.runtime``), so the partition travels
+  inside whatever TVM builds and exports; the region's Relax function leaves the module.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+
+from .dpus import board_of, target_of
+from .errors import VaiTvmError
+from .tvm_check import require_tvm
+
+tvm = require_tvm()
+from tvm import relax  # noqa: E402
+from tvm.relax.backend.utils import has_leaking_intermediate_variables  # noqa: E402
+from tvm.relax.dpl import is_const, is_op, wildcard  # noqa: E402
+from tvm.relax.transform import FusionPattern  # noqa: E402
+
+from xir.target.placement import misfit  # noqa: E402
+
+from . import describe as D  # noqa: E402
+from .record import PART_FORMAT, encode_record  # noqa: E402
+from .relax_util import const_value, op_name, shape_of  # noqa: E402
+from .to_onnx import region_to_onnx  # noqa: E402
+
+CODEGEN = "vitis_ai"
+PACKED = "vai_tvm.run_partition"
+#: ops whose value a reshape may follow into a DPU region (a reshape of a model input stays on the CPU)
+DPU_PRODUCERS = ("relax.nn.conv2d", "relax.matmul", "relax.add", "relax.nn.relu", "relax.nn.leakyrelu",
+                 "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean", "relax.concat")
+
+
+def _bias():
+    return is_const() | is_op("relax.reshape")(is_const(), wildcard())
+
+
+def _with_act(p):
+    """``p``, and ``p`` followed by each activation the DPU applies, longest first."""
+    return [(is_op("relax.nn.relu")(p), True), (is_op("relax.nn.leakyrelu")(p), True), (p, False)]
+
+
+def _patterns(target, var2val_main) -> list:
+    out = []
+
+    def add(name, pattern, annotations, check):
+        def _check(ctx) -> bool:
+            if has_leaking_intermediate_variables(ctx):
+                return False
+            var2val = dict(var2val_main)
+            var2val.update(ctx.matched_bindings)
+            try:
+                d = check(ctx.annotated_expr, var2val)
+            except Exception:       # a form the description does not know (dynamic shape, odd attrs): CPU
+                return False
+            return d is not None and misfit(d, target) is None
+        out.append(FusionPattern(f"{CODEGEN}.{name}", pattern, annotations, _check))
+
+    def act(ann):
+        return D.act_of(ann["act"]) if "act" in ann else "NONE"
+
+    # first: a reshape is judged by its producer before that producer is fused
+    rs = is_op("relax.reshape")(wildcard(), wildcard())
+
+    def reshape_check(a, v):
+        src = v.get(a["root"].args[0])
+        return D.OpDesc("reshape-fix", "alias") if op_name(src) in DPU_PRODUCERS else None
+    add("reshape", rs, {"root": rs}, reshape_check)
+    # conv2d [+ bias] [+ activation]
+    for with_bias in (True, False):
+        conv = is_op("relax.nn.conv2d")(wildcard(), is_const())
+        body = is_op("relax.add")(conv, _bias()) if with_bias else conv
+        for p, has_act in _with_act(body):
+            ann = {"root": conv, **({"act": p} if has_act else {})}
+            add(f"conv2d{'_bias' if with_bias else ''}{'_act' if has_act else ''}", p, ann,
+                lambda a, v: D.conv_desc(a["root"], act(a), v))
+    # dense: matmul with constant weights [+ bias] [+ activation] on a 2-D input
+    for with_bias in (True, False):
+        mm = is_op("relax.matmul")(wildcard(), is_const() | is_op("relax.permute_dims")(is_const()))
+        body = is_op("relax.add")(mm, _bias()) if with_bias else mm
+        for p, has_act in _with_act(body):
+            ann = {"root": mm, **({"act": p} if has_act else {})}
+            add(f"dense{'_bias' if with_bias else ''}{'_act' if has_act else ''}", p, ann,
+                lambda a, v: D.linear_desc(a["root"], act(a), v) if len(shape_of(a["root"].args[0])) == 2 else None)
+    # element-wise add of two computed tensors [+ activation]
+    elt = is_op("relax.add")(wildcard(), wildcard())
+    for p, has_act in _with_act(elt):
+        ann = {"root": elt, **({"act": p} if has_act else {})}
+        add(f"add{'_act' if has_act else ''}", p, ann,
+            lambda a, v: None if any(const_value(x, v) is not None for x in a["root"].args)
+            else D.eltwise_desc(a["root"], act(a)))
+    for name in ("max_pool2d", "avg_pool2d"):
+        p = is_op(f"relax.nn.{name}")(wildcard())
+        add(name, p, {"root": p}, lambda a, v: D.pool_desc(a["root"]) if a["root"].attrs.layout == "NCHW" else None)
+    mean = is_op("relax.mean")(wildcard())
+    add("global_avg_pool", mean, {"root": mean}, lambda a, v: D.global_pool_desc(a["root"])
+        if D.is_global_mean(a["root"]) else None)
+    cat = is_op("relax.concat")(wildcard())
+    add("concat", cat, {"root": cat}, lambda a, v: D.concat_desc(a["root"]))
+    return out
+
+
+def _main_var2val(mod) -> dict:
+    return relax.analysis.get_var2val(mod["main"])
+
+
+def partition_for_vitis_ai(mod, params: dict | None = None, dpu: str = "DPUCZDX8G-zcu104"):
+    """The Relax module ``mod`` with every maximal region the ``dpu`` takes replaced by a DPU partition
+    (quantized and compiled on the fly by :class:`vai_tvm.GraphModule`); the rest stays for TVM's CPU build.
+    ``params`` (name -> array), as the original took them, are bound into ``main`` as constants first."""
+    if not isinstance(mod, tvm.IRModule):
+        raise VaiTvmError(f"partition_for_vitis_ai takes the tvm.IRModule from relax.frontend "
+                          f"(e.g. from_onnx), got {type(mod).__name__}")
+    if "main" not in [gv.name_hint for gv in mod.get_global_vars()]:
+        raise VaiTvmError("the module has no 'main' function; give the module relax.frontend.onnx.from_onnx returns")
+    board = board_of(dpu)
+    target = target_of(dpu)
+    if params:
+        mod = relax.transform.BindParams("main", {k: tvm.runtime.tensor(np.asarray(v)) for k, v in params.items()})(mod)
+    mod = relax.transform.ConvertToDataflow()(mod)
+    seq = tvm.transform.Sequential([
+        relax.transform.FuseOpsByPattern(_patterns(target, _main_var2val(mod)), bind_constants=True,
+                                         annotate_codegen=False),
+        relax.transform.MergeCompositeFunctions(),
+    ])
+    fused = seq(mod)
+    return _lower_regions(fused, board, target)
+
+
+def _regions(mod) -> list:
+    """The DPU regions' global vars in the order ``main`` calls them (partition i runs before i + 1)."""
+    regions = set()
+    for gv in mod.get_global_vars():
+        f = mod[gv]
+        if isinstance(f, relax.Function) and f.attrs is not None and "Codegen" in f.attrs \
+                and str(f.attrs["Codegen"]) == CODEGEN:
+            regions.add(gv.name_hint)
+    order = []
+    for block in mod["main"].body.blocks:
+        for b in block.bindings:
+            v = b.value
+            if isinstance(v, tvm.ir.Call) and isinstance(v.op, relax.GlobalVar) and v.op.name_hint in regions \
+                    and v.op not in order:
+                order.append(v.op)
+    return order
+
+
+@relax.expr_functor.mutator
+class _Lower(relax.PyExprMutator):
+    def __init__(self, mod, calls: dict):
+        super().__init__(mod)
+        self.calls = calls
+
+    def visit_call_(self, call):
+        call = super().visit_call_(call)
+        if isinstance(call.op, relax.GlobalVar) and call.op.name_hint in self.calls:
+            meta, outs = self.calls[call.op.name_hint]
+            out_ty = outs if len(outs) > 1 else outs[0]
+            return relax.call_dps_packed(PACKED, [meta, *call.args], out_ty=out_ty)
+        return call
+
+
+def _lower_regions(mod, board: str, target):
+    regions = _regions(mod)
+    calls = {}
+    index = 0
+    model_key = hashlib.md5()
+    lowered = []
+    for gv in regions:
+        func = mod[gv]
+        onnx_model, in_shapes, out_shapes = region_to_onnx(func, f"dpu{index}")
+        onnx_bytes = onnx_model.SerializeToString()
+        header = {"format": PART_FORMAT, "index": index, "name": f"dpu{index}", "dpu": board,
+                  "target": target.name, "fingerprint": target.fingerprint_hex,
+                  "inputs": [list(s) for s in in_shapes], "outputs": [list(s) for s in out_shapes],
+                  "onnx_md5": hashlib.md5(onnx_bytes).hexdigest()}
+        model_key.update(json.dumps(header, sort_keys=True).encode())
+        lowered.append((gv, header, onnx_bytes, out_shapes))
+        index += 1
+    key = model_key.hexdigest()
+    for gv, header, onnx_bytes, out_shapes in lowered:
+        header["model_key"] = key
+        header["partitions"] = len(lowered)
+        blob = encode_record(header, onnx_bytes)
+        meta = relax.const(np.frombuffer(blob, np.uint8))
+        outs = [relax.TensorType(list(s), "float32") for s in out_shapes]
+        calls[gv.name_hint] = (meta, outs)
+    new_main = _Lower(mod, calls).visit_expr(mod["main"])
+    out = tvm.IRModule({gv: f for gv, f in mod.functions_items() if gv.name_hint not in calls}, attrs=mod.attrs)
+    out["main"] = new_main
+    out = relax.transform.DeadCodeElimination()(out)
+    return out
