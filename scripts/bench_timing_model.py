@@ -28,7 +28,7 @@ PUBLISHED = {("resnet50", "DPUCZDX8G/KV260"): (13.0, 77.1, 7.7)}
 @click.option("--workdir", default=None, type=click.Path(file_okay=False),
               help="keep the compiled model here and reuse it (default: a temporary folder)")
 def main(name: str, target: str, workdir: str | None) -> None:
-    from bench_emulator import compiled_model
+    from zoo_quantize import compiled_xmodel as compiled_model
     from vairun import GraphRunner
     from vairun.profiling import profile_model
 

@@ -20,3 +20,15 @@ def quantized_xmodel(name: str, folder: Path, calib_batch: int = 2, quant_config
     q.export_quant_config()
     return Path(torch_quantizer("test", model, (x,), output_dir=str(folder),
                                 quant_config_file=quant_config_file).export_xmodel())
+
+
+def compiled_xmodel(name: str, target: str, folder: Path) -> Path:
+    """Quantize zoo model ``name`` (calibrating on random data) and compile it for ``target`` into
+    ``folder/out``; reuses a model compiled there before."""
+    out = folder / "out" / f"{name}.xmodel"
+    if out.exists():
+        return out
+    from vaic.pipeline import compile_graph
+    from vaic.writer import write_outputs
+    res = compile_graph(quantized_xmodel(name, folder), target)
+    return Path(write_outputs(res, folder / "out", name)[f"{name}.xmodel"])
