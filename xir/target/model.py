@@ -171,13 +171,15 @@ class Limits:
 
 @dataclass(frozen=True)
 class Overheads:
-    """Fixed cycles each instruction costs on its engine before any data moves, and the DDR latency."""
+    """Fixed cycles each instruction costs on its engine before any data moves, the DDR latency, and
+    the fixed cycles of starting and finishing one run of a DPU subgraph (``job``)."""
 
     load: int = integer(0)
     save: int = integer(0)
     conv: int = integer(0)
     misc: int = integer(0)
     ddr_latency: int = integer(0)
+    job: int = integer(0, absent=0)     # 0 in descriptions written before the key existed (compiled models)
 
     def __post_init__(self) -> None:
         check_fields(self, "overheads.")

@@ -24,8 +24,10 @@ Check = Callable[[str, Any], Any]
 
 
 def _declare(check: Check | None = None, *, key: str | None = None, nested: type | None = None,
-             many: bool = False, dump: Callable[[Any], Any] | None = None) -> Field:
-    meta = {"check": check, "key": key, "nested": nested, "many": many, "dump": dump}
+             many: bool = False, dump: Callable[[Any], Any] | None = None, absent: Any = MISSING) -> Field:
+    """``absent``: the value a file without the key means (a key added after files were written);
+    by default every key is required."""
+    meta = {"check": check, "key": key, "nested": nested, "many": many, "dump": dump, "absent": absent}
     return field(metadata=meta)
 
 
@@ -137,12 +139,12 @@ def from_json(cls: type, data: object, prefix: str = ""):
     for k in data:
         if k not in keys:
             raise TargetError(f"unknown key '{prefix}{k}' (known: {', '.join(keys)})")
-    for k in keys:
-        if k not in data:
-            raise TargetError(f"missing key '{prefix}{k}'")
+    for f in declared:
+        if key_of(f) not in data and f.metadata["absent"] is MISSING:
+            raise TargetError(f"missing key '{prefix}{key_of(f)}'")
     kwargs = {}
     for f in declared:
-        value, nested = data[key_of(f)], f.metadata["nested"]
+        value, nested = data.get(key_of(f), f.metadata["absent"]), f.metadata["nested"]
         where = prefix + key_of(f)
         if nested is not None and f.metadata["many"]:
             if not isinstance(value, list):
