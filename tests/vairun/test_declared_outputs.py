@@ -116,3 +116,23 @@ def test_a_compiled_model_without_the_declaration_returns_its_tail_ops(quantized
     got, want = old.run([x]), full.run([x])
     assert list(got) == [old.output_ops[0].get_name()]
     np.testing.assert_array_equal(got[old.output_ops[0].get_name()], want[old.output_ops[0].get_name()])
+
+
+def test_vairun_run_writes_every_output_to_the_npz(quantized, tmp_path):
+    from click.testing import CliRunner
+
+    from vairun.cli import main
+    q = quantized("read_by_conv_and_concat")
+    path = write_outputs(compile_graph(q.export_xmodel(), TARGETS[1]), tmp_path / "c", "m")["m.xmodel"]
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(9))
+    np.save(tmp_path / "x.npy", x.numpy())
+    r = CliRunner().invoke(main, ["run", str(path), "-i", str(tmp_path / "x.npy"), "-o", str(tmp_path / "y.npz"),
+                                  "--nchw", "-q"])
+    assert r.exit_code == 0, r.output
+    got = np.load(tmp_path / "y.npz")
+    with torch.no_grad():
+        expect = q.quant_model(x)
+    names = [o.get_name() for o in GraphRunner(path).output_ops]
+    assert sorted(got.files) == sorted(names) and len(names) == len(expect) == 2
+    for name, e in zip(names, expect):      # toposort order is the model's return order here
+        np.testing.assert_array_equal(got[name], e.numpy())
