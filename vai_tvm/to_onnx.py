@@ -5,8 +5,9 @@ its constant bias folded in as input B, matmul with constant [in, out] weights (
 transB, add -> Add, relu -> Relu, leakyrelu -> LeakyRelu, max/avg_pool2d -> MaxPool/AveragePool, a mean
 over the plane -> GlobalAveragePool, concat -> Concat, reshape -> Reshape); constants and reshapes /
 transposes of constants become initializers; the region's parameters are the model's inputs (``in0``,
-``in1``, ...) and its results the outputs (``out0``, ...), in order; the node computing output i is named ``out<i>`` (a value the region also consumes
-leaves through a 1x1 MaxPool named so). Any other op is a bug of the
+``in1``, ...) and its results the outputs (``out0``, ...), in order; the node computing output i is named ``out<i>`` (a value the region also consumes is an output all the same:
+the compiled graph declares its outputs, see xir/graph.py Graph.get_output_ops; an input or a value returned
+twice leaves through a 1x1 MaxPool, an exact copy, named so). Any other op is a bug of the
 partitioner (the patterns admit only these) and raises.
 """
 from __future__ import annotations
@@ -134,10 +135,10 @@ def _walk(w: _Writer, func, args: list[str], local_funcs: dict) -> str | list[st
     return w.names[ret]
 
 
-def _name_chain(w: _Writer, value: str, name: str) -> None:
+def _name_chain(w: _Writer, value: str, name: str, stop: set[str]) -> None:
     """Name the node computing ``value`` ``name`` (its output too), and the nodes feeding only it
     ``name_1``, ``name_2``, ...: the op vaiq and vaic fuse them into (conv + bias + ReLU) keeps one of
-    these names, and every one starts with ``name``."""
+    these names, and every one starts with ``name``. The walk stops at a value in ``stop`` (another output)."""
     n = w.producer[value]
     uses = {}
     for m in w.nodes:
@@ -152,7 +153,7 @@ def _name_chain(w: _Writer, value: str, name: str) -> None:
         n.output[0] = new
         n.name = new
         src = n.input[0] if n.input else None
-        if src is None or src not in w.producer or uses.get(src, 0) != 1:
+        if src is None or src not in w.producer or uses.get(src, 0) != 1 or src in stop:
             return
         n, k = w.producer[src], k + 1
 
@@ -167,18 +168,17 @@ def region_to_onnx(func, name: str) -> tuple[onnx.ModelProto, list[tuple[int, ..
     rets = list(ret.fields) if isinstance(ret, relax.Tuple) else [ret]
     out_shapes = [shape_of(r) for r in rets]
     outs = []
-    consumed = {x for n in w.nodes for x in n.input}
     for i, (r, s) in enumerate(zip(res, out_shapes)):
         name = f"out{i}"
-        outs.append(name)
-        if r in consumed or res.index(r) != i or r not in w.producer:
-            # a compiled graph's outputs are its tail ops: a value the region also consumes leaves
-            # through a 1x1 max pool, an exact copy on the DPU
+        if res.index(r) != i or r not in w.producer:
+            # a region input or a value returned twice needs a node of its own: a 1x1 max pool, an exact copy
             if len(s) != 4:
-                raise ValueError(f"region output {i} (rank {len(s)}) is also consumed inside the region")
+                raise ValueError(f"region output {i} (rank {len(s)}) is a region input or repeats output "
+                                 f"{res.index(r)}")
             w.nodes.append(helper.make_node("MaxPool", [r], [name], name=name, kernel_shape=[1, 1]))
         else:
-            _name_chain(w, r, name)
+            _name_chain(w, r, name, set(res) | set(outs))
+        outs.append(name)
     in_shapes = [shape_of(p) for p in func.params]
     in_shapes = [shape_of(p) for p in func.params]
     graph = helper.make_graph(

@@ -92,5 +92,6 @@ def apply_options(g: xir.Graph, opts: CompileOptions) -> list[str]:
                         break
                 else:
                     g.remove_op(op)
+        g.declare_outputs(names)
         log.append(f"options: outputs set to {names}; {len(keep)} ops kept")
     return log

@@ -9,7 +9,9 @@ Rules:
   ``[multiplier, kh, kw, in]``) followed by a ``fix`` (STD_ROUND); biases likewise;
 - a quantized node is its op (plus its fused activation op) followed by ``<node>_fix``; max-pool, pad
   and upsample get a fix with their input's position; layout ops get none (they keep their input's);
-- float (CPU) ops stay float; a fix follows them when a quantized op reads them.
+- float (CPU) ops stay float; a fix follows them when a quantized op reads them;
+- the graph declares its outputs (``output_ops``: the op carrying each output's value, see
+  :meth:`xir.Graph.get_output_ops`), so an output other ops also read stays an output.
 """
 from __future__ import annotations
 
@@ -333,6 +335,7 @@ def build_deploy_graph(q, values: dict | None = None) -> xir.Graph:
     node of the quantizer's graph, ``(name of the op carrying its value, whether that value is NHWC)``."""
     b = _Builder(q)
     g = b.build()
+    g.declare_outputs([b.val[o].get_name() for o in q.graph.outputs])
     if values is not None:
         values.update({name: (op.get_name(), b.nhwc[name]) for name, op in b.val.items()})
     g.set_attr("origin", "vaiq")

@@ -105,7 +105,7 @@ class GraphRunner:
         self.model: CompiledModel = model if isinstance(model, CompiledModel) else load_compiled(model, arch, verify)
         g = self.model.graph
         self.input_ops = [o for o in g.toposort() if o.get_type() in ("data", "data-fix")]
-        self.output_ops = g.get_tail_ops()
+        self.output_ops = g.get_output_ops()
         self._jobs = _Jobs()
         self._machines = MachinePool(reference)
 

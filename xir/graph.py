@@ -293,11 +293,12 @@ class Subgraph(_AttrHolder):
         return list(seen.values())
 
     def get_output_tensors(self) -> list[Tensor]:
-        """Tensors produced inside and read outside, or graph outputs (ops without fanout)."""
+        """Tensors produced inside and read outside, or graph outputs (see :meth:`Graph.get_output_ops`)."""
+        outs = {o.name for o in self.graph.get_output_ops()}
         out = []
         for op in self.get_ops():
             fan = op.get_fanout_ops()
-            if not fan or any(f.name not in self._op_names for f in fan):
+            if op.name in outs or any(f.name not in self._op_names for f in fan):
                 out.append(op.get_output_tensor())
         return out
 
@@ -364,8 +365,16 @@ class Subgraph(_AttrHolder):
             yield from c.walk()
 
 
+#: graph attribute declaring output ops (op names) besides the tail ops, see Graph.get_output_ops
+OUTPUT_OPS_ATTR = "output_ops"
+
+
 class Graph(_AttrHolder):
-    """A named DAG of ops with graph attributes and a root subgraph."""
+    """A named DAG of ops with graph attributes and a root subgraph.
+
+    Outputs rule: a graph's outputs are its tail ops (no reader) plus the ops its ``output_ops``
+    attribute declares (a model output that other ops also read), those that still exist, in
+    topological order. Without the attribute the tail ops are the outputs."""
 
     def __init__(self, name: str):
         if not name:
@@ -416,6 +425,29 @@ class Graph(_AttrHolder):
 
     def get_tail_ops(self) -> list[Op]:
         return [o for o in self.toposort() if not self._fanouts[o.name]]
+
+    def get_output_ops(self) -> list[Op]:
+        """The graph's outputs: tail ops plus the declared ``output_ops`` that exist (toposort order)."""
+        declared = set(self.get_declared_outputs())
+        return [o for o in self.toposort() if not self._fanouts[o.name] or o.name in declared]
+
+    def get_declared_outputs(self) -> list[str]:
+        """The op names the ``output_ops`` attribute declares (whether or not they still exist)."""
+        return list(self.get_attr(OUTPUT_OPS_ATTR)) if self.has_attr(OUTPUT_OPS_ATTR) else []
+
+    def declare_outputs(self, names: Iterable[str]) -> None:
+        """Declare the graph's output ops (each must exist); an empty list removes the declaration."""
+        names = list(dict.fromkeys(names))
+        for n in names:
+            self.get_op(n)
+        if names:
+            self.set_attr(OUTPUT_OPS_ATTR, names)
+        else:
+            self.del_attr(OUTPUT_OPS_ATTR)
+
+    def is_declared_output(self, op: "Op | str") -> bool:
+        """Whether ``op`` is a declared output (a transform must keep its value under its name)."""
+        return (op if isinstance(op, str) else op.name) in self.get_declared_outputs()
 
     def get_tensor(self, name: str) -> Tensor:
         for op in self._ops.values():
@@ -501,6 +533,8 @@ class Graph(_AttrHolder):
                 s._op_names.discard(old)
                 s._op_names.add(new_name)
         op.name = new_name
+        if self.is_declared_output(old) and not self.is_declared_output(new_name):
+            self.set_attr(OUTPUT_OPS_ATTR, [new_name if n == old else n for n in self.get_declared_outputs()])
         if op._output is not None and op._output.name == old:
             op._output.name = new_name
         self._dirty()

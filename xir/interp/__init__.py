@@ -27,7 +27,8 @@ def input_ops(g: Graph) -> list[Op]:
 
 
 def output_ops(g: Graph) -> list[Op]:
-    return g.get_tail_ops()
+    """The graph's outputs (tail ops plus declared ones, see :meth:`Graph.get_output_ops`)."""
+    return g.get_output_ops()
 
 
 def feed_input(op: Op, value) -> np.ndarray:
@@ -53,7 +54,7 @@ def feed_input(op: Op, value) -> np.ndarray:
 
 def run_graph(g: Graph, inputs: Mapping[str, np.ndarray], outputs: list[str] | None = None,
               keep_all: bool = False) -> dict[str, np.ndarray]:
-    """Run ``g`` on ``inputs`` (keyed by data op name). Returns the tail ops' values (or ``outputs``,
+    """Run ``g`` on ``inputs`` (keyed by data op name). Returns the graph outputs' values (or ``outputs``,
     or every op's value with ``keep_all``), keyed by op name."""
     heads = {o.name: o for o in input_ops(g)}
     missing = sorted(set(heads) - set(inputs))

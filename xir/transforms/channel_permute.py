@@ -73,7 +73,8 @@ def _chains(g: Graph):
             chain = [first]
             while True:
                 users = chain[-1].get_fanout_ops()
-                if len(users) != 1 or users[0].get_type() not in LINKS or not _is_fixed(users[0]):
+                if (len(users) != 1 or users[0].get_type() not in LINKS or not _is_fixed(users[0])
+                        or g.is_declared_output(chain[-1])):  # a declared output ends a chain (it is read)
                     break
                 chain.append(users[0])
             yield op, chain
@@ -107,6 +108,8 @@ def fold_channel_permutes(g: Graph) -> list[str]:
         name = last.get_name()
         done.update(o.get_name() for o in links)
         if np.array_equal(perm, np.arange(dims[3])):
+            if g.is_declared_output(last):
+                continue  # removing it would lose a model output's name
             g.replace_uses(last, src)
             for o in reversed(links):
                 g.remove_op(o)
@@ -136,7 +139,8 @@ def fold_flatten_permutes(g: Graph) -> list[str]:
     for dense in [o for o in g.toposort() if o.get_type() == "inner-product-fix"]:
         links = []
         op = dense.get_input_op("input")
-        while op.get_type() in LINKS and _is_fixed(op) and len(op.get_fanout_ops()) == 1:
+        while (op.get_type() in LINKS and _is_fixed(op) and len(op.get_fanout_ops()) == 1
+               and not g.is_declared_output(op)):  # a declared output keeps its NCHW order
             links.insert(0, op)
             op = op.get_input_op("input")
         src = op

@@ -185,6 +185,9 @@ class _Folder:
             else:
                 ins = {a: [self.float_of(o.name) for o in ops] for a, ops in op.get_input_ops().items()}
                 self.new[op.name] = self.dst.create_op(op.name, t, _copy_attrs(op), ins)
+        declared = self.src.get_declared_outputs()
+        if declared:  # a declared output names the op now carrying its value (data -> fix keeps the data's name)
+            self.dst.declare_outputs([self.new[n].name for n in declared if n in self.new])
         if validate:
             self.dst.validate()
         return self.dst

@@ -19,7 +19,7 @@ def fold_pad(g: Graph) -> list[str]:
         cv = pad.get_attr_or_default("constant_values")
         if pad.get_attr_or_default("mode") != "CONSTANT" or any(cv) or len(p) != 8 or p[0] or p[1] or p[6] or p[7]:
             continue
-        if len(users) != 1:
+        if len(users) != 1 or g.is_declared_output(pad):  # a declared output's value must stay computed
             continue
         u = users[0]
         kind = u.get_type()
