@@ -1,92 +1,180 @@
-"""Relax ops as the placement rules see them: :class:`xir.target.placement.OpDesc` descriptions.
+"""Relax pattern matches as the placement rules see them: the fixed op the compiler makes of them.
 
-Rule: a Relax call (NCHW tensors, OIHW weights, as TVM's ONNX importer writes them) is described as the
-fixed op vaiq's exporter and vaic make of it: (h, w) attributes become xir's (w, h), Relax's padding
-(top, left, bottom, right) becomes (left, right, top, bottom), a conv with one input channel per group
-becomes a depthwise conv, a matmul with constant weights a 1x1 conv, a mean over the plane a global average
-pool, an add of two computed tensors an element-wise ADD (shapes NHWC), a channel concat axis 3 and a
-reshape an alias. Whether the DPU takes it is ``xir.target.placement.misfit``'s answer, not decided here.
+Rule: vai_tvm restates none of the compiler's rules. A match (a Relax conv / matmul / add / pool /
+mean / concat / reshape call and the activation fused into it; NCHW tensors and OIHW weights, as TVM's
+ONNX importer writes them) is written as the small deploy graph vaiq's exporter writes for such a
+layer (xir ops of ``xir/ops``, NHWC, a ``fix`` after every input, weight and the output), that graph
+is canonicalised by the compiler's own ``xir.transforms.canonicalize`` (fix folding, dense -> 1x1
+conv, ...) and the fixed op carrying the match's value is described by
+``xir.target.describe.describe_op``. Whether the DPU takes it is ``xir.target.placement.misfit``'s
+answer. Only the spelling of Relax in xir is written here: (h, w) pairs become xir's (w, h), Relax's
+padding (top, left, bottom, right) becomes (left, right, top, bottom), a 4-D axis its NHWC axis
+(``xir.ops.layout.NCHW_TO_NHWC_AXIS``), and the op kind of a grouped conv is
+``xir.ops.conv.conv_kind``'s. Weights are zeros and fix positions placeholders (0, 8 bits): no
+placement rule reads values or positions (``vaiq/describe.py`` judges its graphs the same way).
 """
 from __future__ import annotations
 
-from vaiq.export_xmodel import NCHW_TO_NHWC_AXIS
+import numpy as np
+
+import xir
+from xir.ops.conv import conv_kind, conv_weight_dims
+from xir.ops.layout import NCHW_TO_NHWC_AXIS
+from xir.target.describe import describe_op
 from xir.target.placement import OpDesc
+from xir.transforms import canonicalize
+from xir.transforms.dense_to_conv import conv_name
 
-from .relax_util import const_value, shape_of
+from .relax_util import shape_of
 
-#: Relax activation ops -> the xmodel ``nonlinear`` names (the ones a pattern fuses into its op)
-ACTIVATIONS = {"relax.nn.relu": "RELU", "relax.nn.leakyrelu": "LEAKYRELU"}
+#: the placeholder fix of every quantized tensor of a match's graph
+_FIX = {"fix_point": 0, "bit_width": 8, "round_mode": "STD_ROUND", "if_signed": True}
+#: the NHWC -> NCHW transpose a reshape reads an image through (vaiq's exporter does the same)
+_TO_NCHW = [0, 3, 1, 2]
 
 
-def _wh(pair) -> tuple[int, int]:
+def _wh(pair) -> list[int]:
     h, w = (int(v) for v in pair)
-    return w, h
+    return [w, h]
 
 
-def _pad(padding) -> tuple[int, int, int, int]:
+def _pad(padding) -> list[int]:
     top, left, bottom, right = (int(v) for v in padding)
-    return left, right, top, bottom
+    return [left, right, top, bottom]
 
 
-def _nhwc(shape) -> tuple[int, ...]:
-    s = tuple(shape)
-    return (s[0], s[2], s[3], s[1]) if len(s) == 4 else s
+def _nhwc(shape) -> list[int]:
+    s = [int(v) for v in shape]
+    return [s[0], s[2], s[3], s[1]] if len(s) == 4 else s
 
 
-def act_of(call) -> str:
-    """The xmodel activation name of a fused activation call (or NONE without one)."""
-    if call is None:
-        return "NONE"
-    # a LeakyReLU whose slope is not the DPU's 26/256 is kept float by vaiq (vaiq/prepare.py) and so
-    # becomes a CPU subgraph inside the compiled partition: its slope is not judged here
-    return ACTIVATIONS[call.op.name]
+class _Match:
+    """The deploy graph of one match; ``judge`` canonicalises it and describes the op carrying its value."""
+
+    def __init__(self):
+        self.g = xir.Graph("vai_tvm_match")
+        self.n_inputs = 0
+
+    def fix(self, src: xir.Op, name: str) -> xir.Op:
+        return self.g.create_op(name, "fix", dict(_FIX), {"input": [src]})
+
+    def data(self, expr=None, shape=None) -> xir.Op:
+        """A quantized input of the match, of ``expr``'s shape or ``shape`` (NCHW; NHWC in the graph)."""
+        name = f"in{self.n_inputs}"
+        self.n_inputs += 1
+        dims = _nhwc(shape_of(expr) if shape is None else shape)
+        d = self.g.create_op(name, "data", {"shape": dims, "data_type": "float32"})
+        return self.fix(d, f"{name}_fix")
+
+    def const(self, name: str, dims) -> xir.Op:
+        return self.fix(self.g.create_const_op(name, np.zeros(dims, np.float32)), f"{name}_fix")
+
+    def op(self, kind: str, attrs: dict, inputs: dict) -> xir.Op:
+        return self.g.create_op("op", kind, attrs, inputs)
+
+    def output(self, op: xir.Op, act_call=None) -> str:
+        """The match's value: ``op``, its fused activation, its fix; the name of that fix."""
+        if act_call is not None:
+            kind, attrs = activation(act_call)
+            op = self.g.create_op("act", kind, attrs, {"input": [op]})
+        return self.fix(op, "out").get_name()
+
+    def judge(self, carrier: str) -> OpDesc:
+        h, _ = canonicalize(self.g)
+        if h.has_op(conv_name(carrier)):          # a dense layer's value is carried by its 1x1 conv
+            carrier = conv_name(carrier)
+        return describe_op(h.get_op(carrier))
 
 
-def conv_desc(call, act: str, var2val=None) -> OpDesc:
+def activation(call) -> tuple[str, dict]:
+    """The xir activation op of a fused Relax activation call."""
+    if call.op.name == "relax.nn.relu":
+        return "relu", {}
+    if call.op.name == "relax.nn.leakyrelu":
+        # a slope that is not the DPU's 26/256 is kept float by vaiq (vaiq/prepare.py) and so becomes a
+        # CPU subgraph inside the compiled partition: the slope is not judged here
+        return "leaky-relu", {"alpha": float(call.attrs.alpha)}
+    raise ValueError(f"{call.op.name} is not an activation the DPU fuses")
+
+
+def conv_desc(call, act_call, with_bias: bool) -> OpDesc | None:
     a = call.attrs
-    w = const_value(call.args[1], var2val)          # OIHW: [out, in/group, kh, kw]
+    if a.data_layout != "NCHW" or a.kernel_layout != "OIHW":
+        return None
+    cout, cin_g, kh, kw = shape_of(call.args[1])            # OIHW: [out, in/group, kh, kw]
+    cin = int(shape_of(call.args[0])[1])
     groups = int(a.groups)
-    cout, cin_g, kh, kw = (int(d) for d in w.shape)
-    common = dict(kernel=(kw, kh), stride=_wh(a.strides), pad=_pad(a.padding), dilation=_wh(a.dilation), act=act)
-    if groups > 1 and cin_g == 1:
-        return OpDesc("depthwise-conv2d-fix", "dwconv", multiplier=cout // groups, in_channels=groups,
-                      out_channels=cout, **common)
-    return OpDesc("conv2d-fix", "conv", groups=groups, in_channels=cin_g, out_channels=cout, **common)
+    kind = conv_kind(cin, groups, cin_g)
+    m = _Match()
+    attrs = {"kernel": [kw, kh], "stride": _wh(a.strides), "dilation": _wh(a.dilation), "pad": _pad(a.padding),
+             "pad_mode": "FLOOR"}
+    if kind == "conv2d":
+        attrs["group"] = groups
+    ins = {"input": [m.data(call.args[0])],
+           "weights": [m.const("weights", conv_weight_dims(kind, cout, cin_g, kh, kw, cin))]}
+    if with_bias:
+        ins["bias"] = [m.const("bias", [cout])]
+    return m.judge(m.output(m.op(kind, attrs, ins), act_call))
 
 
-def linear_desc(call, act: str, var2val=None) -> OpDesc:
-    w = const_value(call.args[1], var2val)          # [in, out] (the importer's transposed Gemm weight)
-    return OpDesc("conv2d-fix", "conv", in_channels=int(w.shape[0]), out_channels=int(w.shape[1]), act=act)
+def linear_desc(call, act_call, with_bias: bool) -> OpDesc | None:
+    """A matmul of a 2-D input with constant [in, out] weights (the importer's transposed Gemm)."""
+    if len(shape_of(call.args[0])) != 2:
+        return None
+    k, n_out = shape_of(call.args[1])
+    m = _Match()
+    ins = {"input": [m.data(call.args[0])], "weights": [m.const("weights", [n_out, k])]}
+    if with_bias:
+        ins["bias"] = [m.const("bias", [n_out])]
+    return m.judge(m.output(m.op("inner-product", {"axis": 1}, ins), act_call))
 
 
-def pool_desc(call) -> OpDesc:
+def pool_desc(call) -> OpDesc | None:
     a = call.attrs
-    return OpDesc("pool-fix", "pool", kernel=_wh(a.pool_size), stride=_wh(a.strides), pad=_pad(a.padding),
-                  pad_mode="CEIL" if a.ceil_mode else "FLOOR",
-                  mode="MAX" if call.op.name == "relax.nn.max_pool2d" else "AVG",
-                  count_include_pad=bool(a.count_include_pad) if call.op.name != "relax.nn.max_pool2d" else True,
-                  dilation=_wh(a.dilation))
+    if a.layout != "NCHW" or any(int(d) != 1 for d in a.dilation):     # xir's pools have no dilation
+        return None
+    kind = "maxpool2d" if call.op.name == "relax.nn.max_pool2d" else "avgpool2d"
+    attrs = {"kernel": _wh(a.pool_size), "stride": _wh(a.strides), "pad": _pad(a.padding),
+             "pad_mode": "CEIL" if a.ceil_mode else "FLOOR"}
+    if kind == "avgpool2d":
+        attrs["count_include_pad"] = bool(a.count_include_pad)
+    m = _Match()
+    return m.judge(m.output(m.op(kind, attrs, {"input": [m.data(call.args[0])]})))
 
 
-def global_pool_desc(call) -> OpDesc:
-    n, c, h, w = shape_of(call.args[0])
-    return OpDesc("pool-fix", "pool", kernel=(w, h), stride=(w, h), mode="AVG", global_pool=True)
+def global_mean_desc(call) -> OpDesc | None:
+    """A mean over the plane of a 4-D NCHW tensor keeping its dims (ONNX GlobalAveragePool): the average
+    pool with the plane as its window that vaiq makes of such a mean (vaiq/aten_map.py mean_dim)."""
+    axes = [int(v) for v in call.attrs.axis] if call.attrs.axis is not None else []
+    shape = shape_of(call.args[0])
+    if len(shape) != 4 or sorted(x % 4 for x in axes) != [2, 3] or not bool(call.attrs.keepdims):
+        return None
+    h, w = shape[2], shape[3]
+    m = _Match()
+    attrs = {"kernel": [w, h], "stride": [w, h], "pad": [0, 0, 0, 0], "pad_mode": "FLOOR", "count_include_pad": True}
+    return m.judge(m.output(m.op("avgpool2d", attrs, {"input": [m.data(call.args[0])]})))
 
 
-def eltwise_desc(call, act: str) -> OpDesc:
-    shapes = tuple(_nhwc(shape_of(x)) for x in call.args)
-    return OpDesc("eltwise-fix", "eltwise", mode="ADD", act=act, n_inputs=len(call.args), input_shapes=shapes)
+def add_desc(call, act_call) -> OpDesc:
+    """An add of two computed tensors."""
+    m = _Match()
+    return m.judge(m.output(m.op("add", {}, {"input": [m.data(x) for x in call.args]}), act_call))
 
 
 def concat_desc(call) -> OpDesc:
     rank = len(shape_of(call))
     axis = int(call.attrs.axis) % rank
-    return OpDesc("concat-fix", "concat", axis=NCHW_TO_NHWC_AXIS[axis] if rank == 4 else axis, rank=rank)
+    m = _Match()
+    ins = [m.data(shape=[int(v) for v in t.shape.values]) for t in call.args[0].ty.fields]
+    return m.judge(m.output(m.op("concat", {"axis": NCHW_TO_NHWC_AXIS[axis] if rank == 4 else axis},
+                                 {"input": ins})))
 
 
-def is_global_mean(call) -> bool:
-    """A mean over the plane of a 4-D NCHW tensor keeping its dims (ONNX GlobalAveragePool)."""
-    axes = [int(v) for v in call.attrs.axis] if call.attrs.axis is not None else []
-    rank = len(shape_of(call.args[0]))
-    return rank == 4 and sorted(a % 4 for a in axes) == [2, 3] and bool(call.attrs.keepdims)
-
+def reshape_desc(call) -> OpDesc:
+    """A reshape of a quantized value: it reads an image in NCHW order and keeps its input's fix."""
+    m = _Match()
+    x = m.data(call.args[0])
+    if len(shape_of(call.args[0])) == 4:
+        x = m.g.create_op("to_nchw", "transpose", {"order": _TO_NCHW}, {"input": [x]})
+    m.op("reshape", {"shape": [int(v) for v in shape_of(call)]}, {"input": [x]})
+    return m.judge("op")

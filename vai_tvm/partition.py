@@ -32,7 +32,7 @@ from xir.target.placement import misfit  # noqa: E402
 
 from . import describe as D  # noqa: E402
 from .record import PART_FORMAT, encode_record  # noqa: E402
-from .relax_util import const_value, op_name, shape_of  # noqa: E402
+from .relax_util import const_value, op_name  # noqa: E402
 from .to_onnx import region_to_onnx  # noqa: E402
 
 CODEGEN = "vitis_ai"
@@ -51,7 +51,9 @@ def _with_act(p):
     return [(is_op("relax.nn.relu")(p), True), (is_op("relax.nn.leakyrelu")(p), True), (p, False)]
 
 
-def _patterns(target, var2val_main) -> list:
+def _patterns(target, var2val_main, accepted: list | None = None) -> list:
+    """The DPU patterns, each with its check; ``accepted`` (when given) collects (pattern, OpDesc) of every
+    match a check accepts."""
     out = []
 
     def add(name, pattern, annotations, check):
@@ -64,19 +66,19 @@ def _patterns(target, var2val_main) -> list:
                 d = check(ctx.annotated_expr, var2val)
             except Exception:       # a form the description does not know (dynamic shape, odd attrs): CPU
                 return False
-            return d is not None and misfit(d, target) is None
+            ok = d is not None and misfit(d, target) is None
+            if ok and accepted is not None:
+                accepted.append((name, d))
+            return ok
         out.append(FusionPattern(f"{CODEGEN}.{name}", pattern, annotations, _check))
 
     def act(ann):
-        return D.act_of(ann["act"]) if "act" in ann else "NONE"
+        return ann["act"] if "act" in ann else None
 
     # first: a reshape is judged by its producer before that producer is fused
     rs = is_op("relax.reshape")(wildcard(), wildcard())
-
-    def reshape_check(a, v):
-        src = v.get(a["root"].args[0])
-        return D.OpDesc("reshape-fix", "alias") if op_name(src) in DPU_PRODUCERS else None
-    add("reshape", rs, {"root": rs}, reshape_check)
+    add("reshape", rs, {"root": rs},
+        lambda a, v: D.reshape_desc(a["root"]) if op_name(v.get(a["root"].args[0])) in DPU_PRODUCERS else None)
     # conv2d [+ bias] [+ activation]
     for with_bias in (True, False):
         conv = is_op("relax.nn.conv2d")(wildcard(), is_const())
@@ -84,31 +86,40 @@ def _patterns(target, var2val_main) -> list:
         for p, has_act in _with_act(body):
             ann = {"root": conv, **({"act": p} if has_act else {})}
             add(f"conv2d{'_bias' if with_bias else ''}{'_act' if has_act else ''}", p, ann,
-                lambda a, v: D.conv_desc(a["root"], act(a), v))
-    # dense: matmul with constant weights [+ bias] [+ activation] on a 2-D input
+                lambda a, v, b=with_bias: D.conv_desc(a["root"], act(a), b))
+    # dense: matmul with constant weights [+ bias] [+ activation]
     for with_bias in (True, False):
         mm = is_op("relax.matmul")(wildcard(), is_const() | is_op("relax.permute_dims")(is_const()))
         body = is_op("relax.add")(mm, _bias()) if with_bias else mm
         for p, has_act in _with_act(body):
             ann = {"root": mm, **({"act": p} if has_act else {})}
             add(f"dense{'_bias' if with_bias else ''}{'_act' if has_act else ''}", p, ann,
-                lambda a, v: D.linear_desc(a["root"], act(a), v) if len(shape_of(a["root"].args[0])) == 2 else None)
+                lambda a, v, b=with_bias: D.linear_desc(a["root"], act(a), b))
     # element-wise add of two computed tensors [+ activation]
     elt = is_op("relax.add")(wildcard(), wildcard())
     for p, has_act in _with_act(elt):
         ann = {"root": elt, **({"act": p} if has_act else {})}
         add(f"add{'_act' if has_act else ''}", p, ann,
             lambda a, v: None if any(const_value(x, v) is not None for x in a["root"].args)
-            else D.eltwise_desc(a["root"], act(a)))
+            else D.add_desc(a["root"], act(a)))
     for name in ("max_pool2d", "avg_pool2d"):
         p = is_op(f"relax.nn.{name}")(wildcard())
-        add(name, p, {"root": p}, lambda a, v: D.pool_desc(a["root"]) if a["root"].attrs.layout == "NCHW" else None)
+        add(name, p, {"root": p}, lambda a, v: D.pool_desc(a["root"]))
     mean = is_op("relax.mean")(wildcard())
-    add("global_avg_pool", mean, {"root": mean}, lambda a, v: D.global_pool_desc(a["root"])
-        if D.is_global_mean(a["root"]) else None)
+    add("global_avg_pool", mean, {"root": mean}, lambda a, v: D.global_mean_desc(a["root"]))
     cat = is_op("relax.concat")(wildcard())
     add("concat", cat, {"root": cat}, lambda a, v: D.concat_desc(a["root"]))
     return out
+
+
+def dpu_matches(mod, dpu: str = "DPUCZDX8G-zcu104") -> list:
+    """(pattern name, :class:`xir.target.placement.OpDesc`) of each match the ``dpu`` takes in ``mod``'s
+    ``main``, in the order ``FuseOpsByPattern`` accepted them (what ``partition_for_vitis_ai`` fuses)."""
+    accepted: list = []
+    mod = relax.transform.ConvertToDataflow()(mod)
+    relax.transform.FuseOpsByPattern(_patterns(target_of(dpu), _main_var2val(mod), accepted), bind_constants=True,
+                                     annotate_codegen=False)(mod)
+    return accepted
 
 
 def _main_var2val(mod) -> dict:

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 
 import xir
+from xir.ops.conv import conv_kind
+from xir.ops.layout import NCHW_TO_NHWC_AXIS
 from xir.xmodel import write_atomic
 
 from .calib import fake_quant
@@ -29,7 +31,6 @@ from .errors import VaiqError
 from .ir import OWN_FIX, SHARED_FIX
 from .prepare import has_fix
 
-NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
 TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
 ACT_OPS = {"relu": "relu", "relu6": "relu6", "leaky-relu": "leaky-relu", "hard-sigmoid": "hard-sigmoid",
            "hard-swish": "hard-swish"}
@@ -131,11 +132,10 @@ class _Builder:
         cin = x.get_output_tensor().dims[3]
         groups = n.attrs["groups"]
         attrs = self._conv_attrs(n.attrs, kh, kw)
-        if groups == cin and groups > 1 and cin_g == 1:
-            kind = "depthwise-conv2d"
+        kind = conv_kind(cin, groups, cin_g)
+        if kind == "depthwise-conv2d":
             wx = w.reshape(cin, cout // cin, kh, kw).permute(1, 2, 3, 0)
         else:
-            kind = "conv2d"
             attrs["group"] = groups
             wx = w.permute(0, 2, 3, 1)
         ins = {"input": [x], "weights": [self.param(n, f"{n.name}_weights", wx, f"{n.name}.weight")]}

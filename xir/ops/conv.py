@@ -18,6 +18,24 @@ _NONLINEAR = AttrDef("nonlinear", "string", False, "NONE", choices=NONLINEARS,
 _GROUP = AttrDef("group", "int32", False, 1)
 
 
+def conv_kind(in_channels: int, groups: int, in_per_group: int) -> str:
+    """The op a grouped convolution is: ``depthwise-conv2d`` when every input channel is its own group
+    (groups == input channels > 1, one input channel per group), else ``conv2d`` with ``group``.
+    Frontends (vaiq's exporter, vai_tvm's partitioner) ask this one rule."""
+    if groups > 1 and groups == in_channels and in_per_group == 1:
+        return "depthwise-conv2d"
+    return "conv2d"
+
+
+def conv_weight_dims(kind: str, out_channels: int, in_per_group: int, kh: int, kw: int,
+                     in_channels: int) -> list[int]:
+    """The weights' dims of a ``conv_kind`` op: ``[out, kh, kw, in/group]``, depthwise
+    ``[multiplier, kh, kw, in]``."""
+    if kind == "depthwise-conv2d":
+        return [out_channels // in_channels, kh, kw, in_channels]
+    return [out_channels, kh, kw, in_per_group]
+
+
 def _check_bias(op, cout):
     b = optional(op, "bias")
     if b is not None and list(b.dims) != [cout]:

@@ -12,6 +12,9 @@ import math
 from ._shape import attr, fixed_dtype, nhwc, norm_axis, one
 from .registry import ArgDef, AttrDef, ShapeError, define
 
+#: a 4-D tensor's axis in torch / ONNX / Relax order (NCHW) -> the same axis of its NHWC form
+NCHW_TO_NHWC_AXIS = {0: 0, 1: 3, 2: 1, 3: 2}
+
 
 
 
