@@ -9,8 +9,8 @@ Rules:
   large), shift_bias = i + w - b in [min(0, -(24 - (8 + shift_cut))), 16] (lower w when too large,
   lower b when too small); eltwise add: shift_read = max(i) - min(i) <= 7 (lower the larger inputs),
   shift_write = min(i) - o in [-7, 25]; eltwise mul: sum(i) - o in [0, 32]; hard-sigmoid: input in
-  [0, 15] and output >= 7; an activation standing alone (relu, relu6, leaky-relu, hard-swish; vaic
-  runs it as an identity depthwise conv with weights at fix position 0): i - o in [0, 16].
+  [0, 15] and output >= 7; a relu, relu6 or leaky-relu standing alone (vaic runs it as an identity
+  depthwise conv with weights at fix position 0): i - o in [0, 16].
 """
 from __future__ import annotations
 
@@ -23,8 +23,9 @@ from .ir import QGraph
 from .prepare import has_fix
 
 CONV_LIKE = ("conv2d", "transposed-conv2d", "inner-product")
-# activations that, standing alone, run as an identity depthwise conv (xir.transforms.fold_fix)
-IDENTITY_ACTS = ("relu", "relu6", "leaky-relu", "hard-swish")
+# activations that, standing alone, run as an identity depthwise conv (xir.transforms.fold_fix) under
+# the conv shift ranges (a lone hard-swish runs on the ALU, which has no shift_cut: vaic.passes.frontend)
+IDENTITY_ACTS = ("relu", "relu6", "leaky-relu")
 
 
 @dataclass

@@ -10,9 +10,11 @@ Rules:
   a layer runs one conv with its weights folded with the running statistics and quantized (the
   tensors the DPU will run), then rescales and shifts its output so that it is BatchNorm's output
   with the batch statistics (gradients through them, as float training has), and updates the running
-  statistics (momentum 0.1) (Krishnamoorthi, "Quantizing deep convolutional networks for efficient
-  inference", 2018, section 3.2); in eval mode, after ``freeze_bn_stats()`` and after
-  ``fuse_conv_bn()`` the fold uses the running statistics, as deployment does;
+  statistics (momentum 0.1) (the batch-normalization folding for training of Krishnamoorthi,
+  "Quantizing deep convolutional networks for efficient inference", 2018); in eval mode, after ``freeze_bn_stats()`` and after
+  ``fuse_conv_bn()`` the fold uses the running statistics, as deployment does. With batch statistics
+  BatchNorm also divides out each channel's gain error from weight quantization, which the deployed
+  fold keeps: at low bit widths finish training after ``freeze_bn_stats()`` (docs/vaiq.md's recipe);
 - every tensor that has a fix position in the deploy graph has a threshold: one per FixTable group
   (concat and shared-position ops share it; the DPU's rule), and one per weight / bias tensor (a
   module's weight shared by several calls has one). Weights and biases round with STD_ROUND,
