@@ -9,7 +9,8 @@ Rules:
   large), shift_bias = i + w - b in [min(0, -(24 - (8 + shift_cut))), 16] (lower w when too large,
   lower b when too small); eltwise add: shift_read = max(i) - min(i) <= 7 (lower the larger inputs),
   shift_write = min(i) - o in [-7, 25]; eltwise mul: sum(i) - o in [0, 32]; hard-sigmoid: input in
-  [0, 15] and output >= 7.
+  [0, 15] and output >= 7; a relu, relu6 or leaky-relu standing alone (vaic runs it as an identity
+  depthwise conv with weights at fix position 0): i - o in [0, 16].
 """
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from .ir import QGraph
 from .prepare import has_fix
 
 CONV_LIKE = ("conv2d", "transposed-conv2d", "inner-product")
+# activations that, standing alone, run as an identity depthwise conv (xir.transforms.fold_fix) under
+# the conv shift ranges (a lone hard-swish runs on the ALU, which has no shift_cut: vaic.passes.frontend)
+IDENTITY_ACTS = ("relu", "relu6", "leaky-relu")
 
 
 @dataclass
@@ -114,6 +118,8 @@ class FixTable:
                     changed |= self._mul(n, log)
                 elif n.kind == "hard-sigmoid":
                     changed |= self._hsigmoid(n, log)
+                elif n.kind in IDENTITY_ACTS:
+                    changed |= self._identity_act(n, log)
             if not changed:
                 return log
         raise VaiqError("fix-position refinement did not settle; the model's ranges cannot satisfy "
@@ -143,6 +149,18 @@ class FixTable:
             if i + w - b < lo_b:
                 self.param_pos[bk] = i + w - lo_b
                 return self._note(log, True, f"{n.name}: bias fix lowered to {i + w - lo_b} (shift_bias)")
+        return False
+
+    def _identity_act(self, n, log) -> bool:
+        """An activation standing alone runs as an identity depthwise conv (weights at
+        ``fixpoint.IDENTITY_WEIGHT_FIX_POS``): its output position follows the conv shift_cut range."""
+        i, o = self.get(n.inputs[0]), self.get(n.name)
+        lo_cut, hi_cut = fixpoint.shift_cut_range()
+        cut = i + fixpoint.IDENTITY_WEIGHT_FIX_POS - o
+        if cut < lo_cut or cut > hi_cut:
+            new = i + fixpoint.IDENTITY_WEIGHT_FIX_POS - (lo_cut if cut < lo_cut else hi_cut)
+            return self._note(log, self.set(n.name, new), f"{n.name}: output fix set to {new} (shift_cut of "
+                              "the identity conv a lone activation runs as)")
         return False
 
     def _add(self, n, log) -> bool:
@@ -203,4 +221,7 @@ class FixTable:
             elif n.kind == "hard-sigmoid":
                 out += [f"{n.name}: {v}" for v in fixpoint.check_hsigmoid_shifts(
                     self.get(n.inputs[0]), self.get(n.name))]
+            elif n.kind in IDENTITY_ACTS:
+                out += [f"{n.name}: {v}" for v in fixpoint.check_conv_shifts(
+                    self.get(n.inputs[0]), fixpoint.IDENTITY_WEIGHT_FIX_POS, None, self.get(n.name))]
         return out

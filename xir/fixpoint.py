@@ -74,6 +74,10 @@ HSIGMOID_SHIFT = 14
 # fix position 7, i.e. g in {0, 1/128, ..., 127/128}.
 HSWISH_GATE_FIX_POS = 7
 HSWISH_GATE_BIT_WIDTH = 8
+# An activation standing alone (not fused into a conv / eltwise) runs as an identity 1x1 depthwise
+# conv whose int8 weights are 1 at this fix position (xir.transforms.fold_fix), so it obeys the conv
+# shift ranges with fp_w = 0.
+IDENTITY_WEIGHT_FIX_POS = 0
 # Calibration cap (vaiq): no fix position above 12 is chosen for bit widths <= 8.
 MAX_FIX_POS_8BIT = 12
 # Fix positions a tensor may carry: steps from 2^-32 to 2^32 (calibration of any float32 tensor a model

@@ -1,6 +1,6 @@
 """Quantization-aware training of the digits CNN with vaiq's QatProcessor (pytorch_nndct's QAT API).
 
-    python train_qat.py --bits 4 --epochs 4 --output_dir qat_result
+    python train_qat.py --bits 4 --epochs 8 --output_dir qat_result
     vaic -x qat_result/DigitsCNN_int.xmodel -a DPUCZDX8G/KV260 -o compile_output -n digits
 
 A float model is trained first (seconds), then trained again with quantization in the loop; the
@@ -35,7 +35,7 @@ def train_one_epoch(model, x, y, optimizer, batch_size, gen):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bits", type=int, default=8)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch_size", type=int, default=64)
     ap.add_argument("--output_dir", default="qat_result")
     ap.add_argument("--float_checkpoint", default="digits_float.pth")
@@ -60,12 +60,16 @@ def main():
 
     qat = QatProcessor(model, (x_tr[:1],), bitwidth=args.bits)
     qmodel = qat.trainable_model(allow_reused_module=False)
-    optimizer = torch.optim.Adam([
-        {"params": qmodel.quantizer_parameters(), "lr": 1e-2},      # the log2 thresholds
-        {"params": qmodel.non_quantizer_parameters(), "lr": 5e-4}])  # weights, biases, BatchNorm
+    optimizer = torch.optim.Adam([                       # the recommended recipe (docs/vaiq.md)
+        {"params": qmodel.quantizer_parameters(), "lr": 1e-3},      # the log2 thresholds
+        {"params": qmodel.non_quantizer_parameters(), "lr": 1e-3}])  # weights, biases, BatchNorm
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, args.epochs)
     gen = torch.Generator().manual_seed(args.seed)
     for epoch in range(args.epochs):                   # the first forward pass is the warm-up
+        if epoch == args.epochs // 2:
+            qmodel.freeze_bn_stats()                   # the second half trains the deployed BatchNorm fold
         loss = train_one_epoch(qmodel, x_tr, y_tr, optimizer, args.batch_size, gen)
+        scheduler.step()
         print(f"QAT epoch {epoch + 1}: loss {loss:.4f}, accuracy {100 * evaluate(qmodel, x_te, y_te):.2f}% "
               "(fake-quantized)")
 

@@ -27,28 +27,31 @@ def log2_threshold(pos: int, bits: int) -> float:
 
 
 class _TQT(torch.autograd.Function):
+    """One autograd node per quantized tensor. It keeps the input, the output and the in-range mask;
+    with ``out = s * q`` and ``x = s * v`` the threshold gradient ``s * ln2 * sum(g * (inside ? r - v : q))``
+    is ``ln2 * (sum(g * out) - sum(g * inside * x))``: two dot products, no temporaries of the backward."""
+
     @staticmethod
     def forward(ctx, x, log2_t, bits: int, mode: str):
         lo, hi = qbounds(bits)
-        s = torch.exp2(torch.ceil(log2_t.detach()) - (bits - 1)).to(x.dtype)
-        v = x / s
-        r = round_t(v, mode)
+        e = math.ceil(float(log2_t.detach())) - (bits - 1)
+        r = round_t(x * 2.0 ** -e, mode)
         q = torch.clamp(r, lo, hi)
-        ctx.save_for_backward(v, r, q, s)
-        ctx.bounds = (lo, hi)
-        return q * s
+        inside = q == r
+        out = q.mul_(2.0 ** e)
+        ctx.save_for_backward(x, out, inside)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        v, r, q, s = ctx.saved_tensors
-        lo, hi = ctx.bounds
-        inside = (r >= lo) & (r <= hi)
-        gx = g * inside
+        x, out, inside = ctx.saved_tensors
+        gx = torch.where(inside, g, 0.0)
         gt = None
         if ctx.needs_input_grad[1]:
-            gt = (g * torch.where(inside, r - v, q)).sum() * (s * math.log(2.0))
-            gt = gt.reshape(()).to(torch.float32)
-        return gx, gt, None, None
+            flat = lambda t: t.reshape(-1)  # noqa: E731
+            gt = (torch.dot(flat(g), flat(out)) - torch.dot(flat(gx), flat(x))) * math.log(2.0)
+            gt = gt.to(torch.float32)
+        return gx if ctx.needs_input_grad[0] else None, gt, None, None
 
 
 def tqt_quantize(x: torch.Tensor, log2_t: torch.Tensor, bits: int, mode: str = "DPU_ROUND") -> torch.Tensor:

@@ -7,9 +7,14 @@ Rules:
   gamma/beta and running statistics. Every forward folds the BatchNorm into the conv's weights and
   bias with ``vaiq.prepare``'s folding arithmetic, then quantizes the folded tensors, so the weight
   thresholds are trained on the tensors the DPU runs. In training mode (until ``freeze_bn_stats()``)
-  the fold uses the batch statistics (computed without gradient) and updates the running ones
-  (momentum 0.1); in eval mode, after ``freeze_bn_stats()`` and after ``fuse_conv_bn()`` it uses the
-  running statistics, as deployment does;
+  a layer runs one conv with its weights folded with the running statistics and quantized (the
+  tensors the DPU will run), then rescales and shifts its output so that it is BatchNorm's output
+  with the batch statistics (gradients through them, as float training has), and updates the running
+  statistics (momentum 0.1) (the batch-normalization folding for training of Krishnamoorthi,
+  "Quantizing deep convolutional networks for efficient inference", 2018); in eval mode, after ``freeze_bn_stats()`` and after
+  ``fuse_conv_bn()`` the fold uses the running statistics, as deployment does. With batch statistics
+  BatchNorm also divides out each channel's gain error from weight quantization, which the deployed
+  fold keeps: at low bit widths finish training after ``freeze_bn_stats()`` (docs/vaiq.md's recipe);
 - every tensor that has a fix position in the deploy graph has a threshold: one per FixTable group
   (concat and shared-position ops share it; the DPU's rule), and one per weight / bias tensor (a
   module's weight shared by several calls has one). Weights and biases round with STD_ROUND,
@@ -42,7 +47,7 @@ from ..config import QuantConfig
 from ..errors import QatError
 from ..fixtable import CONV_LIKE, FixTable
 from ..ir import QGraph
-from ..prepare import fold_kept_batchnorm, folded_params, has_fix, kept_bn
+from ..prepare import bn_scale_shift, fold_into, fold_kept_batchnorm, folded_params, has_fix, kept_bn
 from ..qmodule import QuantModule, _buf
 from .tqt import fix_pos, log2_threshold, tqt_quantize
 
@@ -149,21 +154,51 @@ class QatModel(nn.Module):
         return {k: getattr(self.weights, self._pkey[(n.name, k)]) for k in n.params}
 
     def _fold(self, n, p: dict[str, torch.Tensor], x: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """The node's weight and bias with its kept BatchNorm folded (batch statistics while training)."""
+        """The node's weight and bias with its kept BatchNorm folded: running statistics, except for a
+        BatchNorm standing alone (``from_bn``) while it trains, which folds its input's batch statistics."""
         bn = kept_bn(n)
         if bn is None:
             return p
         bn = {k[3:]: v for k, v in p.items() if k.startswith("bn.")}
         if self.training and not self.bn_frozen and x is not None:
+            dims = [0] + list(range(2, x.dim()))
             with torch.no_grad():
-                z = x if n.attrs.get("from_bn") else _linear_part(n, x, p["weight"], p.get("bias"))
-                dims = [0] + list(range(2, z.dim()))
-                mean, var = z.mean(dims), z.var(dims, unbiased=False)
-                count = z.numel() // z.shape[1]
-                bn["running_mean"].mul_(1 - BN_MOMENTUM).add_(mean, alpha=BN_MOMENTUM)
-                bn["running_var"].mul_(1 - BN_MOMENTUM).add_(var * count / max(count - 1, 1), alpha=BN_MOMENTUM)
+                var, mean = torch.var_mean(x, dims, correction=0)
+                self._update_running(bn, mean, var, x.numel() // x.shape[1])
             bn = {**bn, "running_mean": mean, "running_var": var}
         return folded_params(n, p, bn)
+
+    @staticmethod
+    def _update_running(bn: dict[str, torch.Tensor], mean: torch.Tensor, var: torch.Tensor, count: int) -> None:
+        bn["running_mean"].mul_(1 - BN_MOMENTUM).add_(mean, alpha=BN_MOMENTUM)
+        bn["running_var"].mul_(1 - BN_MOMENTUM).add_(var * count / max(count - 1, 1), alpha=BN_MOMENTUM)
+
+    def _conv_bn_batch(self, n, x: torch.Tensor, p: dict[str, torch.Tensor], quant: bool) -> torch.Tensor:
+        """A layer with its BatchNorm in training (batch statistics), before its activation, with one
+        conv: ``y = conv(x, Q(W * s))`` with the running fold ``s = gamma / sqrt(running_var + eps)``
+        (the weights the DPU will run); ``y / s + conv bias`` stands for the float conv output and goes
+        through BatchNorm with batch statistics (gradients through them, running statistics updated,
+        as in float training). The quantized folded bias enters as ``(Q(b) - b) * sigma_r / sigma_batch``:
+        with batch statistics equal to the running ones the result is the deployed layer ``y + Q(b)``."""
+        bn = {k[3:]: v for k, v in p.items() if k.startswith("bn.")}
+        eps = n.attrs["bn_eps"]
+        # the fold reads copies of the running statistics: batch_norm updates them in place
+        before = {"running_mean": bn["running_mean"].clone(), "running_var": bn["running_var"].clone()}
+        scale, shift = bn_scale_shift({**bn, **before}, eps)
+        w, b = fold_into(n.kind, n.attrs.get("groups", 1), p["weight"], p.get("bias"), scale, shift)
+        if quant:
+            w = tqt_quantize(w, self._w_t(n.name, "weight"), self._w_bits[f"{n.name}.weight"], "STD_ROUND")
+        y = _linear_part(n, x, w, None)
+        shape = (1, -1) + (1,) * (y.dim() - 2)
+        inv = (1.0 / torch.where(scale == 0, torch.ones_like(scale), scale)).reshape(shape)  # gamma 0: y is 0
+        z = y * inv if p.get("bias") is None else torch.addcmul(p["bias"].reshape(shape), y, inv)
+        out, _, inv_std = torch.native_batch_norm(z, bn.get("weight"), bn.get("bias"), bn["running_mean"],
+                                                  bn["running_var"], True, BN_MOMENTUM, eps)
+        if quant:
+            qb = tqt_quantize(b, self._w_t(n.name, "bias"), self._w_bits[f"{n.name}.bias"], "STD_ROUND")
+            k = torch.sqrt(before["running_var"] + eps) * inv_std
+            out = out + ((qb - b) * k).reshape(shape)
+        return out
 
     def deploy_params(self) -> dict[str, dict[str, torch.Tensor]]:
         """Every deploy-graph node's tensors (BatchNorm folded with running statistics), detached."""
@@ -324,6 +359,25 @@ class QatModel(nn.Module):
         return self.exact
 
     # -- running -------------------------------------------------------------------------------
+    def _value(self, n, xs: list[torch.Tensor], quant: bool) -> torch.Tensor:
+        """The node's (fake-quantized when ``quant``) value before its output quantizer."""
+        if n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
+            return xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"][1:]))
+        p = self._params(n)
+        own = quant and n.quant == "own"
+        if n.kind in CONV_LIKE:
+            if self.training and not self.bn_frozen and "bn_eps" in n.attrs and not n.attrs.get("from_bn"):
+                return run_float.apply_act(self._conv_bn_batch(n, xs[0], p, own), n.act, n.act_attrs,
+                                           dpu_approx=True)
+            p = self._fold(n, p, xs[0])
+            if own:
+                p = {k: tqt_quantize(v, self._w_t(n.name, k), self._w_bits[f"{n.name}.{k}"], "STD_ROUND")
+                     for k, v in p.items()}
+        elif n.kind == "hard-swish" and own:               # the DPU rounds its gate
+            gate = run_float.apply_act(xs[0], "hard-sigmoid", n.attrs, dpu_approx=True)
+            return xs[0] * tqt_quantize(gate, self._gate_t, fixpoint.HSWISH_GATE_BIT_WIDTH, "DPU_ROUND")
+        return run_float.run_node(n, xs, p, dpu_approx=True)
+
     def forward(self, *args):
         g = self.graph
         if len(args) != len(g.inputs):
@@ -342,20 +396,7 @@ class QatModel(nn.Module):
                 y = args[g.inputs.index(n.name)].float()
             else:
                 xs = [vals[i] for i in n.inputs]
-                if n.kind == "reshape" and n.attrs["shape"] and n.attrs["shape"][0] == self._batch:
-                    y = xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"][1:]))
-                else:
-                    p = self._params(n)
-                    if n.kind in CONV_LIKE:
-                        p = self._fold(n, p, xs[0])
-                        if quant and n.quant == "own":
-                            p = {k: tqt_quantize(v, self._w_t(n.name, k), self._w_bits[f"{n.name}.{k}"], "STD_ROUND")
-                                 for k, v in p.items()}
-                    if n.kind == "hard-swish" and quant and n.quant == "own":   # the DPU rounds its gate
-                        gate = run_float.apply_act(xs[0], "hard-sigmoid", n.attrs, dpu_approx=True)
-                        y = xs[0] * tqt_quantize(gate, self._gate_t, fixpoint.HSWISH_GATE_BIT_WIDTH, "DPU_ROUND")
-                    else:
-                        y = run_float.run_node(n, xs, p, dpu_approx=True)
+                y = self._value(n, xs, quant)
             if has_fix(n) and n.quant != "shared":
                 if warm:
                     obs = self.observers.get(n.name)

@@ -267,7 +267,7 @@ class _Folder:
                                             {"input": [x]}), src)
         w = self.dst.create_const_op(f"{name}_identity_weights", np.ones((1, 1, 1, c), np.int8),
                                      "xint8", kind="const-fix")
-        _set_fix(w, {"fix_point": 0, "bit_width": 8, "if_signed": True, "round_mode": "DPU_ROUND"})
+        _set_fix(w, {"fix_point": fixpoint.IDENTITY_WEIGHT_FIX_POS, "bit_width": 8, "if_signed": True, "round_mode": "DPU_ROUND"})
         new = self.dst.create_op(f"{name}_4d" if flat else name, "depthwise-conv2d-fix",
                                  {"kernel": [1, 1], "nonlinear": nonlinear}, {"input": [x], "weights": [w]})
         new = _set_fix(new, info)
