@@ -1,33 +1,34 @@
-"""Emulator speed against the float torch forward (issue 5): ResNet-18 and MobileNetV2 (224x224)
-compiled for DPUCZDX8G/KV260, at batch 1 and 8, for several thread settings, with a breakdown of
-the emulator's time by instruction kind, and the cost of a timing-only profile.
+"""Emulator speed as users get it, beside the float torch forward and onnxruntime (issue 15).
 
-Goals: emulator time per image at most 3x the float forward at batch 1 and at most 1.5x at batch 8,
-judged on ``split``, the setting a user gets without any environment variable; a timing-only profile
-(``vairun profile`` without inputs) under 10 float forwards of the same batch.
+For each model (default ResNet-18 and MobileNetV2, 224x224, compiled for DPUCZDX8G/KV260) and batch
+(default 1 and 8), three measurements, each in a fresh process of its own:
 
-Every measurement runs in a fresh process of its own: torch's OpenMP threads and numpy's OpenBLAS
-threads both spin after their work, and timed in one process they steal each other's cores (a torch
-forward right after emulator runs can take many times its normal time). Thread settings of the
-emulator processes (torch keeps its default thread count):
+* ``vairun``: the ``vairun bench`` command itself (``vairun bench MODEL --batch B --warmup W
+  --repeat R --json F``), i.e. exactly the code path and the thread settings a user gets;
+* ``torch``: the float model's forward (``torch.no_grad``, torch's default threads);
+* ``onnxruntime``: the same float model exported to ONNX (torch's TorchScript exporter), run by
+  onnxruntime's CPU provider with default session options: the practical floor for a float
+  forward on this CPU.
 
-* ``blas1``: OPENBLAS_NUM_THREADS=1 and the emulator in one thread;
-* ``blas2``: OPENBLAS_NUM_THREADS=<cores> and the emulator in one thread;
-* ``split``: OPENBLAS_NUM_THREADS=<cores> and VAIRUN_EMU_THREADS=<cores>: the emulator splits the
-  batch over its own threads and caps OpenBLAS at 1 thread meanwhile (vairun/emu/fast/blas.py); at
-  batch 1 there is nothing to split, so it is ``blas2``. This is vairun's default.
+Each measurement makes ``--warmup`` untimed calls and then ``--repeat`` timed ones and reports the
+minimum and the median per image. Separate processes matter: torch's OpenMP threads and numpy's
+OpenBLAS threads spin after their work, and timed in one process they steal each other's cores.
+The environment is passed on unchanged (thread variables such as OMP_NUM_THREADS, if set, are
+printed). The ratios are vairun over torch (the issue's goals: <= 1.5 at batch 1 and <= 1.0 at batch
+8, judged on the medians) and vairun over onnxruntime. ``profile`` is ``vairun bench --timing-only``
+(the cycle model without data), in ms per call and in float torch forwards of the batch.
 
-Times are medians (and minima) of ``--repeat`` warm runs after three warm-up runs (the first run of
-a stream executes it instruction by instruction and builds the fused program, the second fills its
-caches). On a machine shared with other work, multi-threaded timings (torch's, blas2, split) swing
-widely; compare the minima, or rerun when the machine is quiet.
+On a machine shared with other work the multi-threaded timings swing widely; the load average
+before and after is printed; compare the minima or rerun when the machine is quiet.
 
-Usage: python scripts/bench_emulator.py [--models resnet18,mobilenet_v2] [--repeat 7] [--workdir DIR]
+Usage: python scripts/bench_emulator.py [--models resnet18,mobilenet_v2] [--batches 1,8]
+                                        [--warmup 2] [--repeat 7] [--workdir DIR]
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,29 +39,45 @@ from pathlib import Path
 
 import click
 
-SETTINGS = ("blas1", "blas2", "split")
-GOALS = {1: 3.0, 8: 1.5}
-#: a timing-only profile costs less than this many float forwards
+#: vairun time per image at most this many float torch forwards per image (issue 15), by batch
+GOALS = {1: 1.5, 8: 1.0}
+#: a timing-only profile costs less than this many float forwards of the same batch (issue 5)
 PROFILE_GOAL = 10
-#: the setting vairun runs in when no environment variable says otherwise (judged against GOALS)
-DEFAULT = "split"
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VAIRUN_EMU_THREADS")
 
 
-def compiled_model(name: str, target: str, folder: Path) -> Path:
-    """Quantize (calibrating on random data) and compile ``name`` into ``folder``; reuses a model
-    compiled there before."""
-    out = folder / "out" / f"{name}.xmodel"
-    if out.exists():
-        return out
-    from vaic.pipeline import compile_graph
-    from vaic.writer import write_outputs
-    from zoo_quantize import quantized_xmodel
-    res = compile_graph(quantized_xmodel(name, folder), target)
-    return Path(write_outputs(res, folder / "out", name)[f"{name}.xmodel"])
+def _run(cmd: list[str], what: str) -> None:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise click.ClickException(f"{what} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
 
 
-def _times(fn, repeat: int, warmup: int) -> dict:
-    """Median and minimum seconds of ``repeat`` calls after ``warmup`` untimed ones."""
+def _worker(kind: str, args: dict) -> dict:
+    """Run one float measurement in a fresh process (this script's ``worker`` command)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        res = Path(tmp) / "res.json"
+        _run([sys.executable, __file__, "worker", kind, json.dumps(args), str(res)], f"{kind} measurement")
+        return json.loads(res.read_text())
+
+
+def _vairun_exe() -> list[str]:
+    """The ``vairun`` console script of this interpreter's environment (what users type)."""
+    exe = Path(sys.executable).parent / "vairun"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "vairun.cli"]
+
+
+def _vairun_bench(path: Path, batch: int, warmup: int, repeat: int, timing_only: bool = False) -> dict:
+    """``vairun bench`` in its own process; its --json record."""
+    with tempfile.TemporaryDirectory() as tmp:
+        res = Path(tmp) / "bench.json"
+        cmd = [*_vairun_exe(), "bench", str(path), "--batch", str(batch), "--warmup", str(warmup),
+               "--repeat", str(repeat), "--json", str(res)] + (["--timing-only"] if timing_only else [])
+        _run(cmd, "vairun bench")
+        return json.loads(res.read_text())
+
+
+def _steady(fn, images: int, warmup: int, repeat: int) -> dict:
+    """Per-image minimum and median (ms) of ``repeat`` timed calls after ``warmup`` untimed ones."""
     for _ in range(warmup):
         fn()
     ts = []
@@ -68,141 +85,121 @@ def _times(fn, repeat: int, warmup: int) -> dict:
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return {"seconds": statistics.median(ts), "min": min(ts)}
+    return {"warmup": warmup, "repeat": repeat, "ms_per_image_min": min(ts) / images * 1e3,
+            "ms_per_image_median": statistics.median(ts) / images * 1e3}
 
 
-def _measure(kind: str, args: dict, env: dict) -> dict:
-    """Run one measurement in a fresh process (this script's ``worker`` command)."""
-    out = subprocess.run([sys.executable, __file__, "worker", kind, json.dumps(args)], env={**os.environ, **env},
-                         capture_output=True, text=True, check=False)
-    if out.returncode:
-        raise click.ClickException(f"{kind} measurement failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def _image_shape(name: str) -> tuple[int, ...]:
-    """(C, H, W) of one input image of zoo model ``name``."""
+def _input(name: str, batch: int):
+    import torch
     from vaiq.zoo import MODELS
-    return tuple(MODELS[name].input_shape[1:])
+    return torch.randn(batch, *MODELS[name].input_shape[1:], generator=torch.Generator().manual_seed(batch))
 
 
-def _worker_torch(args: dict) -> dict:
+def _measure_torch(args: dict) -> dict:
     import torch
     from vaiq.zoo import get_model
-    warnings.simplefilter("ignore")
     model = get_model(args["model"]).eval()
-    x = torch.randn(args["batch"], *_image_shape(args["model"]), generator=torch.Generator().manual_seed(args["batch"]))
+    x = _input(args["model"], args["batch"])
     with torch.no_grad():
-        res = _times(lambda: model(x), args["repeat"], warmup=3)
+        res = _steady(lambda: model(x), args["batch"], args["warmup"], args["repeat"])
     return {**res, "threads": torch.get_num_threads()}
 
 
-def _worker_emu(args: dict) -> dict:
-    import numpy as np
-    from vairun import GraphRunner
-    from vairun.emu.fast import blas
-    from vairun.emu.fast.program import timings
-    warnings.simplefilter("ignore")
-    runner = GraphRunner(args["path"])
-    c, h, w = _image_shape(args["model"])
-    x = np.random.default_rng(args["batch"]).standard_normal((args["batch"], h, w, c))
-    x = x.astype(np.float32)
-    res = _times(lambda: runner.run([x]), args["repeat"], warmup=3)
-    with timings() as tm:
-        runner.run([x])
-    out = {**res, "breakdown": tm, "blas_threads": blas.get_threads()}
-    if args.get("profile"):
-        from vairun.profiling import profile_model
-        out["profile"] = _times(lambda: profile_model(runner.model), args["repeat"], warmup=1)["seconds"]
-    return out
+def _measure_ort(args: dict) -> dict:
+    import onnxruntime as ort
+    sess = ort.InferenceSession(args["onnx"], providers=["CPUExecutionProvider"])
+    feed = {sess.get_inputs()[0].name: _input(args["model"], args["batch"]).numpy()}
+    res = _steady(lambda: sess.run(None, feed), args["batch"], args["warmup"], args["repeat"])
+    return {**res, "version": ort.__version__}
+
+
+def export_float_onnx(name: str, folder: Path) -> Path:
+    """The float zoo model as ONNX with a dynamic batch (reuses a file exported there before)."""
+    path = folder / f"{name}_float.onnx"
+    if not path.exists():
+        import torch
+        from vaiq.zoo import get_model
+        torch.onnx.export(get_model(name).eval(), (_input(name, 1),), str(path), dynamo=False, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
+    return path
+
+
+def _cell(r: dict) -> str:
+    return f"{r['ms_per_image_median']:.1f} ({r['ms_per_image_min']:.1f})"
 
 
 @click.group(invoke_without_command=True)
 @click.option("--models", default="resnet18,mobilenet_v2", show_default=True)
 @click.option("--target", default="DPUCZDX8G/KV260", show_default=True)
 @click.option("--batches", default="1,8", show_default=True)
-@click.option("--repeat", default=7, show_default=True, help="timed warm runs per measurement (median)")
-@click.option("--cores", default=None, type=int, help="threads for blas2/split (default: usable CPUs)")
-@click.option("--settings", default=",".join(SETTINGS), show_default=True)
+@click.option("--warmup", default=2, show_default=True, help="untimed calls first, in every measurement")
+@click.option("--repeat", default=7, show_default=True, help="timed calls per measurement (min and median)")
 @click.option("--workdir", default=None, type=click.Path(file_okay=False),
-              help="keep the compiled models here and reuse them (default: a temporary folder)")
+              help="keep the compiled models and ONNX files here and reuse them (default: a temporary folder)")
 @click.pass_context
-def main(ctx, models, target, batches, repeat, cores, settings, workdir) -> None:
+def main(ctx, models, target, batches, warmup, repeat, workdir) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
     from rich.table import Table
-    from vairun.emu.fast.engine import default_threads
+    from zoo_quantize import compiled_xmodel
 
     warnings.simplefilter("ignore")
-    cores = cores or default_threads()
-    console = Console(width=max(Console().width, 140))
-    settings = [s for s in settings.split(",") if s]
-    if DEFAULT not in settings:
-        raise click.UsageError(f"--settings must include {DEFAULT}: the goals are judged on vairun's default")
+    console = Console(width=max(Console().width, 150))
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp())
-    table = Table(title=f"vairun emulator vs float torch forward, {target}, ms per image: median (minimum) of "
-                        f"{repeat} warm runs, {cores} cores; ratio of the medians, emulator in the default "
-                        f"setting ({DEFAULT}); profile: timing-only, ms per call and in forwards of the batch")
-    for col in ("model", "batch", "torch", *[f"emu {s}" for s in settings], "ratio", "goal", "met",
-                "profile", "/ fwd", "met"):
+    table = Table(title=f"vairun bench vs float torch and onnxruntime, {target}: ms per image, median (minimum) of "
+                        f"{repeat} timed calls after {warmup} warm-up calls, each measurement in its own process")
+    for col in ("model", "batch", "torch", "onnxruntime", "vairun", "vairun/torch", "goal", "met", "vairun/ort",
+                "profile ms", "/ fwd", "met"):
         table.add_column(col, justify="right")
-    breakdowns = []
-    torch_threads = None
+    threads, ort_version = None, None
     load_before = os.getloadavg()
-    for name in models.split(","):
-        folder = base / name
-        folder.mkdir(parents=True, exist_ok=True)
-        with console.status(f"quantizing and compiling {name}"):
-            path = compiled_model(name, target, folder)
-        for batch in (int(b) for b in batches.split(",")):
-            with console.status(f"{name} batch {batch}: torch"):
-                tr = _measure("torch", {"model": name, "batch": batch, "repeat": repeat}, {})
-            torch_threads = tr["threads"]
-            t_torch = tr["seconds"] / batch
-            emu = {}
-            for s in settings:
-                env = {"OPENBLAS_NUM_THREADS": str(1 if s == "blas1" else cores),
-                       "VAIRUN_EMU_THREADS": str(cores if s == "split" else 1)}
-                with console.status(f"{name} batch {batch}: emulator {s}"):
-                    emu[s] = _measure("emu", {"path": str(path), "model": name, "batch": batch, "repeat": repeat,
-                                              "profile": s == DEFAULT}, env)
-            ratio = emu[DEFAULT]["seconds"] / batch / t_torch
-            goal = GOALS.get(batch)
-            fwds = emu[DEFAULT]["profile"] / tr["seconds"]
-            table.add_row(name, str(batch), f"{t_torch * 1e3:.1f} ({tr['min'] / batch * 1e3:.1f})",
-                          *[f"{emu[s]['seconds'] / batch * 1e3:.1f} ({emu[s]['min'] / batch * 1e3:.1f})"
-                            for s in settings], f"{ratio:.2f}",
-                          f"<= {goal}" if goal else "-", ("yes" if ratio <= goal else "NO") if goal else "-",
-                          f"{emu[DEFAULT]['profile'] * 1e3:.1f}", f"{fwds:.2f}",
-                          "yes" if fwds < PROFILE_GOAL else "NO")
-            breakdowns.append((name, batch, DEFAULT, emu[DEFAULT]["breakdown"]))
+    try:
+        for name in models.split(","):
+            folder = base / name
+            folder.mkdir(parents=True, exist_ok=True)
+            with console.status(f"quantizing and compiling {name}, exporting its float ONNX"):
+                path = compiled_xmodel(name, target, folder)
+                onnx_path = export_float_onnx(name, folder)
+            with console.status(f"{name}: vairun bench --timing-only"):
+                prof = _vairun_bench(path, 1, warmup, repeat, timing_only=True)["seconds_median"]
+            for batch in (int(b) for b in batches.split(",")):
+                args = {"model": name, "batch": batch, "warmup": warmup, "repeat": repeat}
+                with console.status(f"{name} batch {batch}: torch"):
+                    tr = _worker("torch", args)
+                with console.status(f"{name} batch {batch}: onnxruntime"):
+                    orr = _worker("ort", {**args, "onnx": str(onnx_path)})
+                with console.status(f"{name} batch {batch}: vairun bench"):
+                    vr = _vairun_bench(path, batch, warmup, repeat)
+                threads, ort_version = tr["threads"], orr["version"]
+                ratio = vr["ms_per_image_median"] / tr["ms_per_image_median"]
+                goal = GOALS.get(batch)
+                fwds = prof * 1e3 / (tr["ms_per_image_median"] * batch)
+                table.add_row(name, str(batch), _cell(tr), _cell(orr), _cell(vr), f"{ratio:.2f}",
+                              f"<= {goal}" if goal else "-", ("yes" if ratio <= goal else "NO") if goal else "-",
+                              f"{vr['ms_per_image_median'] / orr['ms_per_image_median']:.2f}",
+                              f"{prof * 1e3:.1f}", f"{fwds:.2f}", "yes" if fwds < PROFILE_GOAL else "NO")
+    finally:
+        if not workdir:
+            shutil.rmtree(base, ignore_errors=True)
     console.print(table)
     load_after = os.getloadavg()
     console.print(f"load average (1/5/15 min) before {'/'.join(f'{v:.2f}' for v in load_before)}, after "
-                  f"{'/'.join(f'{v:.2f}' for v in load_after)}: other work on the machine distorts the "
-                  f"multi-threaded timings")
-    console.print(f"torch threads: {torch_threads}; emulator settings: blas1 = OpenBLAS 1 thread; blas2 = OpenBLAS "
-                  f"{cores} threads; split = batch over {cores} emulator threads (OpenBLAS 1 thread each)")
-    for name, batch, setting, tm in breakdowns:
-        t = Table(title=f"{name}, batch {batch}, {setting}: fused steps by instruction kind (ms per image; "
-                        f"with split, the first thread's steps, which run alongside the others)")
-        for col in ("kind", "instructions", "ms/img", "share"):
-            t.add_column(col, justify="right")
-        total = sum(v[0] for v in tm.values())
-        for kind, (sec, count) in sorted(tm.items(), key=lambda kv: -kv[1][0]):
-            t.add_row(kind, str(count), f"{sec / batch * 1e3:.2f}", f"{sec / total * 100:.0f}%")
-        t.add_row("all steps", str(sum(v[1] for v in tm.values())), f"{total / batch * 1e3:.2f}", "100%")
-        console.print(t)
+                  f"{'/'.join(f'{v:.2f}' for v in load_after)}; {os.cpu_count()} CPUs; torch threads {threads}; "
+                  f"onnxruntime {ort_version}")
+    env = {k: os.environ[k] for k in THREAD_VARS if k in os.environ}
+    console.print(f"thread variables: {env or 'none set (defaults)'}")
 
 
 @main.command(hidden=True)
-@click.argument("kind", type=click.Choice(["torch", "emu"]))
+@click.argument("kind", type=click.Choice(["torch", "ort"]))
 @click.argument("args")
-def worker(kind, args) -> None:
-    """One measurement in this process; prints its result as JSON."""
-    fn = _worker_torch if kind == "torch" else _worker_emu
-    print(json.dumps(fn(json.loads(args))))
+@click.argument("result", type=click.Path(dir_okay=False))
+def worker(kind, args, result) -> None:
+    """One float measurement in this process; writes its result as JSON to RESULT."""
+    warnings.simplefilter("ignore")
+    res = (_measure_torch if kind == "torch" else _measure_ort)(json.loads(args))
+    Path(result).write_text(json.dumps(res))
 
 
 if __name__ == "__main__":

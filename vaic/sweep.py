@@ -1,6 +1,6 @@
 """``vaic sweep``: compile one quantized model for many targets and time each on the emulated DPU.
 
-Layering (DESIGN.md §1): vaic does not import vairun. Each target is compiled here, in-process, and
+Layering (README.md, Layout): vaic does not import vairun. Each target is compiled here, in-process, and
 timed by ``vairun profile --json`` (timing-only) run as a subprocess: the runtime's command line,
 files in and files out.
 

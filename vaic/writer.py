@@ -1,4 +1,4 @@
-"""Write a compile result: ``<net>.xmodel``, ``meta.json`` and ``md5sum.txt`` (DPU_FACTS §3).
+"""Write a compile result: ``<net>.xmodel``, ``meta.json`` and ``md5sum.txt`` (docs/vaic.md, docs/xmodel.md).
 
 Rules: each DPU subgraph carries ``device``, ``dpu_name``, ``dpu_fingerprint`` (uint64), ``isa``,
 ``mc_code`` (the encoded instruction stream), ``mc_code_layers`` + ``mc_code_layer_index`` (which

@@ -1,4 +1,4 @@
-"""Fix-position calibration (DPU_FACTS §2).
+"""Fix-position calibration (docs/vaiq.md, PTQ fidelity).
 
 Rules:
 - overflow-safe start: ``step = max(xmin / (-2^(bw-1) - 0.5), xmax / (2^(bw-1) - 0.5))``,

@@ -1,4 +1,4 @@
-"""Export the deploy graph ``<Net>_int.xmodel``: float ops + ``fix`` ops, NHWC (DPU_FACTS §3).
+"""Export the deploy graph ``<Net>_int.xmodel``: float ops + ``fix`` ops, NHWC (docs/xmodel.md).
 
 Rules:
 - 4-D activations are stored NHWC; a torch op that works on NCHW order (flatten, reshape, permute,

@@ -2,7 +2,7 @@
 
 Rules:
 - a node whose output shares its input's fix position (layout ops, max-pool, pad, nearest upsample)
-  reads and writes its input's entry; concat inputs and output are one group (DPU_FACTS §2), whose
+  reads and writes its input's entry; concat inputs and output are one group (docs/numerics.md), whose
   position is the lowest calibrated position of its members (the one that cannot overflow);
 - refinement repeats until nothing changes:
   conv/dense/transposed: shift_cut = i + w - o in [0, 16] (lower o when too small, lower w when too

@@ -19,7 +19,7 @@ import torch
 # xir kinds whose output the DPU computes with its own fix position
 OWN_FIX = {"conv2d", "depthwise-conv2d", "transposed-conv2d", "inner-product", "add", "mul",
            "avgpool2d", "concat", "hard-sigmoid", "relu", "relu6", "leaky-relu", "hard-swish"}
-# kinds whose output must keep the input's fix position (DPU_FACTS §2) or only move data
+# kinds whose output must keep the input's fix position (docs/numerics.md) or only move data
 SHARED_FIX = {"maxpool2d", "pad", "upsample", "reshape", "flatten", "transpose", "strided_slice",
               "identity"}
 ACTIVATIONS = {"relu": "RELU", "relu6": "RELU6", "leaky-relu": "LEAKYRELU", "hard-sigmoid": "HSIGMOID",

@@ -1,6 +1,6 @@
 """Graph preparation before calibration.
 
-Rules (DPU_FACTS §2):
+Rules (docs/numerics.md, Nonlinearities):
 - with ``convert_silu_to_hswish`` a SiLU ``x * sigmoid(x)`` (sigmoid read only by that multiply)
   becomes one hard-swish; with ``convert_sigmoid_to_hsigmoid`` every other sigmoid becomes a
   hard-sigmoid (both run on the DPU's ALU, both approximate); by default sigmoid stays a float (CPU)
@@ -71,7 +71,7 @@ def recognize_hard_sigmoids(g: QGraph) -> None:
     """Hand-written hard-sigmoid and hard-swish (as many MobileNetV3 sources write them) are the same
     functions as torch's: ``relu6(x + 3) / 6`` (or ``* (1/6)``) becomes one ``hard-sigmoid`` node,
     ``x * hard-sigmoid(x)`` and ``x * relu6(x + 3) / 6`` one ``hard-swish`` node, so the DPU's ALU runs them instead of three CPU
-    ops (the quantized semantics of both are DPU_FACTS' hard-sigmoid / hard-swish either way)."""
+    ops (the quantized semantics of both are docs/numerics.md's hard-sigmoid / hard-swish either way)."""
     users = g.users()
 
     def only_user(name):

@@ -1,4 +1,4 @@
-"""quant_info.json: pytorch_nndct's calibration result format (DPU_FACTS §1).
+"""quant_info.json: pytorch_nndct's calibration result format (docs/vaiq.md, Outputs).
 
 Rule: top-level keys ``param``, ``output``, ``input``, ``fast_finetuned``, ``bias_corrected``,
 ``version``, ``graph_md5``, and vaiq's ``cle`` (the layer pairs cross-layer equalization scaled,

@@ -3,7 +3,7 @@
     vairun run MODEL.xmodel -i INPUT.npy [-i ...] -o OUT.npz [--nchw] [--raw] [--arch A] [--reference]
     vairun profile MODEL.xmodel [--arch A] [--json FILE] [--html FILE] [-i INPUT.npy ...]
     vairun info MODEL.xmodel
-    vairun bench MODEL.xmodel [--batch N] [--timing-only] [--json FILE]
+    vairun bench MODEL.xmodel [--batch N] [--warmup N] [--repeat N] [--timing-only] [--json FILE]
     vairun eval MODEL.xmodel --data DATA [--workers N] [--ray local|ADDRESS] ...   (vairun/cli_eval.py)
 
 Exit codes: 0 success, 1 internal failure, 2 bad input (one line: missing file, wrong shape or
@@ -24,6 +24,7 @@ import numpy as np
 from xir.arrays import open_npy
 from xir.cli import OneLineGroup
 
+from .benchmark import DEFAULT_REPEAT, DEFAULT_WARMUP
 from .errors import VairunError
 
 _CTX = {"help_option_names": ["-h", "--help"]}
@@ -214,36 +215,37 @@ def info(model, arch, debug):
 @main.command()
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--batch", default=1, show_default=True, type=click.IntRange(1, 4096))
-@click.option("--repeat", default=3, show_default=True, type=click.IntRange(1, 100))
+@click.option("--warmup", default=DEFAULT_WARMUP, show_default=True, type=click.IntRange(0, 100),
+              help="untimed runs first (the emulator builds its plan and fills its caches)")
+@click.option("--repeat", default=DEFAULT_REPEAT, show_default=True, type=click.IntRange(1, 1000),
+              help="timed runs (min and median reported)")
 @click.option("--timing-only", is_flag=True, help="time the cycle model only, no data")
 @click.option("--arch")
 @click.option("--json", "json_file", type=click.Path(dir_okay=False))
 @click.option("--debug", is_flag=True)
-def bench(model, batch, repeat, timing_only, arch, json_file, debug):
-    """How many images per second the emulator runs (and what the board would do)."""
+def bench(model, batch, warmup, repeat, timing_only, arch, json_file, debug):
+    """Emulator time per image in steady state (warm-up runs not counted), and the board estimate."""
     def work():
         from xir.files import check_output_files, write_atomic
+        from .benchmark import random_feeds, steady_state
         from .profiling import profile_model
         from .runner import GraphRunner
         check_output_files(json_file)
         r = GraphRunner(model, arch)
-        rng = np.random.default_rng(0)
-        feeds = [rng.standard_normal([batch] + t.dims[1:]).astype(np.float32) for t in r.get_input_tensors()]
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            if timing_only:
-                p = profile_model(r.model)
-            else:
-                r.run(feeds)
-            times.append(time.perf_counter() - t0)
-        best = min(times)
+        if timing_only:
+            s = steady_state(lambda: profile_model(r.model), 1, warmup, repeat)
+        else:
+            feeds = random_feeds(r, batch)
+            s = steady_state(lambda: r.run(feeds), batch, warmup, repeat)
         p = profile_model(r.model)
-        ips = (1 if timing_only else batch) / best
-        res = {"images_per_s": ips, "batch": batch, "seconds": best, "timing_only": timing_only,
+        what = "timing-only profile" if timing_only else f"emulator, batch {batch}"
+        unit = "per profile" if timing_only else "per image"
+        click.echo(f"{what}: {s.warmup} warm-up run(s) not timed, {s.repeat} timed run(s); {unit} "
+                   f"min {s.ms_per_image_min:.2f} ms, median {s.ms_per_image_median:.2f} ms "
+                   f"({s.images_per_s:.2f} {'profiles' if timing_only else 'images'}/s at the median); "
+                   f"board estimate {p.fps:.1f} frames/s, {p.latency_ms:.2f} ms per frame")
+        res = {"batch": batch, "timing_only": timing_only, **s.to_dict(),
                "board_fps": p.fps, "cycles": p.cycles, "latency_ms": p.latency_ms}
-        click.echo(f"{'timing-only profile' if timing_only else 'emulator'}: {ips:.2f} images/s "
-                   f"(batch {batch}, best of {repeat}: {best:.3f} s); board estimate {p.fps:.1f} frames/s")
         if json_file:
             write_atomic(Path(json_file), (json.dumps(res, indent=1) + "\n").encode())
     _guard(work, debug)

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from xir.target import Target
+
 from .model import CompiledModel
 from .timing import Profile, profile_program
 from .timing.schedule import Event
 
 
-def profile_model(model: CompiledModel) -> Profile:
-    t = model.target
+def profile_model(model: CompiledModel, target: Target | None = None) -> Profile:
+    """The model's DPU profile on its own target, or on ``target`` (another board or parameter set
+    for the same fingerprint: the streams are not recompiled)."""
+    t = target or model.target
     parts = [profile_program(p.instructions, t) for p in model.plans.values()]
     if not parts:
         return Profile(t.name, t.clock_mhz, 0, 0.0, 0.0, {}, {}, t.peak_ops_per_cycle, 0, 0, [], [])

@@ -1,4 +1,4 @@
-"""Scale-out settings the tools share (DESIGN.md §9): how many local workers by default, and how a
+"""Scale-out settings the tools share (docs/vairun.md, docs/vaic.md): how many local workers by default, and how a
 ``--ray local|ADDRESS`` option becomes a Ray session.
 
 Rules:

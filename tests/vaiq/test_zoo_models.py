@@ -16,6 +16,7 @@ TEST_SHAPES = {
     "mnasnet": (1, 3, 64, 64),
     "regnet_x_400mf": (1, 3, 64, 64),
     "resnext50": (1, 3, 64, 64),
+    "mobilenet_v1": (1, 3, 64, 64),
     "yolo_tiny": (1, 3, 128, 128),
     "unet": (1, 3, 64, 64),
 }
@@ -33,6 +34,8 @@ PUBLISHED_PARAMS = {
     "mnasnet": 4_383_312,
     "regnet_x_400mf": 5_495_976,
     "resnext50": 25_028_904,
+    "vgg16": 138_357_544,
+    "mobilenet_v1": 4_231_976,  # trainable parameters
 }
 
 # Published counts of the dense-prediction nets at their default class counts: YOLOv5n's model summary
@@ -81,7 +84,8 @@ def built():
 
 def test_registry_lists_all_models():
     expected = {
-        "ffn", "digits_cnn", "resnet18", "resnet50", "mobilenet_v2", "inception_v3", "squeezenet",
+        "ffn", "digits_cnn", "resnet18", "resnet50", "mobilenet_v2", "inception_v3", "squeezenet", "vgg16",
+        "mobilenet_v1",
         "partial_net", "tiny_resnet", "tiny_mobilenet", "tiny_inception", "tiny_squeezenet", "leaky_net",
         *LIBRARY_STYLE,
     }
@@ -236,3 +240,12 @@ def test_init_params_does_not_touch_global_rng():
     state = torch.get_rng_state()
     init_params(model, seed=1)
     assert torch.equal(state, torch.get_rng_state())
+
+
+def test_mobilenet_v1_width_multiplier_scales_channels():
+    """Channels are max(int(c * width), 8): at 0.25 the stem has 8, the last block 256."""
+    m = get_model("mobilenet_v1", width=0.25, input_shape=(1, 3, 128, 128), bn_batches=1)
+    convs = [c for c in m.modules() if isinstance(c, nn.Conv2d)]
+    assert convs[0].out_channels == 8 and convs[-1].out_channels == 256 and m.fc.in_features == 256
+    with torch.no_grad():
+        assert tuple(m(torch.randn(1, 3, 128, 128)).shape) == (1, 1000)

@@ -126,10 +126,12 @@ def test_cli_run_profile_info_bench(compiled, tmp_path):
     assert "<svg" in html and "http" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
     code, out = invoke("info", compiled)
     assert code == 0 and "fix_point" in out and "DPUCZDX8G" in out
-    code, out = invoke("bench", compiled, "--batch", "2", "--repeat", "1", "--json", tmp_path / "b.json")
+    code, out = invoke("bench", compiled, "--batch", "2", "--warmup", "1", "--repeat", "2", "--json", tmp_path / "b.json")
     assert code == 0, out
+    assert "1 warm-up run(s) not timed, 2 timed run(s)" in out
     b = json.loads((tmp_path / "b.json").read_text())
-    assert b["batch"] == 2 and b["images_per_s"] > 0
+    assert b["batch"] == 2 and b["images_per_s"] > 0 and (b["warmup"], b["repeat"]) == (1, 2)
+    assert len(b["times_s"]) == 2 and b["ms_per_image_min"] == min(b["times_s"]) / 2 * 1e3
     code, out = invoke("bench", compiled, "--timing-only", "--repeat", "1")
     assert code == 0 and "timing-only" in out
 

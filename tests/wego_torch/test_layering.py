@@ -1,4 +1,4 @@
-"""The import rule of the layers (DESIGN.md §1, README's layout): vaiq, vaic and vairun never import
+"""The import rule of the layers (README.md, Layout): vaiq, vaic and vairun never import
 each other or wego_torch; xir imports none of them; wego_torch is the integration package that may
 import all three."""
 import ast

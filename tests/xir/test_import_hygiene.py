@@ -1,4 +1,4 @@
-"""xir, vaic and vairun stay torch-free at import time (DESIGN.md §1): every module of each package is
+"""xir, vaic and vairun stay torch-free at import time (README.md, Layout): every module of each package is
 imported in a fresh interpreter and torch must not appear in sys.modules."""
 import subprocess
 import sys

@@ -1,6 +1,6 @@
-"""ISA1 layouts of the published kinds match DPU_FACTS §5 bit for bit: the expected positions are
-transcribed from the published text here (independently of the code's tables) and checked both
-against the layout and against encoded words."""
+"""ISA1 layouts of the published kinds match the published DPUCZDX8G trace parser (docs/isa.md) bit
+for bit: the expected positions are transcribed from the published text here (independently of the
+code's tables) and checked both against the layout and against encoded words."""
 
 import struct
 
@@ -8,7 +8,8 @@ import pytest
 
 from xir.isa import Coding, encode_one, layout, make, word_count
 
-# Transcribed from DPU_FACTS.md §5 (fields from the least significant bit; word 0 is the 20 payload bits).
+# Transcribed from the DPUCZDX8G trace parser of the Vitis AI repository (the source docs/isa.md names;
+# fields from the least significant bit; word 0 is the 20 payload bits).
 PUBLISHED = {
     "LOAD": "bank_addr:12, rsv:2, bank_id:6 | jump_write:10, jump_read:16 | length:10, channel:14, rsv:3, "
             "pad_idx:5 | reg_id:3, rsv:5, const_value:8, broadcast:4, mode_avg:2, pad_end:5, pad_start:5 | "

@@ -17,7 +17,7 @@ from xir.target import (
     parse_fingerprint,
 )
 
-# DPU_FACTS §4: name -> (PP, ICP=OCP, ops/cycle, feature code)
+# The published DPUCZDX8G table (docs/targets.md): name -> (PP, ICP=OCP, ops/cycle, feature code)
 ZDX8G_TABLE = {
     "B512": (4, 8, 512, 0x000056010200),
     "B800": (4, 10, 800, 0x000056010201),

@@ -10,6 +10,7 @@ import xir
 from xir.target import loader
 from xir.target import (
     ENV_VAR,
+    Target,
     TargetError,
     arch_root,
     catalog_boards,
@@ -199,3 +200,12 @@ def test_source_tree_is_the_last_resort(monkeypatch):
     monkeypatch.setattr(loader, "_package_data_root", lambda: None)
     assert arch_root() == Path(xir.__file__).resolve().parent.parent / "arch"
     assert "DPUCZDX8G/KV260" in list_targets()
+
+
+def test_a_description_written_before_the_job_overhead_existed_loads_with_job_0():
+    """Compiled models record their target's full description; those written before
+    ``overheads.job`` existed load with the job cost they were timed with then (none)."""
+    d = load_target("DPUCZDX8G/KV260").to_dict()
+    del d["overheads"]["job"]
+    t = Target.from_dict(d, "old.xmodel")
+    assert t.overheads.job == 0 and t.overheads.load == load_target("DPUCZDX8G/KV260").overheads.load

@@ -52,7 +52,7 @@ class LayerStats:
     """Per-layer figures the compiler reports and the profiler attributes cycles to."""
     name: str
     kind: str
-    workload: int = 0            # ops (2 per MAC + 1 per output for bias), DPU_FACTS §3
+    workload: int = 0            # ops (2 per MAC + 1 per output for bias), docs/vaic.md (write step)
     workload_on_arch: int = 0    # the same with sizes rounded up to the engine's parallelism
     params_bytes: int = 0
 

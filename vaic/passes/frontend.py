@@ -2,9 +2,10 @@
 
 Rules: the file must be a deploy graph written by a quantizer (float ops with ``fix`` ops), not a
 float model and not an already compiled one; every fix position must satisfy the target's shift
-constraints (DPU_FACTS §2) -- a violation names the op and the range it breaks; every float constant
-is finite (a NaN cannot be quantized and an infinity would saturate silently); every fix op's position
-lies within ``xir.fixpoint.FIX_POS_LIMIT`` and its bit width within 1..16. A depthwise op with
+constraints (docs/numerics.md, DPU shift constraints) -- a violation names the op and the range it
+breaks; every float constant is finite (a NaN cannot be quantized and an infinity would saturate
+silently); every fix op's position lies within ``xir.fixpoint.FIX_POS_LIMIT`` and its bit width
+within 1..16. A depthwise op with
 HSIGMOID / HSWISH has no shift_cut constraint: only the ALU runs it, reading its fix positions from
 the ALUINIT hard-sigmoid fields, and where those cannot hold them the partitioner sends it to the CPU
 (HSIGMOID_FIX_POSITION); the quantizer leaves a separate hard-swish's output position free.

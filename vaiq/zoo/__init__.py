@@ -24,6 +24,7 @@ from .inception import InceptionV3, TinyInception, inception_v3, tiny_inception
 from .leaky import LeakyNet, leaky_net
 from .mnasnet import MNASNet, mnasnet1_0, tiny_mnasnet
 from .mobilenet import MobileNetV2, mobilenet_v2, tiny_mobilenet
+from .mobilenet_v1 import MobileNetV1, mobilenet_v1
 from .mobilenet_v3 import MobileNetV3, mobilenet_v3_small, tiny_mobilenet_v3
 from .partial import PartialNet, partial_net
 from .regnet import RegNet, regnet_widths, regnet_x_400mf, tiny_regnet
@@ -32,6 +33,7 @@ from .resnext import ResNeXt, resnext50_32x4d, tiny_resnext
 from .shufflenet import ShuffleNetV2, shufflenet_v2, tiny_shufflenet
 from .squeezenet import SqueezeNet, squeezenet, tiny_squeezenet
 from .unet import UNet, tiny_unet, unet
+from .vgg import VGG, vgg16
 from .yolo import YOLODetector, decode_yolo, tiny_yolo, yolo_tiny
 
 
@@ -73,6 +75,10 @@ _SPECS = [
     ModelSpec("regnet_x_400mf", regnet_x_400mf, (1, 3, 224, 224),
               "RegNetX-400MF (grouped 3x3 convs, group width 16)"),
     ModelSpec("resnext50", resnext50_32x4d, (1, 3, 224, 224), "ResNeXt-50 32x4d (grouped bottlenecks)"),
+    ModelSpec("vgg16", vgg16, (1, 3, 224, 224),
+              "VGG-16 (configuration D; fc6 a 7x7 conv, fc7 and fc8 1x1 convs, as TF-slim)"),
+    ModelSpec("mobilenet_v1", mobilenet_v1, (1, 3, 224, 224),
+              "MobileNetV1 (depthwise-separable blocks, ReLU6; width multiplier `width`)"),
     ModelSpec("yolo_tiny", yolo_tiny, (1, 3, 320, 320),
               "YOLOv5n-layout detector (C3, SPPF, FPN/PAN, 3 heads; LeakyReLU or SiLU)"),
     ModelSpec("unet", unet, (1, 3, 128, 128), "U-Net 64..1024 (skip concats, transposed-conv or nearest up)"),
@@ -122,7 +128,9 @@ __all__ = [
     "FFN",
     "DigitsCNN",
     "ResNet",
+    "MobileNetV1",
     "MobileNetV2",
+    "VGG",
     "InceptionV3",
     "TinyInception",
     "SqueezeNet",
@@ -132,7 +140,9 @@ __all__ = [
     "resnet18",
     "resnet50",
     "tiny_resnet",
+    "mobilenet_v1",
     "mobilenet_v2",
+    "vgg16",
     "tiny_mobilenet",
     "inception_v3",
     "tiny_inception",

@@ -71,10 +71,11 @@ def summarize(s: Schedule, target: Target) -> Profile:
         lt.instructions += 1
     for lt in layers.values():
         lt.cycles = lt.end - lt.start
-    cycles = max(s.total_cycles, 1)
-    latency_s = cycles / (target.clock_mhz * 1e6)
+    total = s.total_cycles + target.overheads.job
+    latency_s = max(total, 1) / (target.clock_mhz * 1e6)
     images_in_flight = sum(target.core_batches) if target.core_batches else target.cores * target.batch
-    return Profile(target.name, target.clock_mhz, s.total_cycles, latency_s * 1e3, images_in_flight / latency_s,
+    cycles = max(total, 1)
+    return Profile(target.name, target.clock_mhz, total, latency_s * 1e3, images_in_flight / latency_s,
                    dict(s.busy), {k: v / cycles for k, v in s.busy.items()}, target.peak_ops_per_cycle,
                    sum(l.macs for l in layers.values()), sum(l.ddr_bytes for l in layers.values()),
                    sorted(layers.values(), key=lambda l: l.start), s.events)

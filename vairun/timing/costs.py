@@ -3,7 +3,9 @@
 Rules (cycles at the target's compute clock; docs/timing.md explains the choices):
 - CONV: the engine computes PP pixels x ICP input channels x OCP output channels per cycle, so one
   CONV costs ``length * kh * kw * channel_group`` cycles whatever its row count R <= PP (idle lanes
-  are the padding waste); plus ``overheads.conv``;
+  are the padding waste); plus ``overheads.conv``. With channel augmentation (a feature bit of the
+  target) a CONV of one group with cin < ICP real input channels packs the kw taps of a kernel row
+  into the ICP lanes: ``length * kh * ceil(kw * cin / ICP)`` cycles;
 - DPTWISE: depthwise runs at ``dw_pp`` pixel lanes (half of PP on DPUCZDX8G):
   ``ceil(R / dw_pp) * length * kh * kw * channel_group`` cycles + ``overheads.misc``;
 - POOL / ALU: ``alu_pp`` pixel lanes: ``ceil(R / alu_pp) * length * kh * kw * channel_group``;
@@ -38,6 +40,7 @@ class CostModel:
     def __init__(self, target: Target):
         self.t = target
         self.state: dict[str, dict[str, int]] = {}
+        self.augment = bool(target.features.get("channel_augmentation"))
 
     def cost(self, ins) -> Cost:
         t = self.t
@@ -61,9 +64,12 @@ class CostModel:
             kh, kw = init.get("kernel_h", 1), init.get("kernel_w", 1)
             rows = init.get("valid_pixel_parallel", 1)
             cg = f["channel_group"]
-            cycles = f["length"] * kh * kw * cg + t.overheads.conv
-            macs = rows * f["length"] * kh * kw * (cg * t.icp - f["channel_offset"]) * t.ocp
-            return Cost(cycles, 0, macs)
+            cin = cg * t.icp - f["channel_offset"]
+            if self.augment and cg == 1 and cin < t.icp:
+                steps = kh * math.ceil(kw * cin / t.icp)   # kw taps of cin channels share the ICP lanes
+            else:
+                steps = kh * kw * cg
+            return Cost(f["length"] * steps + t.overheads.conv, 0, rows * f["length"] * kh * kw * cin * t.ocp)
         if k == "DPTWISE":
             init = self.state.get("DWINIT", {})
             kh, kw = init.get("kernel_h", 1), init.get("kernel_w", 1)

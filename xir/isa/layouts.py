@@ -8,7 +8,7 @@ from .errors import IsaError
 from .fields import Coding, Slot
 from .kinddef import ISAS, KindDef
 
-#: Every kind, in the order of the instruction table of DPU_FACTS §5.
+#: Every kind, in the order of the instruction table of docs/isa.md.
 KIND_DEFS: dict[str, KindDef] = {
     k.name: k
     for k in (*load_save.KINDS, *conv.KINDS, *pool.KINDS, *alu.KINDS, *dwconv.KINDS, *elew.KINDS, *end.KINDS)
@@ -62,7 +62,7 @@ def field_slot(kind: str, name: str, isa: str = "ISA1") -> Slot:
 
 
 def is_published(kind: str, isa: str = "ISA1") -> bool:
-    """True when the layout of ``kind`` in ``isa`` is the published one (DPU_FACTS §5), False when the
+    """True when the layout of ``kind`` in ``isa`` is the published one (docs/isa.md), False when the
     project defined it."""
     return check_isa(isa) in kind_def(kind).published
 

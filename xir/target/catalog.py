@@ -8,7 +8,7 @@ Two levels, as in the original flow:
   board's facts (cores, clock, batch lanes per core, DDR share). The arch/ library is generated from
   this table by scripts/gen_arch.py.
 
-Numbers marked "fact" come from DPU_FACTS.md §4 (public sources); every other number is a project
+Numbers marked "fact" come from public sources named in docs/targets.md; every other number is a project
 modeling choice, explained in docs/targets.md. Fingerprints are unique per target; boards share the
 fingerprint of their target, as the original boards do.
 """
@@ -80,7 +80,7 @@ def _zdx8g(size: str, **features) -> Target:
     return _target(
         name, fingerprint, isa="ISA1", compilable=True, clock_mhz=300.0,
         pp=pp, icp=ch, ocp=ch, alu_pp=pp // 2, dw_pp=pp // 2,
-        ddr_bytes_per_cycle=32.0,  # two 128-bit AXI data ports at the DPU clock
+        ddr_bytes_per_cycle=23.46,  # effective DDR rate, fitted (docs/timing.md); the two 128-bit AXI ports give 32
         banks=_banks(*images, ("WB", "weights", ch, ch, 2048), ("DWB", "dwweights", 1, ch, 2048),
                      ("BB", "bias", 1, ch, 2048)),
         limits=Limits(
@@ -97,13 +97,13 @@ def _zdx8g(size: str, **features) -> Target:
             eltwise_types=("ADD", "MUL"), eltwise_nonlinears=("NONE", "RELU"),
             save_argmax=feats["save_argmax"],
         ),
-        overheads=Overheads(load=16, save=16, conv=10, misc=10, ddr_latency=80),
+        overheads=Overheads(load=94, save=0, conv=0, misc=0, ddr_latency=615, job=2669),  # fitted (docs/timing.md)
     )
 
 
 # ---------------------------------------------------------------- Alveo and Versal families
 
-_ISA1X_OVERHEADS_300 = Overheads(load=16, save=16, conv=10, misc=10, ddr_latency=100)
+_ISA1X_OVERHEADS_300 = Overheads(load=16, save=16, conv=10, misc=10, ddr_latency=100, job=0)
 
 
 def _dpucadf8h() -> Target:
@@ -184,7 +184,7 @@ def _dpucvdx8g() -> Target:
             alu_nonlinears=("NONE", "RELU", "RELU6", "LEAKYRELU", "PRELU", "HSIGMOID", "HSWISH"),
             eltwise_types=("ADD", "MUL"), eltwise_nonlinears=("NONE", "RELU"), save_argmax=False,
         ),
-        overheads=Overheads(load=60, save=60, conv=40, misc=40, ddr_latency=400),
+        overheads=Overheads(load=60, save=60, conv=40, misc=40, ddr_latency=400, job=0),
     )
 
 
@@ -210,7 +210,7 @@ def _dpucadx8g() -> Target:
             alu=False, alu_kernel_max=0, alu_stride_max=0, alu_pad_max=0, alu_nonlinears=(),
             eltwise_types=("ADD",), eltwise_nonlinears=("NONE", "RELU"), save_argmax=False,
         ),
-        overheads=Overheads(load=16, save=16, conv=10, misc=10, ddr_latency=120),
+        overheads=Overheads(load=16, save=16, conv=10, misc=10, ddr_latency=120, job=0),
     )
 
 
@@ -236,7 +236,7 @@ def _ipu() -> Target:
             alu_nonlinears=("NONE", "RELU", "RELU6", "LEAKYRELU", "PRELU"),
             eltwise_types=("ADD", "MUL"), eltwise_nonlinears=("NONE", "RELU"), save_argmax=False,
         ),
-        overheads=Overheads(load=16, save=16, conv=10, misc=10, ddr_latency=100),
+        overheads=Overheads(load=16, save=16, conv=10, misc=10, ddr_latency=100, job=0),
     )
 
 

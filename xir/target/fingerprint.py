@@ -1,6 +1,6 @@
 """DPU fingerprints: the 64-bit identity a compiled model carries and a runtime checks.
 
-Layout (DPU_FACTS §4): ``type << 56 | isa_version << 48 | feature_code``, with an 8-bit type,
+Layout (docs/targets.md, Fingerprints): ``type << 56 | isa_version << 48 | feature_code``, with an 8-bit type,
 an 8-bit ISA version and a 48-bit feature code. A model compiled for one fingerprint must not run
 on another, so every target of the catalog has a distinct fingerprint.
 

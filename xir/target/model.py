@@ -174,13 +174,15 @@ class Limits:
 
 @dataclass(frozen=True)
 class Overheads:
-    """Fixed cycles each instruction costs on its engine before any data moves, and the DDR latency."""
+    """Fixed cycles each instruction costs on its engine before any data moves, the DDR latency, and
+    the fixed cycles of starting and finishing one run of a DPU subgraph (``job``)."""
 
     load: int
     save: int
     conv: int
     misc: int
     ddr_latency: int
+    job: int
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -535,6 +537,8 @@ class Target:
         if not isinstance(banks, list) or not all(isinstance(b, dict) for b in banks):
             raise fail("banks", "a list of objects", banks)
         _exact_keys("limits.", limits, LIMIT_KEYS)
+        if "job" not in overheads:  # written before the key existed (compiled models): no job overhead then
+            overheads = {**overheads, "job": 0}
         _exact_keys("overheads.", overheads, OVERHEAD_KEYS)
         for i, b in enumerate(banks):
             _exact_keys(f"banks[{i}].", b, BANK_KEYS)
