@@ -40,9 +40,10 @@ Rules:
   step on views of its images, with the BLAS capped at one thread meanwhile (blas.py). With a step
   that can fault, the batch runs in one thread, so that a fault leaves every image where
   instruction-by-instruction execution leaves it. A batch of one image runs in one thread (only
-  the BLAS uses more): splitting a step's output pixels over threads was measured slower on two
+  the BLAS may use more): splitting a step's output pixels over threads was measured slower on two
   cores, as handing work to another Python thread and back (waking it, the GIL around every numpy
-  call) costs about as much as the half step it saves.
+  call) costs about as much as the half step it saves. Whether a run in one thread lets the BLAS
+  use its threads is measured per program (blas_choice.py).
 
 :func:`timings` collects the wall time of the fused steps by instruction kind (benchmarks; with
 threads, the steps of the first part, which run concurrently with the others).
@@ -54,11 +55,11 @@ import copy
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-from . import alu, blas, conv, dwconv, elew, load_save, pool
+from . import alu, blas, blas_choice, conv, dwconv, elew, load_save, pool
 from ..faults import EmulatorFault
 from .moves import Mover, Runs, normalize
 from .scratch import Scratch
@@ -272,6 +273,7 @@ class Program:
         self.regs = {r: tuple(v) for r, v in self.needs.items()}
         self.splittable = not any(step.can_fault for step in self.steps)
         self.final_inits, self.final_elew = final_inits, final_elew
+        self.blas_choice = blas_choice.BlasChoice()
 
     # ------------------------------------------------------------ building
 
@@ -364,6 +366,12 @@ class Program:
                     for f in pending:
                         f.result()
             m.banks.touch_all()
+        elif m.threads > 1:
+            way = self.blas_choice.next()
+            t0 = time.perf_counter()
+            with blas.limited(1) if way == blas_choice.ONE else nullcontext():
+                self._steps(m, const_key, _timers)
+            self.blas_choice.record(way, time.perf_counter() - t0)
         else:
             self._steps(m, const_key, _timers)
         m.inits.clear()
