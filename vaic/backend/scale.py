@@ -69,7 +69,7 @@ def gen_scale(ctx: Ctx, op: xir.Op) -> None:
         return wline, bline
 
     def emit(s: chanwise.Step) -> None:
-        rd, lay, blk = s.reads[0], s.ins[0], s.blk
+        rd, blk = s.reads[0], s.blk
         ctx.em.init("DWINIT", act_type=act, shift_cut=sc, shift_bias=0, kernel_h=1, kernel_w=1, stride_h=1,
                     stride_w=1, jump_read=s.G, jump_read_endl=0, jump_write=s.G, jump_write_endl=s.out.endl,
                     stride_offset_in=rd["phase"], stride_out=1, stride_offset_out=0)
