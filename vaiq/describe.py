@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from types import SimpleNamespace
 
+import numpy as np
+
 import xir
 from xir.target.describe import describe_op
 from xir.target.placement import OpDesc
@@ -41,6 +43,12 @@ class _ViewBuilder(_Builder):
             d = self.op(n.name, "data", {"shape": [int(s) for s in n.shape], "data_type": "float32"})
             self.set(n, d, False)
         return self.x
+
+    def const_fix(self, name: str, value, key: str):
+        """A parameter as zeros of its shape: no placement rule reads weight values, and rounding a
+        model's weights for the view would cost more than the rest of it."""
+        c = self.x.create_const_op(name, np.zeros(tuple(value.shape), np.float32))
+        return self.fix(c, f"{name}_fix", 0, self.t.param_bits[key], _ROUND)
 
 
 def _placeholder_table(graph: QGraph, bits: int) -> FixTable:
