@@ -32,7 +32,8 @@ from ..banks import Pixels
 from ..faults import fault
 from .moves import Mover, Runs
 from ..numerics import MAX_PRODUCT, finish_biased
-from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, fast_finish
+from . import igemm
+from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, fast_finish, int32_finish
 from .plans import planned, remember
 
 
@@ -47,6 +48,7 @@ class ConvInput:
     terms: int               # reduction terms K (masked channels left out when ``by_bytes``)
     by_bytes: bool           # gathered byte by byte without the masked channels, else as whole lines
     chunks: tuple[tuple[int, int, np.ndarray], ...]  # (first term, last term + 1, flat gather indices)
+    whole: np.ndarray        # flat gather indices of all terms at once (the integer GEMM's block)
     lines: np.ndarray        # sorted global lines the block reads (sentinels included)
 
     @property
@@ -155,12 +157,16 @@ def _input(gi: int, idx: np.ndarray, rows: int, length: int, taps: int, groups: 
         chunks = tuple((k0, min(k0 + F32_EXACT_TERMS, terms),
                         np.ascontiguousarray(byte_idx[:, k0:k0 + F32_EXACT_TERMS]).ravel())
                        for k0 in range(0, terms, F32_EXACT_TERMS))
+        whole = byte_idx.ravel()
     else:
         step = max(1, F32_EXACT_TERMS // width)
         terms = nlines * width
         chunks = tuple((l0 * width, min(l0 + step, nlines) * width,
                         np.ascontiguousarray(idx[:, l0:l0 + step]).ravel()) for l0 in range(0, nlines, step))
-    return ConvInput(gi, rows, length, terms, by_bytes, chunks, lines)
+        whole = idx.ravel()
+    if len(chunks) == 1:
+        whole = chunks[0][2]
+    return ConvInput(gi, rows, length, terms, by_bytes, chunks, np.ascontiguousarray(whole), lines)
 
 
 # ------------------------------------------------------------------ shared pieces
@@ -191,9 +197,23 @@ def gather_cols(m, inp: ConvInput, ones: bool = False) -> list[np.ndarray]:
     return cols
 
 
-def weight_matrix(m, p: ConvPlan, scale: float, first_only: bool = False) -> np.ndarray:
-    """The float32 weight matrix ``[batch, K, OCP]`` of ``p`` read from the banks now, times ``scale``
-    (a power of two: exact), masked channels zero or left out (``first_only``: image 0 only)."""
+def gather_block(m, inp: ConvInput) -> np.ndarray:
+    """The int8 im2col block ``[batch * R*L, K]`` of ``inp`` (all terms at once; a scratch buffer,
+    valid until the next gather)."""
+    banks = m.banks
+    b = banks.batch
+    if inp.by_bytes:
+        raw = m.scratch.get("conv_bytes", (b, inp.whole.size), np.int8)
+        np.take(banks.flat[inp.gi], inp.whole, axis=1, out=raw, mode="clip")
+    else:
+        raw = gather(m, inp.gi, inp.whole, "conv_lines")
+    return raw.reshape(b * inp.pixels, inp.terms)
+
+
+def weight_matrix(m, p: ConvPlan, scale: float | None, first_only: bool = False) -> np.ndarray:
+    """The weight matrix ``[batch, K, OCP]`` of ``p`` read from the banks now: float32 times
+    ``scale`` (a power of two: exact), or int8 for ``scale`` None; masked channels zero or left out
+    (``first_only``: image 0 only)."""
     wv = m.banks.lines_view(p.w_gi)
     if first_only:
         wv = wv[:1]
@@ -201,11 +221,11 @@ def weight_matrix(m, p: ConvPlan, scale: float, first_only: bool = False) -> np.
     raw = wv[:, :p.ocp, p.w_line:p.w_line + p.nlines, :].reshape(b, p.ocp, p.nlines * width)
     if p.w_terms is not None:
         raw = raw[:, :, p.w_terms]
-    w = np.empty((b, raw.shape[2], p.ocp), dtype=np.float32)
+    w = np.empty((b, raw.shape[2], p.ocp), dtype=np.int8 if scale is None else np.float32)
     np.copyto(w, raw.transpose(0, 2, 1))
     if p.w_masked is not None:
         w[:, p.w_masked, :] = 0
-    if scale != 1.0:
+    if scale is not None and scale != 1.0:
         w *= np.float32(scale)
     return w
 
@@ -338,6 +358,47 @@ class ConvGroup:
         self.n = sum(p.ocp for p in plans)
         self.fold = self.ff.dtype is np.float32 and len(self.inp.chunks) == 1
         self._cache = (None, None, None)   # (key, weights, offsets), replaced as a whole
+        # the integer route (igemm.py): int8 products into int32, finished in int32 where exact
+        acc_bound = self.inp.terms * MAX_PRODUCT
+        self.gemm = igemm.product() if self.inp.terms <= igemm.MAX_TERMS else None
+        self.i32 = int32_finish(self.ff, acc_bound) if self.gemm is not None else None
+
+    def _int_params(self, m) -> tuple[np.ndarray, np.ndarray]:
+        """Integer route: int8 weight matrix ``[K, N]`` (or ``[B, K, N]``) and the finishing offsets
+        ``[1, N]`` (or ``[B, N]``): int32 for :class:`Int32Finish`, else the raw biases."""
+        one = self.const_params
+        w = np.concatenate([weight_matrix(m, p, None, one) for p in self.plans], axis=2)
+        bias = np.concatenate([m.banks.read_span(p.bias_span)[:1 if one else None] for p in self.plans], axis=1)
+        offs = self.i32.offsets(bias) if self.i32 is not None else bias
+        if one:
+            w = np.ascontiguousarray(w[0])
+        return w, offs
+
+    def _run_int(self, m, const_key) -> np.ndarray:
+        """The int8 results ``[batch, M * N]`` on the integer route."""
+        b = m.banks.batch
+        if self.const_params:
+            key, w, offs = self._cache
+            if key != const_key:
+                w, offs = self._int_params(m)
+                self._cache = (const_key, w, offs)
+        else:
+            w, offs = self._int_params(m)
+        m.conv_cols = None   # the gather reuses the scratch buffers _im2col's cache points to
+        cols = gather_block(m, self.inp)
+        mp, n = self.inp.pixels, self.n
+        acc = m.scratch.get("conv_acc", (b * mp, n), np.int32)
+        if w.ndim == 2:
+            self.gemm(cols, w, acc)
+        else:
+            for k in range(b):
+                self.gemm(cols[k * mp:(k + 1) * mp], w[k], acc[k * mp:(k + 1) * mp])
+        if self.i32 is None:
+            out = self.ff.apply(acc.reshape(b, mp, n), np.broadcast_to(offs, (b, n))[:, None, :])
+        else:
+            out = m.scratch.get("conv_out", (b, mp, n), np.int8)
+            self.i32.apply(acc.reshape(b, mp, n), offs[:, None, :], out)
+        return out.reshape(b, -1)
 
     def _params(self, m) -> tuple[np.ndarray, np.ndarray | None]:
         """Weight matrix ``[K, N]`` (or ``[B, K, N]``) and float offsets ``[1, N]`` (or ``[B, N]``;
@@ -355,6 +416,12 @@ class ConvGroup:
 
     def run(self, m, const_key) -> None:
         banks = m.banks
+        if self.gemm is not None:
+            flat = self._run_int(m, const_key)
+            for gi, mover in self.movers:
+                mover.run(banks.flat[gi], flat)
+                banks.version[gi] += 1
+            return
         b = banks.batch
         if self.const_params:
             key, w, offs = self._cache

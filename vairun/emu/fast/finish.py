@@ -186,3 +186,55 @@ def add_offsets(acc: np.ndarray, offs: np.ndarray) -> np.ndarray:
     if np.result_type(acc, offs) == acc.dtype:
         return np.add(acc, offs, out=acc)
     return acc + offs
+
+
+INT32_MAX = (1 << 31) - 1
+
+
+class Int32Finish:
+    """The :class:`FastFinish` arithmetic (NONE, RELU, RELU6) on int32 accumulators, in place.
+
+    With ``n = acc * 2**a + bias * 2**b`` and ``h = 2**(e-1)``: for ``e >= 1`` the result is
+    ``clamp((n + h) >> e, lo, hi)`` (an arithmetic shift is a floor division, so this is DPU_ROUND's
+    ``floor(n / 2**e + 1/2)``); for ``e <= 0`` it is ``clamp(n * 2**-e, lo, hi)``. Computed as
+    ``acc << pre``, ``+ offsets``, ``>> post``, clip, where the offsets (``bias * 2**(b + pre - a) +
+    h``) hold the bias. Built (:func:`int32_finish`) only when every intermediate stays below 2**31
+    for ``|acc| <= acc_bound``, so no step wraps.
+    """
+
+    __slots__ = ("pre", "post", "bias_shift", "h", "lo", "hi")
+
+    def __init__(self, pre: int, post: int, bias_shift: int, h: int, lo: int, hi: int):
+        self.pre, self.post, self.bias_shift, self.h, self.lo, self.hi = pre, post, bias_shift, h, lo, hi
+
+    def offsets(self, bias) -> np.ndarray:
+        """int32 offsets for integer biases ``bias`` (broadcast against the output channels)."""
+        return (np.left_shift(np.asarray(bias, np.int64), self.bias_shift) + self.h).astype(np.int32)
+
+    def apply(self, acc: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """int8 results into ``out`` from int32 accumulators ``acc`` (overwritten) and int32
+        ``offsets`` broadcast against them."""
+        if self.pre:
+            np.left_shift(acc, self.pre, out=acc)
+        np.add(acc, offsets, out=acc)
+        if self.post:
+            np.right_shift(acc, self.post, out=acc)
+        np.clip(acc, self.lo, self.hi, out=out, casting="unsafe")
+        return out
+
+
+def int32_finish(ff: FastFinish | None, acc_bound: int) -> Int32Finish | None:
+    """The :class:`Int32Finish` of ``ff`` for accumulators ``|acc| <= acc_bound``, or None (LEAKYRELU,
+    or an intermediate that could reach 2**31: the caller finishes with ``ff.apply``)."""
+    if ff is None or ff.act == ActType.LEAKYRELU:
+        return None
+    a, b, e = ff.a, ff.b, ff.e
+    bias_bound = 128 << b
+    if e >= 1:
+        h = 1 << (e - 1)
+        if (acc_bound << a) + bias_bound + h > INT32_MAX:
+            return None
+        return Int32Finish(a, e, b, h, ff.lo, ff.hi)
+    if ((acc_bound << a) + bias_bound) << -e > INT32_MAX:
+        return None
+    return Int32Finish(a - e, 0, b - e, 0, ff.lo, ff.hi)
