@@ -66,7 +66,10 @@ def _run_on(m: Machine, plan: DpuPlan, values, batch: int, on_instruction) -> No
     for reg, buf in bufs.items():
         m.set_reg(reg, buf)
     try:
-        m.run(plan.instructions, on_instruction=on_instruction)
+        # the stored bytes: the emulator recognises a stream it ran before by comparing them, which
+        # costs far less than comparing decoded instructions (a hook needs the instruction objects)
+        program = plan.code if plan.code and on_instruction is None else plan.instructions
+        m.run(program, on_instruction=on_instruction)
     except EmulatorFault as e:
         raise VairunError(f"DPU subgraph {plan.subgraph.get_name()}: emulator fault: {e}") from None
     for name, (reg, addr, _fp) in plan.outputs.items():

@@ -34,6 +34,7 @@ class DpuPlan:
     const: bytes
     inputs: dict[str, tuple[int, int, int]]    # tensor -> (reg_id, ddr_addr, fix_point)
     outputs: dict[str, tuple[int, int, int]]
+    code: bytes = b""                          # the stream as stored (mc_code): what the runner executes
 
 
 def _md5_check(path: Path, data: bytes) -> None:
@@ -67,7 +68,8 @@ def _plan(sg: xir.Subgraph, target: Target, where: str) -> DpuPlan:
     img = read_dpu_program(sg, target, where)
     return DpuPlan(sg, img.instructions, img.reg_sizes, img.const,
                    {p.name: (p.reg_id, p.ddr_addr, p.fix_point) for p in img.inputs},
-                   {p.name: (p.reg_id, p.ddr_addr, p.fix_point) for p in img.outputs})
+                   {p.name: (p.reg_id, p.ddr_addr, p.fix_point) for p in img.outputs},
+                   bytes(sg.get_attr("mc_code")))
 
 
 @dataclass

@@ -32,7 +32,7 @@ from ..banks import Pixels
 from ..faults import fault
 from .moves import Mover, Runs
 from ..numerics import MAX_PRODUCT, finish_biased
-from . import igemm
+from . import accel
 from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, fast_finish, int32_finish
 from .plans import planned, remember
 
@@ -358,9 +358,10 @@ class ConvGroup:
         self.n = sum(p.ocp for p in plans)
         self.fold = self.ff.dtype is np.float32 and len(self.inp.chunks) == 1
         self._cache = (None, None, None)   # (key, weights, offsets), replaced as a whole
-        # the integer route (igemm.py): int8 products into int32, finished in int32 where exact
+        # the integer route (accel.py): int8 products into int32, finished in int32 where exact
         acc_bound = self.inp.terms * MAX_PRODUCT
-        self.gemm = igemm.product() if self.inp.terms <= igemm.MAX_TERMS else None
+        kernels = accel.kernels() if self.inp.terms <= accel.MAX_TERMS else None
+        self.gemm = None if kernels is None else kernels.gemm
         self.i32 = int32_finish(self.ff, acc_bound) if self.gemm is not None else None
 
     def _int_params(self, m) -> tuple[np.ndarray, np.ndarray]:

@@ -59,7 +59,7 @@ from contextlib import contextmanager, nullcontext
 
 import numpy as np
 
-from . import alu, blas, blas_choice, conv, dwconv, elew, load_save, pool
+from . import accel, alu, blas, blas_choice, conv, dwconv, elew, load_save, pool
 from ..faults import EmulatorFault
 from .moves import Mover, Runs, normalize
 from .scratch import Scratch
@@ -100,6 +100,13 @@ class _Part:
         self.scratch = scratch
         self.conv_cols = None
         self.conv_weights = (-1, {})
+
+
+@contextmanager
+def _one_thread():
+    """Matrix products in one thread each: the BLAS's and the integer GEMM's thread pools capped."""
+    with blas.limited(1), accel.limited(1):
+        yield
 
 
 @contextmanager
@@ -358,7 +365,7 @@ class Program:
                 m.part_scratch.append(Scratch())
             cuts = [m.batch * k // parts for k in range(parts + 1)]
             views = [_Part(m, cuts[k], cuts[k + 1], m.part_scratch[k]) for k in range(parts)]
-            with blas.limited(1):
+            with _one_thread():
                 pending = [_executor(parts - 1).submit(self._steps, v, const_key, None) for v in views[1:]]
                 try:
                     self._steps(views[0], const_key, _timers)
@@ -369,7 +376,7 @@ class Program:
         elif m.threads > 1:
             way = self.blas_choice.next()
             t0 = time.perf_counter()
-            with blas.limited(1) if way == blas_choice.ONE else nullcontext():
+            with _one_thread() if way == blas_choice.ONE else nullcontext():
                 self._steps(m, const_key, _timers)
             self.blas_choice.record(way, time.perf_counter() - t0)
         else:
