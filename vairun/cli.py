@@ -228,6 +228,7 @@ def bench(model, batch, warmup, repeat, timing_only, arch, json_file, debug):
     def work():
         from xir.files import check_output_files, write_atomic
         from .benchmark import random_feeds, steady_state
+        from .emu.machine import describe_executor
         from .profiling import profile_model
         from .runner import GraphRunner
         check_output_files(json_file)
@@ -238,13 +239,14 @@ def bench(model, batch, warmup, repeat, timing_only, arch, json_file, debug):
             feeds = random_feeds(r, batch)
             s = steady_state(lambda: r.run(feeds), batch, warmup, repeat)
         p = profile_model(r.model)
-        what = "timing-only profile" if timing_only else f"emulator, batch {batch}"
+        what = "timing-only profile" if timing_only else f"emulator ({describe_executor()}), batch {batch}"
         unit = "per profile" if timing_only else "per image"
         click.echo(f"{what}: {s.warmup} warm-up run(s) not timed, {s.repeat} timed run(s); {unit} "
                    f"min {s.ms_per_image_min:.2f} ms, median {s.ms_per_image_median:.2f} ms "
                    f"({s.images_per_s:.2f} {'profiles' if timing_only else 'images'}/s at the median); "
                    f"board estimate {p.fps:.1f} frames/s, {p.latency_ms:.2f} ms per frame")
         res = {"batch": batch, "timing_only": timing_only, **s.to_dict(),
+               "executor": None if timing_only else describe_executor(),
                "board_fps": p.fps, "cycles": p.cycles, "latency_ms": p.latency_ms}
         if json_file:
             write_atomic(Path(json_file), (json.dumps(res, indent=1) + "\n").encode())

@@ -15,6 +15,7 @@ from xir.interp import EXECUTORS
 from xir.interp import feed_input as _interp_feed
 
 from .emu import EmulatorFault, Machine
+from .emu.fast.accel import KernelsUnavailable
 from .errors import VairunError
 from .model import DpuPlan
 
@@ -72,6 +73,8 @@ def _run_on(m: Machine, plan: DpuPlan, values, batch: int, on_instruction) -> No
         m.run(program, on_instruction=on_instruction)
     except EmulatorFault as e:
         raise VairunError(f"DPU subgraph {plan.subgraph.get_name()}: emulator fault: {e}") from None
+    except KernelsUnavailable as e:
+        raise VairunError(f"{e}; unset it or use VAIRUN_EMU_KERNELS=numpy") from None
     for name, (reg, addr, _fp) in plan.outputs.items():
         t = plan.subgraph.get_graph().get_tensor(name)
         n = int(np.prod(t.dims[1:]))

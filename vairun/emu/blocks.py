@@ -67,25 +67,6 @@ def input_windows(m, init, op, *, rows: int, length: int, kernel: tuple[int, int
     position (ky, kx) of output (row, column), or the group's sentinel line where that pixel is
     padding (the MIN line when ``pad_min``, else the ZERO line).
     """
-    gi, block = input_block(m, init, op, rows=rows, length=length, kernel=kernel, stride=stride,
-                            groups=groups, jump=jump, pad_min=pad_min)
-    return gi, block_windows(block, rows=rows, length=length, kernel=kernel, stride=stride, groups=groups)
-
-
-def block_windows(block: np.ndarray, *, rows: int, length: int, kernel: tuple[int, int], stride: tuple[int, int],
-                  groups: int) -> np.ndarray:
-    """The window lines ``[rows, length, kh, kw, groups]`` of an :func:`input_block`: the window of
-    output (k, x) starts at block row k * sh, column x * sw."""
-    sh, sw = stride
-    windows = sliding_window_view(block, kernel)[::sh, ::sw][:rows, :length]
-    return windows[..., None] + np.arange(groups, dtype=np.int64)
-
-
-def input_block(m, init, op, *, rows: int, length: int, kernel: tuple[int, int],
-                stride: tuple[int, int], groups: int, jump: int, pad_min: bool) -> tuple[int, np.ndarray]:
-    """The input block of a compute block, whose windows :func:`input_windows` lists: the image group
-    index and the int64 global line of channel group 0 of every block pixel, ``[(rows - 1) * sh + kh,
-    (length - 1) * sw + kw]`` (the sentinel line where the pixel is padding)."""
     kh, kw = kernel
     sh, sw = stride
     pt, pb, pl, pr = op["pad_top"], op["pad_bottom"], op["pad_left"], op["pad_right"]
@@ -106,7 +87,9 @@ def input_block(m, init, op, *, rows: int, length: int, kernel: tuple[int, int],
     # line of channel group 0 of every block pixel; padding pixels start at the sentinel lines
     block = np.full((rows_in, cols_in), sentinel, dtype=np.int64)
     block[pt:pt + tile_rows, pl:pl + tile_cols] = row_base[:, None] + np.arange(tile_cols, dtype=np.int64) * jump
-    return gi, block
+    # window of output (k, x) starts at block row k * sh, column x * sw: [R, L, kh, kw]
+    windows = sliding_window_view(block, (kh, kw))[::sh, ::sw][:rows, :length]
+    return gi, windows[..., None] + np.arange(groups, dtype=np.int64)
 
 
 def output_rows(m, init, op, *, rows: int, length: int, jump: int, lines_per_pixel: int) -> tuple[int, np.ndarray]:

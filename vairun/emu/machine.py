@@ -40,6 +40,15 @@ def reference_default() -> bool:
     return os.environ.get(REFERENCE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def describe_executor(reference: bool | None = None) -> str:
+    """Which executor runs streams (``reference`` None: the environment's default), and for the fast
+    one what its CONV products run on (fast/accel.py)."""
+    if reference_default() if reference is None else reference:
+        return "reference executor"
+    from .fast import accel
+    return f"fast executor, CONV products: {accel.describe()}"
+
+
 class Machine:
     """A DPU of ``target`` processing ``batch`` images at once (each with its own banks).
 

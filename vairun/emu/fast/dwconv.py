@@ -21,8 +21,7 @@ import numpy as np
 from ..dwconv import depthwise_spans
 from ..numerics import MAX_PRODUCT, add_bias, finish
 from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, exact_tap_sum, fast_finish
-from . import accel
-from .window import WindowPlan, as_float, plan_windows, read_block, read_windows, write_block
+from .window import WindowPlan, as_float, plan_windows, read_windows, write_block
 from .plans import planned
 
 
@@ -103,32 +102,14 @@ def _float_params(m, plan: DwPlan, first_only: bool = False) -> tuple[np.ndarray
     return wf, ff.offsets(banks.read_span(plan.bias_span)[:one])[:, None, :]
 
 
-def _run_float(m, win: WindowPlan, ff: FastFinish, params, kernels=None) -> None:
-    """Float route: tap sums of the windows with the scaled weights, offsets, fast finishing, store.
-    With ``kernels`` (accel.py) the sums are a depthwise convolution over the input block."""
+def _run_float(m, win: WindowPlan, ff: FastFinish, params) -> None:
+    """Float route: tap sums of the windows with the scaled weights, offsets, fast finishing, store."""
     wf, offs = params
-    if kernels is not None:
-        acc = _block_sums(m, win, wf, kernels)
-    else:
-        cols = as_float(m, read_windows(m, win))
-        acc = m.scratch.get("dw_acc", (cols.shape[0], cols.shape[1], cols.shape[3]), np.float32)
-        np.einsum("bmtc,btc->bmc", cols, wf, out=acc)
+    cols = as_float(m, read_windows(m, win))
+    acc = m.scratch.get("dw_acc", (cols.shape[0], cols.shape[1], cols.shape[3]), np.float32)
+    np.einsum("bmtc,btc->bmc", cols, wf, out=acc)
     out = m.scratch.get("dw_out", acc.shape, np.uint8)
     write_block(m, win, ff.finish_scaled(add_offsets(acc, offs), out))
-
-
-def _block_sums(m, win: WindowPlan, wf, kernels) -> np.ndarray:
-    """The tap sums ``[batch, R*L, C]`` as torch's depthwise convolution of the input block (exact:
-    accel.py) with the scaled weights ``wf``: float32 ``[batch, taps, C]``, or prepared once for
-    the whole batch."""
-    x = as_float(m, read_block(m, win))
-    b = x.shape[0]
-    if not isinstance(wf, np.ndarray):
-        acc = kernels.depthwise(x, wf, win.stride)
-    else:
-        kernel = wf.reshape(wf.shape[0], *win.kernel, -1)
-        acc = np.concatenate([kernels.depthwise(x[i:i + 1], kernel[i], win.stride) for i in range(b)])
-    return acc.reshape(b, win.rows * win.length, -1)
 
 
 class DwStep:
@@ -143,7 +124,6 @@ class DwStep:
     def __init__(self, plan: DwPlan, const_params: bool):
         self.plan, self.const_params = plan, const_params
         self._cache = (None, None)   # (key, params), replaced as a whole
-        self.kernels = accel.kernels() if plan.win.taps <= accel.MAX_TAPS else None
 
     def run(self, m, const_key) -> None:
         if not self.const_params:
@@ -152,8 +132,5 @@ class DwStep:
             key, params = self._cache
             if key != const_key:
                 params = _float_params(m, self.plan, first_only=True)
-                if self.kernels is not None:   # the weights prepared once for torch
-                    wf, offs = params
-                    params = (self.kernels.depthwise_weights(wf[0].reshape(*self.plan.win.kernel, -1)), offs)
                 self._cache = (const_key, params)
-        _run_float(m, self.plan.win, self.plan.ff, params, self.kernels)
+        _run_float(m, self.plan.win, self.plan.ff, params)

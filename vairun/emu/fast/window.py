@@ -30,10 +30,6 @@ class WindowPlan:
     groups: int
     channel_offset: int
     out: Pixels
-    block_idx: np.ndarray  # flat global lines of the input block the windows slide over, [H, W, G]
-    block_shape: tuple[int, int]
-    kernel: tuple[int, int]
-    stride: tuple[int, int]
 
 
 def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tuple[int, int],
@@ -41,9 +37,8 @@ def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tup
     """Check the block of a window instruction and precompute its gather and scatter indices."""
     blocks.check_rows(rows, m.target.pp)
     groups, length = op["channel_group"], op["length"]
-    gi, block = blocks.input_block(m, init, op, rows=rows, length=length, kernel=kernel, stride=stride,
+    gi, idx = blocks.input_windows(m, init, op, rows=rows, length=length, kernel=kernel, stride=stride,
                                    groups=groups, jump=jump_read, pad_min=pad_min)
-    idx = blocks.block_windows(block, rows=rows, length=length, kernel=kernel, stride=stride, groups=groups)
     width = m.banks.groups[gi].width
     blocks.check_mask(channel_offset, width)
     gi_out, starts = blocks.output_rows(m, init, op, rows=rows, length=length, jump=jump_write,
@@ -52,8 +47,7 @@ def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tup
         raise fault(f"input lines hold {width} channels but output lines hold "
                            f"{m.banks.groups[gi_out].width}", bank=op["bank_id_out"])
     return WindowPlan(gi, idx.ravel(), rows, length, kernel[0] * kernel[1], groups, channel_offset,
-                      Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output"),
-                      (block[..., None] + np.arange(groups, dtype=np.int64)).ravel(), block.shape, kernel, stride)
+                      Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output"))
 
 
 def read_windows(m, p: WindowPlan) -> np.ndarray:
@@ -64,16 +58,6 @@ def read_windows(m, p: WindowPlan) -> np.ndarray:
     cols = cols.reshape(b, p.rows * p.length, p.taps, p.groups, width)
     blocks.mask_tail(cols, p.channel_offset)
     return cols.reshape(b, p.rows * p.length, p.taps, p.groups * width)
-
-
-def read_block(m, p: WindowPlan) -> np.ndarray:
-    """The input block the windows slide over, int8 ``[batch, H, W, G*width]`` (channel tail masked;
-    a scratch buffer: valid until the next window instruction)."""
-    x = gather(m, p.gi_in, p.block_idx, "win_block")
-    b, width = x.shape[0], x.shape[2]
-    x = x.reshape(b, p.block_shape[0], p.block_shape[1], p.groups, width)
-    blocks.mask_tail(x, p.channel_offset)
-    return x.reshape(b, p.block_shape[0], p.block_shape[1], p.groups * width)
 
 
 def as_float(m, cols: np.ndarray) -> np.ndarray:
