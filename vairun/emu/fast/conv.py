@@ -30,7 +30,7 @@ from .. import blocks
 from .window import gather
 from ..banks import Pixels
 from ..faults import fault
-from .moves import Mover, Runs
+from .moves import Mover, Runs, dest_view
 from ..numerics import MAX_PRODUCT, finish_biased
 from . import accel
 from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, fast_finish, int32_finish
@@ -363,6 +363,12 @@ class ConvGroup:
         kernels = accel.kernels() if self.inp.terms <= accel.MAX_TERMS else None
         self.gemm = None if kernels is None else kernels.gemm
         self.i32 = int32_finish(self.ff, acc_bound) if self.gemm is not None else None
+        # where the int32 finishing may write the results straight into the output bank (one
+        # progression over the whole result, moves.py), skipping the scatter
+        self.direct = None
+        if self.i32 is not None and len(self.movers) == 1:
+            where = self.movers[0][1].whole_source(self.inp.pixels * self.n)
+            self.direct = None if where is None else (self.movers[0][0], where)
 
     def _int_params(self, m) -> tuple[np.ndarray, np.ndarray]:
         """Integer route: int8 weight matrix ``[K, N]`` (or ``[B, K, N]``) and the finishing offsets
@@ -375,8 +381,9 @@ class ConvGroup:
             w = np.ascontiguousarray(w[0])
         return w, offs
 
-    def _run_int(self, m, const_key) -> np.ndarray:
-        """The int8 results ``[batch, M * N]`` on the integer route."""
+    def _run_int(self, m, const_key) -> np.ndarray | None:
+        """The int8 results ``[batch, M * N]`` on the integer route, or None when they were written
+        straight into the output bank (:attr:`direct`)."""
         b = m.banks.batch
         if self.const_params:
             key, w, offs = self._cache
@@ -396,6 +403,11 @@ class ConvGroup:
                 self.gemm(cols[k * mp:(k + 1) * mp], w[k], acc[k * mp:(k + 1) * mp])
         if self.i32 is None:
             out = self.ff.apply(acc.reshape(b, mp, n), np.broadcast_to(offs, (b, n))[:, None, :])
+        elif self.direct is not None:
+            gi, where = self.direct
+            self.i32.apply(acc.reshape(b, mp, n), offs[:, None, :], dest_view(m.banks.flat[gi], where))
+            m.banks.version[gi] += 1
+            return None
         else:
             out = m.scratch.get("conv_out", (b, mp, n), np.int8)
             self.i32.apply(acc.reshape(b, mp, n), offs[:, None, :], out)
@@ -419,6 +431,8 @@ class ConvGroup:
         banks = m.banks
         if self.gemm is not None:
             flat = self._run_int(m, const_key)
+            if flat is None:
+                return
             for gi, mover in self.movers:
                 mover.run(banks.flat[gi], flat)
                 banks.version[gi] += 1

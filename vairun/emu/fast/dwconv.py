@@ -21,7 +21,7 @@ import numpy as np
 from ..dwconv import depthwise_spans
 from ..numerics import MAX_PRODUCT, add_bias, finish
 from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, exact_tap_sum, fast_finish
-from .window import WindowPlan, as_float, plan_windows, read_windows, write_block
+from .window import WindowPlan, as_float, output_view, plan_windows, read_windows, write_block
 from .plans import planned
 
 
@@ -108,8 +108,12 @@ def _run_float(m, win: WindowPlan, ff: FastFinish, params) -> None:
     cols = as_float(m, read_windows(m, win))
     acc = m.scratch.get("dw_acc", (cols.shape[0], cols.shape[1], cols.shape[3]), np.float32)
     np.einsum("bmtc,btc->bmc", cols, wf, out=acc)
-    out = m.scratch.get("dw_out", acc.shape, np.uint8)
-    write_block(m, win, ff.finish_scaled(add_offsets(acc, offs), out))
+    t = add_offsets(acc, offs)
+    view = output_view(m, win)
+    if view is not None:
+        ff.finish_scaled(t.reshape(view.shape), view)   # straight into the output bank
+        return
+    write_block(m, win, ff.finish_scaled(t, m.scratch.get("dw_out", acc.shape, np.uint8)))
 
 
 class DwStep:

@@ -213,13 +213,14 @@ class Int32Finish:
 
     def apply(self, acc: np.ndarray, offsets: np.ndarray, out: np.ndarray) -> np.ndarray:
         """int8 results into ``out`` from int32 accumulators ``acc`` (overwritten) and int32
-        ``offsets`` broadcast against them."""
+        ``offsets`` broadcast against them; ``out`` holds ``acc.size`` elements in any shape (a
+        strided view included), filled in C order."""
         if self.pre:
             np.left_shift(acc, self.pre, out=acc)
         np.add(acc, offsets, out=acc)
         if self.post:
             np.right_shift(acc, self.post, out=acc)
-        np.clip(acc, self.lo, self.hi, out=out, casting="unsafe")
+        np.clip(acc.reshape(out.shape), self.lo, self.hi, out=out, casting="unsafe")
         return out
 
 

@@ -192,6 +192,13 @@ def _strided(flat: np.ndarray, offset: int, counts: tuple, steps: tuple, length:
                       strides=(flat.strides[0],) + steps + (1,))
 
 
+def dest_view(flat: np.ndarray, where: tuple) -> np.ndarray:
+    """The destination of :meth:`Mover.whole_source` in every image of ``flat``: a view
+    ``[rows, *counts, length]`` whose C-ordered elements are the source bytes in order."""
+    offset, counts, steps, length = where
+    return _strided(flat, offset, counts, steps, length)
+
+
 class Mover:
     """A normalized set of runs from one source space into one destination space, ready to run."""
 
@@ -229,6 +236,21 @@ class Mover:
         else:
             bd, _, bv = _expand(Runs(cd, np.full(cd.size, -1, np.int64), cn, cv))
             self.const_idx, self.const_val = bd, bv
+
+    def whole_source(self, size: int) -> tuple | None:
+        """When this move copies a C-ordered source of exactly ``size`` bytes, from its byte 0, as one
+        progression (and sets no constants): its destination as ``(offset, counts, steps, length)``
+        for :func:`dest_view`, so a producer may write straight there; else None."""
+        if not self.slices or len(self.slices) != 1 or self.const_slices or self.const_idx is not None:
+            return None
+        d0, s0, length, counts, d_steps, s_steps = self.slices[0]
+        c_steps, step = [], length
+        for c in reversed(counts):
+            c_steps.append(step)
+            step *= c
+        if s0 != 0 or step != size or tuple(reversed(c_steps)) != s_steps:
+            return None
+        return d0, counts, d_steps, length
 
     def run(self, dst: np.ndarray, src: np.ndarray | None) -> None:
         """Execute into ``dst`` (``[B, n]`` bytes) from ``src`` (``[1 or B, m]`` bytes)."""

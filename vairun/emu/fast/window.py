@@ -16,6 +16,7 @@ import numpy as np
 from .. import blocks
 from ..faults import fault
 from ..banks import Pixels
+from .moves import Mover, Runs, dest_view
 
 
 @dataclass(slots=True)
@@ -30,6 +31,7 @@ class WindowPlan:
     groups: int
     channel_offset: int
     out: Pixels
+    direct: tuple | None   # the output pixels as one strided view of their group (moves.py), or None
 
 
 def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tuple[int, int],
@@ -46,8 +48,28 @@ def plan_windows(m, init, op, *, rows: int, kernel: tuple[int, int], stride: tup
     if m.banks.groups[gi_out].width != width:
         raise fault(f"input lines hold {width} channels but output lines hold "
                            f"{m.banks.groups[gi_out].width}", bank=op["bank_id_out"])
-    return WindowPlan(gi, idx.ravel(), rows, length, kernel[0] * kernel[1], groups, channel_offset,
-                      Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output"))
+    out = Pixels(m.banks, gi_out, starts, groups * width).check_distinct(m.banks, "output")
+    return WindowPlan(gi, idx.ravel(), rows, length, kernel[0] * kernel[1], groups, channel_offset, out,
+                      direct_target(out))
+
+
+def direct_target(out: Pixels) -> tuple | None:
+    """Where a block result (C-ordered ``[pixels, nbytes]``) can be written straight into the bank:
+    ``(group, view spec)`` when the pixels form one progression (moves.py), else None."""
+    npix, nbytes = out.starts.size, out.nbytes
+    runs = Runs.of(out.starts.ravel() * out.width, np.arange(npix, dtype=np.int64) * nbytes, nbytes)
+    where = Mover(runs).whole_source(npix * nbytes)
+    return None if where is None else (out.gi, where)
+
+
+def output_view(m, p: WindowPlan) -> np.ndarray | None:
+    """The block's output pixels as a uint8 view of the bank (C-ordered like the block result), to be
+    filled now, or None when they do not form one progression (then :func:`write_block`)."""
+    if p.direct is None:
+        return None
+    gi, where = p.direct
+    m.banks.version[gi] += 1
+    return dest_view(m.banks.flat[gi], where).view(np.uint8)
 
 
 def read_windows(m, p: WindowPlan) -> np.ndarray:
