@@ -20,3 +20,11 @@ def _both_executors(request, monkeypatch):
         monkeypatch.setattr(Machine, "run", lambda self, program, isa=None, **kw:
                             run_both(self, program, isa, run=plain, **kw))
     yield
+
+
+@pytest.fixture(params=["auto", "numpy"])
+def emu_kernels(request, monkeypatch):
+    """The fast executor's CONV products on each setting of VAIRUN_EMU_KERNELS (accel.py): torch's
+    int8 GEMM (``auto`` on a machine where it is exact) and numpy's float32 BLAS."""
+    monkeypatch.setenv("VAIRUN_EMU_KERNELS", request.param)
+    return request.param

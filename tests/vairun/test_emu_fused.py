@@ -16,6 +16,9 @@ from xir.isa import ActType, ElewType, PadMode, encode, make
 from xir.kernels import conv2d_fix
 from xir.target import load_target
 
+#: every test on both CONV product kernels of the fast executor (conftest.py emu_kernels)
+pytestmark = pytest.mark.usefixtures("emu_kernels")
+
 KV260 = load_target("DPUCZDX8G/KV260")
 B512 = load_target("DPUCZDX8G/B512")
 

@@ -13,6 +13,9 @@ from vairun.emu.fast.program import timings
 
 from flow import quantize_roundtrip, to_nhwc
 
+#: every test on both CONV product kernels of the fast executor (conftest.py emu_kernels)
+pytestmark = pytest.mark.usefixtures("emu_kernels")
+
 
 MODELS = ["tiny_mobilenet", "tiny_resnet", "tiny_inception", "leaky_net"]
 MORE_TARGETS = ["DPUCZDX8G/B512", "DPUCAHX8H/U50", "DPUCVDX8G/VCK190", "DPUCADX8G/U250"]

@@ -133,3 +133,38 @@ def test_random_nested_progressions_equal_sequential_execution():
         Mover(runs).run(dst, src)
         np.testing.assert_array_equal(dst, want)
         checked += 1
+
+
+@pytest.mark.parametrize("rows,pixels,nbytes,line_step,row_step", [(8, 14, 48, 3, 4096), (1, 5, 16, 1, 0),
+                                                                    (5, 7, 32, 2, 1000)])
+def test_whole_source_view_receives_what_the_move_writes(rows, pixels, nbytes, line_step, row_step):
+    """A block result ``[rows * pixels, nbytes]`` scattered to pixels at regular lines is one
+    progression: writing the result in C order into the view equals running the move."""
+    width = 16
+    starts = np.arange(rows)[:, None] * row_step + np.arange(pixels)[None, :] * line_step
+    dst_off = (starts * width).ravel()
+    size = rows * pixels * nbytes
+    runs = Runs.of(dst_off, np.arange(rows * pixels) * nbytes, nbytes)
+    mover = Mover(runs)
+    where = mover.whole_source(size)
+    assert where is not None
+    rng = np.random.default_rng(rows)
+    src = rng.integers(-128, 128, size=(2, size)).astype(np.int8)
+    dst = rng.integers(-128, 128, size=(2, int(dst_off.max()) + nbytes + 64)).astype(np.int8)
+    want = dst.copy()
+    mover.run(want, src)
+    moves.dest_view(dst, where)[...] = src.reshape(moves.dest_view(dst, where).shape)
+    np.testing.assert_array_equal(dst, want)
+
+
+def test_whole_source_refuses_what_is_not_one_c_ordered_progression():
+    n = 16
+    # pixels written in reverse order: the source is not C-ordered along the destination
+    assert Mover(Runs.of(np.arange(6)[::-1] * 32, np.arange(6) * n, n)).whole_source(6 * n) is None
+    # a constant run as well
+    runs = Runs.concat([Runs.of(np.arange(6) * 32, np.arange(6) * n, n), Runs.of([400], [-1], [4], [7])])
+    assert Mover(runs).whole_source(6 * n) is None
+    # not the whole source
+    assert Mover(Runs.of(np.arange(6) * 32, np.arange(6) * n, n)).whole_source(7 * n) is None
+    # irregular destinations (no single progression)
+    assert Mover(Runs.of(np.array([0, 32, 96, 100, 300, 333]) * 16, np.arange(6) * n, n)).whole_source(6 * n) is None

@@ -1,13 +1,13 @@
 """The fast finishing path (vairun.emu.fast.finish.FastFinish) is the same function of (accumulator,
 bias, shifts, activation) as the reference (add_bias + xir output_fix): random values, every rounding
-tie, both saturation edges, all its routes (float32, float64, int64), and it refuses exactly where
-the reference could raise."""
+tie, both saturation edges, all its routes (float32, float64, int64, and Int32Finish on the int32
+accumulators of the integer GEMM), and it refuses exactly where the reference could raise."""
 
 import numpy as np
 import pytest
 
 from vairun.emu.faults import EmulatorFault
-from vairun.emu.fast.finish import F32_EXACT_TERMS, FastFinish, fast_finish
+from vairun.emu.fast.finish import F32_EXACT_TERMS, INT32_MAX, FastFinish, fast_finish, int32_finish
 from vairun.emu.numerics import finish, finish_biased
 from xir.isa import ActType
 
@@ -66,6 +66,29 @@ def test_fast_finish_equals_reference(act, shifts, terms):
         # plus the column offsets
         t = (acc.astype(np.float64) * ff.acc_scale).astype(ff.dtype) + ff.offsets(bias)
         np.testing.assert_array_equal(ff.finish_scaled(t), ref)
+    i32 = int32_finish(ff, bound)
+    if i32 is not None:
+        # in place on int32 accumulators, into a contiguous result and into a strided (transposed) one
+        out = np.empty(acc.shape, np.int8)
+        i32.apply(acc.astype(np.int32), i32.offsets(bias)[None, :], out)
+        np.testing.assert_array_equal(out, ref)
+        out_t = np.empty(acc.shape[::-1], np.int8).T
+        i32.apply(acc.astype(np.int32), i32.offsets(bias)[None, :], out_t)
+        np.testing.assert_array_equal(out_t, ref)
+
+
+def test_int32_route_exists_exactly_where_no_intermediate_reaches_2_31():
+    # a 3x3 conv over 512 channels: acc < 4608 * 2**14, shift_bias 2, shift_cut 9
+    assert int32_finish(fast_finish(4608 << 14, 2, 9, ActType.RELU), 4608 << 14) is not None
+    assert int32_finish(fast_finish(K_BOUND, 2, 7, ActType.LEAKYRELU), K_BOUND) is None   # int64 only
+    # a negative scale shifts left: (bound + 128) << 3 must stay below 2**31
+    wide = (INT32_MAX >> 3) - 128
+    assert int32_finish(fast_finish(wide, 0, -3, ActType.NONE), wide) is not None
+    assert int32_finish(fast_finish(wide + 1, 0, -3, ActType.NONE), wide + 1) is None
+    # a negative shift_bias shifts the accumulator left by 4
+    assert int32_finish(fast_finish(1 << 27, -4, 6, ActType.NONE), 1 << 27) is None
+    assert int32_finish(fast_finish(1 << 20, -4, 6, ActType.NONE), 1 << 20) is not None
+    assert int32_finish(None, 10) is None
 
 
 def test_routes_are_chosen_by_the_exact_bounds():
