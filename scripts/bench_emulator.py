@@ -1,10 +1,12 @@
 """Emulator speed as users get it, beside the float torch forward and onnxruntime (issue 15).
 
 For each model (default ResNet-18 and MobileNetV2, 224x224, compiled for DPUCZDX8G/KV260) and batch
-(default 1 and 8), three measurements, each in a fresh process of its own:
+(default 1 and 8), these measurements, each in a fresh process of its own:
 
 * ``vairun``: the ``vairun bench`` command itself (``vairun bench MODEL --batch B --warmup W
   --repeat R --json F``), i.e. exactly the code path and the thread settings a user gets;
+* ``vairun numpy`` (unless ``--no-numpy``): the same with ``VAIRUN_EMU_KERNELS=numpy``, the CONV
+  products on numpy's float32 BLAS instead of torch's int8 GEMM (docs/vairun.md);
 * ``torch``: the float model's forward (``torch.no_grad``, torch's default threads);
 * ``onnxruntime``: the same float model exported to ONNX (torch's TorchScript exporter), run by
   onnxruntime's CPU provider with default session options: the practical floor for a float
@@ -22,7 +24,7 @@ On a machine shared with other work the multi-threaded timings swing widely; the
 before and after is printed; compare the minima or rerun when the machine is quiet.
 
 Usage: python scripts/bench_emulator.py [--models resnet18,mobilenet_v2] [--batches 1,8]
-                                        [--warmup 2] [--repeat 7] [--workdir DIR]
+                                        [--warmup 2] [--repeat 7] [--workdir DIR] [--no-numpy]
 """
 from __future__ import annotations
 
@@ -44,10 +46,13 @@ GOALS = {1: 1.5, 8: 1.0}
 #: a timing-only profile costs less than this many float forwards of the same batch (issue 5)
 PROFILE_GOAL = 10
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VAIRUN_EMU_THREADS")
+#: the fast executor's CONV products (docs/vairun.md): ``vairun`` runs with the default, ``--numpy``
+#: adds a run with numpy's float32 products for comparison
+KERNELS_ENV = "VAIRUN_EMU_KERNELS"
 
 
-def _run(cmd: list[str], what: str) -> None:
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+def _run(cmd: list[str], what: str, env: dict | None = None) -> None:
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
     if out.returncode:
         raise click.ClickException(f"{what} failed (exit {out.returncode}):\n{out.stderr[-3000:]}")
 
@@ -66,13 +71,14 @@ def _vairun_exe() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "vairun.cli"]
 
 
-def _vairun_bench(path: Path, batch: int, warmup: int, repeat: int, timing_only: bool = False) -> dict:
-    """``vairun bench`` in its own process; its --json record."""
+def _vairun_bench(path: Path, batch: int, warmup: int, repeat: int, timing_only: bool = False,
+                  kernels: str | None = None) -> dict:
+    """``vairun bench`` in its own process (``kernels``: its VAIRUN_EMU_KERNELS); its --json record."""
     with tempfile.TemporaryDirectory() as tmp:
         res = Path(tmp) / "bench.json"
         cmd = [*_vairun_exe(), "bench", str(path), "--batch", str(batch), "--warmup", str(warmup),
                "--repeat", str(repeat), "--json", str(res)] + (["--timing-only"] if timing_only else [])
-        _run(cmd, "vairun bench")
+        _run(cmd, "vairun bench", None if kernels is None else {**os.environ, KERNELS_ENV: kernels})
         return json.loads(res.read_text())
 
 
@@ -136,8 +142,10 @@ def _cell(r: dict) -> str:
 @click.option("--repeat", default=7, show_default=True, help="timed calls per measurement (min and median)")
 @click.option("--workdir", default=None, type=click.Path(file_okay=False),
               help="keep the compiled models and ONNX files here and reuse them (default: a temporary folder)")
+@click.option("--numpy/--no-numpy", "numpy_too", default=True, show_default=True,
+              help=f"also run vairun bench with {KERNELS_ENV}=numpy (float32 BLAS CONV products)")
 @click.pass_context
-def main(ctx, models, target, batches, warmup, repeat, workdir) -> None:
+def main(ctx, models, target, batches, warmup, repeat, workdir, numpy_too) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
@@ -145,14 +153,15 @@ def main(ctx, models, target, batches, warmup, repeat, workdir) -> None:
     from zoo_quantize import compiled_xmodel
 
     warnings.simplefilter("ignore")
-    console = Console(width=max(Console().width, 150))
+    console = Console(width=max(Console().width, 190))
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp())
     table = Table(title=f"vairun bench vs float torch and onnxruntime, {target}: ms per image, median (minimum) of "
                         f"{repeat} timed calls after {warmup} warm-up calls, each measurement in its own process")
-    for col in ("model", "batch", "torch", "onnxruntime", "vairun", "vairun/torch", "goal", "met", "vairun/ort",
-                "profile ms", "/ fwd", "met"):
+    cols = ["model", "batch", "torch", "onnxruntime", "vairun", "vairun/torch", "goal", "met", "vairun/ort"]
+    cols += ["vairun numpy", "numpy/torch"] if numpy_too else []
+    for col in cols + ["profile ms", "/ fwd", "met"]:
         table.add_column(col, justify="right")
-    threads, ort_version = None, None
+    threads, ort_version, executors = None, None, set()
     load_before = os.getloadavg()
     try:
         for name in models.split(","):
@@ -171,13 +180,19 @@ def main(ctx, models, target, batches, warmup, repeat, workdir) -> None:
                     orr = _worker("ort", {**args, "onnx": str(onnx_path)})
                 with console.status(f"{name} batch {batch}: vairun bench"):
                     vr = _vairun_bench(path, batch, warmup, repeat)
+                extra = []
+                if numpy_too:
+                    with console.status(f"{name} batch {batch}: vairun bench, {KERNELS_ENV}=numpy"):
+                        vn = _vairun_bench(path, batch, warmup, repeat, kernels="numpy")
+                    extra = [_cell(vn), f"{vn['ms_per_image_median'] / tr['ms_per_image_median']:.2f}"]
                 threads, ort_version = tr["threads"], orr["version"]
+                executors.add(vr.get("executor"))
                 ratio = vr["ms_per_image_median"] / tr["ms_per_image_median"]
                 goal = GOALS.get(batch)
                 fwds = prof * 1e3 / (tr["ms_per_image_median"] * batch)
                 table.add_row(name, str(batch), _cell(tr), _cell(orr), _cell(vr), f"{ratio:.2f}",
                               f"<= {goal}" if goal else "-", ("yes" if ratio <= goal else "NO") if goal else "-",
-                              f"{vr['ms_per_image_median'] / orr['ms_per_image_median']:.2f}",
+                              f"{vr['ms_per_image_median'] / orr['ms_per_image_median']:.2f}", *extra,
                               f"{prof * 1e3:.1f}", f"{fwds:.2f}", "yes" if fwds < PROFILE_GOAL else "NO")
     finally:
         if not workdir:
@@ -187,8 +202,9 @@ def main(ctx, models, target, batches, warmup, repeat, workdir) -> None:
     console.print(f"load average (1/5/15 min) before {'/'.join(f'{v:.2f}' for v in load_before)}, after "
                   f"{'/'.join(f'{v:.2f}' for v in load_after)}; {os.cpu_count()} CPUs; torch threads {threads}; "
                   f"onnxruntime {ort_version}")
-    env = {k: os.environ[k] for k in THREAD_VARS if k in os.environ}
+    env = {k: os.environ[k] for k in THREAD_VARS + (KERNELS_ENV,) if k in os.environ}
     console.print(f"thread variables: {env or 'none set (defaults)'}")
+    console.print(f"vairun: {', '.join(sorted(e for e in executors if e))}")
 
 
 @main.command(hidden=True)
