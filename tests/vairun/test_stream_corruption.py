@@ -50,19 +50,30 @@ def program(tmp_path_factory):
 
 def _machine(target, plan, reference: bool) -> Machine:
     m = Machine(target, batch=BATCH, threads=1, reference=reference)
+    _fill(m, plan)
+    return m
+
+
+def _fill(m: Machine, plan) -> None:
+    """Zeroed banks, the parameters and the same random bytes in every per-image register."""
+    m.reset()
     rng = np.random.default_rng(7)
     m.set_reg(0, np.frombuffer(plan.const, dtype=np.int8), shared=True)
     for reg, size in sorted(plan.reg_sizes.items()):
         if reg != 0:
             m.set_reg(reg, rng.integers(-128, 128, size=(BATCH, size), dtype=np.int8))
-    return m
 
 
-def result(target, plan, instrs, reference: bool):
-    """Every per-image DDR register after running ``instrs``, or the EmulatorFault raised."""
+def result(target, plan, instrs, reference: bool, fused: bool = False):
+    """Every per-image DDR register after running ``instrs``, or the EmulatorFault raised. ``fused``:
+    run the stream a second time from the same memories, which the fast executor executes as its
+    fused program (program.py), and report that run."""
     m = _machine(target, plan, reference)
     try:
         m.run(instrs)
+        if fused:
+            _fill(m, plan)
+            m.run(instrs)
     except EmulatorFault as exc:
         return exc
     return {r: m.get_reg(r).copy() for r in sorted(plan.reg_sizes) if r != 0}
@@ -199,13 +210,13 @@ def mutations(target, plan):
     return out
 
 
-def outcomes(target, plan, reference: bool) -> tuple[dict, list]:
+def outcomes(target, plan, reference: bool, fused: bool = False) -> tuple[dict, list]:
     """``({label: outcome}, [labels whose result equals the original])`` over :func:`mutations`."""
-    original = result(target, plan, plan.instructions, reference)
+    original = result(target, plan, plan.instructions, reference, fused)
     assert not isinstance(original, EmulatorFault), original
     seen, same = {}, []
     for label, instrs in mutations(target, plan):
-        got = result(target, plan, instrs, reference)
+        got = result(target, plan, instrs, reference, fused)
         if isinstance(got, EmulatorFault):
             assert got.message and got.index is not None, label
             seen[label] = f"fault: {got}"
@@ -216,10 +227,13 @@ def outcomes(target, plan, reference: bool) -> tuple[dict, list]:
     return seen, same
 
 
-@pytest.mark.parametrize("reference", [False, True], ids=["fast", "reference"])
-def test_corrupted_streams_never_give_the_original_result(program, reference):
+@pytest.mark.parametrize("reference,fused", [(False, False), (False, True), (True, False)],
+                         ids=["fast", "fast-fused", "reference"])
+def test_corrupted_streams_never_give_the_original_result(program, reference, fused):
+    """``fast-fused``: the fast executor's second run of each stream, its fused program (CONV groups
+    on the integer GEMM where torch provides it, results written straight into the banks)."""
     target, plan = program
-    seen, same = outcomes(target, plan, reference)
+    seen, same = outcomes(target, plan, reference, fused)
     assert not same, f"these corruptions left the result unchanged: {same}"
     assert len(seen) >= 35
     assert sum(v.startswith("fault") for v in seen.values()) >= 5
