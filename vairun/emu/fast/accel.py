@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import os
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..numerics import MAX_PRODUCT
+from .threadcap import SharedCap
 
 ENV = "VAIRUN_EMU_KERNELS"
 CHOICES = ("auto", "torch", "numpy")
@@ -132,28 +132,26 @@ def _test_gemm(gemm) -> str | None:
     return None
 
 
-_depth = 0
-_saved = 1
+def _torch():
+    """torch, when its GEMM is in use in this process (else None)."""
+    return next((k.torch for k in _loaded.values() if k is not None), None)
 
 
-@contextmanager
-def limited(n: int):
-    """Cap torch's intra-op threads at ``n`` inside the block when its kernels are loaded
-    (process-wide, like blas.limited; nested and concurrent uses share one cap)."""
-    global _depth, _saved
-    torch = next((k.torch for k in _loaded.values() if k is not None), None)
+def _cap(n: int):
+    torch = _torch()
     if torch is None:
-        yield
-        return
-    with _lock:
-        if _depth == 0:
-            _saved = torch.get_num_threads()
-            torch.set_num_threads(int(n))
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                torch.set_num_threads(_saved)
+        return None
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return torch, saved
+
+
+def _uncap(token) -> None:
+    if token is not None:
+        torch, saved = token
+        torch.set_num_threads(saved)
+
+
+#: ``with limited(n):`` caps torch's intra-op threads at ``n`` inside the block when its GEMM is in
+#: use (process-wide, like blas.limited; nested and concurrent uses share one cap)
+limited = SharedCap(_cap, _uncap)

@@ -3,7 +3,7 @@ a no-op where threadpoolctl finds no BLAS).
 
 Rule: when the emulator runs the images of a batch in several threads of its own, each thread's
 matrix products must not start BLAS threads as well (more threads than cores slow everything down),
-so :func:`limited` caps the BLAS thread count for the duration and restores it afterwards. The
+so :data:`limited` caps the BLAS thread count for the duration and restores it afterwards. The
 setting is process-wide: numpy 2.x's wheels link scipy-openblas (pthreads build), whose
 ``openblas_set_num_threads`` changes one global count, so a cap set from any thread holds for the
 products of every thread (tests/vairun/test_emu_blas.py checks it from a worker thread).
@@ -19,14 +19,13 @@ here therefore hands control back at once (:func:`_release`), under this module'
 from __future__ import annotations
 
 import threading
-from contextlib import contextmanager
 
 from threadpoolctl import ThreadpoolController
 
+from .threadcap import SharedCap
+
 _controller: ThreadpoolController | None = None
 _lock = threading.Lock()
-_depth = 0
-_limiter = None
 
 
 def _blas():
@@ -63,22 +62,17 @@ def set_threads(n: int) -> bool:
     return True
 
 
-@contextmanager
-def limited(n: int):
-    """Cap the BLAS thread count at ``n`` inside the block (nested and concurrent uses share one cap;
-    the counts in force before the outermost use are restored after it)."""
-    global _depth, _limiter
-    with _lock:
-        if _depth == 0:
-            _limiter = _blas().limit(limits=int(n))
-            _release()
-        _depth += 1
-    try:
-        yield
-    finally:
-        with _lock:
-            _depth -= 1
-            if _depth == 0:
-                _limiter.restore_original_limits()
-                _release()
-                _limiter = None
+def _cap(n: int):
+    limiter = _blas().limit(limits=n)
+    _release()
+    return limiter
+
+
+def _uncap(limiter) -> None:
+    limiter.restore_original_limits()
+    _release()
+
+
+#: ``with limited(n):`` caps the BLAS thread count at ``n`` inside the block (nested and concurrent
+#: uses share one cap; the counts in force before the outermost use are restored after it)
+limited = SharedCap(_cap, _uncap, _lock)

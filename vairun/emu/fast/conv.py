@@ -370,6 +370,17 @@ class ConvGroup:
             where = self.movers[0][1].whole_source(self.inp.pixels * self.n)
             self.direct = None if where is None else (self.movers[0][0], where)
 
+    def _cached(self, m, const_key, build) -> tuple:
+        """``build(m)`` (the weight matrix and offsets), kept while the shared registers' contents
+        (``const_key``) stay the same when the parameters are constant, else read every run."""
+        if not self.const_params:
+            return build(m)
+        key, w, offs = self._cache
+        if key != const_key:
+            w, offs = build(m)
+            self._cache = (const_key, w, offs)
+        return w, offs
+
     def _int_params(self, m) -> tuple[np.ndarray, np.ndarray]:
         """Integer route: int8 weight matrix ``[K, N]`` (or ``[B, K, N]``) and the finishing offsets
         ``[1, N]`` (or ``[B, N]``): int32 for :class:`Int32Finish`, else the raw biases."""
@@ -385,13 +396,7 @@ class ConvGroup:
         """The int8 results ``[batch, M * N]`` on the integer route, or None when they were written
         straight into the output bank (:attr:`direct`)."""
         b = m.banks.batch
-        if self.const_params:
-            key, w, offs = self._cache
-            if key != const_key:
-                w, offs = self._int_params(m)
-                self._cache = (const_key, w, offs)
-        else:
-            w, offs = self._int_params(m)
+        w, offs = self._cached(m, const_key, self._int_params)
         m.conv_cols = None   # the gather reuses the scratch buffers _im2col's cache points to
         cols = gather_block(m, self.inp)
         mp, n = self.inp.pixels, self.n
@@ -438,13 +443,7 @@ class ConvGroup:
                 banks.version[gi] += 1
             return
         b = banks.batch
-        if self.const_params:
-            key, w, offs = self._cache
-            if key != const_key:
-                w, offs = self._params(m)
-                self._cache = (const_key, w, offs)
-        else:
-            w, offs = self._params(m)
+        w, offs = self._cached(m, const_key, self._params)
         m.conv_cols = None   # the gather reuses the scratch buffers _im2col's cache points to
         cols = gather_cols(m, self.inp, ones=self.fold)
         mp = self.inp.pixels
