@@ -31,15 +31,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import click
+
+from vairun.benchmark import steady_state
 
 #: vairun time per image at most this many float torch forwards per image (issue 15), by batch
 GOALS = {1: 1.5, 8: 1.0}
@@ -82,19 +82,6 @@ def _vairun_bench(path: Path, batch: int, warmup: int, repeat: int, timing_only:
         return json.loads(res.read_text())
 
 
-def _steady(fn, images: int, warmup: int, repeat: int) -> dict:
-    """Per-image minimum and median (ms) of ``repeat`` timed calls after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return {"warmup": warmup, "repeat": repeat, "ms_per_image_min": min(ts) / images * 1e3,
-            "ms_per_image_median": statistics.median(ts) / images * 1e3}
-
-
 def _input(name: str, batch: int):
     import torch
     from vaiq.zoo import MODELS
@@ -107,7 +94,7 @@ def _measure_torch(args: dict) -> dict:
     model = get_model(args["model"]).eval()
     x = _input(args["model"], args["batch"])
     with torch.no_grad():
-        res = _steady(lambda: model(x), args["batch"], args["warmup"], args["repeat"])
+        res = steady_state(lambda: model(x), args["batch"], args["warmup"], args["repeat"]).to_dict()
     return {**res, "threads": torch.get_num_threads()}
 
 
@@ -115,7 +102,7 @@ def _measure_ort(args: dict) -> dict:
     import onnxruntime as ort
     sess = ort.InferenceSession(args["onnx"], providers=["CPUExecutionProvider"])
     feed = {sess.get_inputs()[0].name: _input(args["model"], args["batch"]).numpy()}
-    res = _steady(lambda: sess.run(None, feed), args["batch"], args["warmup"], args["repeat"])
+    res = steady_state(lambda: sess.run(None, feed), args["batch"], args["warmup"], args["repeat"]).to_dict()
     return {**res, "version": ort.__version__}
 
 

@@ -8,7 +8,6 @@ Usage: python scripts/bench_onnx_frontend.py [--models resnet18,mobilenet_v2] [-
 from __future__ import annotations
 
 import io
-import statistics
 import time
 import warnings
 
@@ -18,18 +17,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from vairun.benchmark import steady_state
 from vaiq.onnx_frontend import load_onnx
 from vaiq.zoo import MODELS, get_model
-
-
-def _median_s(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 @click.command()
@@ -61,10 +51,10 @@ def main(models: str, repeat: int) -> None:
         sess = ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
         xn = x.numpy()
         with torch.no_grad():
-            t_mod = _median_s(lambda: mod(x), repeat)
-            t_src = _median_s(lambda: net(x), repeat)
+            t_mod = steady_state(lambda: mod(x), 1, 1, repeat).seconds_median
+            t_src = steady_state(lambda: net(x), 1, 1, repeat).seconds_median
             diff = float(np.abs(mod(x).numpy() - sess.run(None, {"x": xn})[0]).max())
-        t_ort = _median_s(lambda: sess.run(None, {"x": xn}), repeat)
+        t_ort = steady_state(lambda: sess.run(None, {"x": xn}), 1, 1, repeat).seconds_median
         table.add_row(name, f"{t_export:.2f}", f"{t_load:.2f}", f"{1e3 * t_mod:.1f}", f"{1e3 * t_ort:.1f}",
                       f"{1e3 * t_src:.1f}", f"{diff:.2e}", str(len(mod.reference_nodes)))
     Console(width=150).print(table)

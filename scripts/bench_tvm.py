@@ -23,6 +23,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from vairun.benchmark import steady_state
+
 
 def _resnet18_onnx(size: int) -> bytes:
     import torch
@@ -38,15 +40,6 @@ def _resnet18_onnx(size: int) -> bytes:
 
 def _stats(xs: list[float]) -> str:
     return f"{statistics.median(xs) * 1e3:9.1f} ms (min {min(xs) * 1e3:.1f})"
-
-
-def _timed(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
 
 
 @click.command()
@@ -71,13 +64,13 @@ def main(quant_size, after, float_runs, size, dpu):
 
     sess = ort.InferenceSession(model)
     sess.run(None, {"x": imgs[0]})
-    t_ort = _timed(lambda: sess.run(None, {"x": imgs[0]}), float_runs)
+    t_ort = list(steady_state(lambda: sess.run(None, {"x": imgs[0]}), 1, 0, float_runs).times)
 
     plain = relax.VirtualMachine(relax.build(vai_tvm.from_onnx(model, shape_dict={"x": [1, 3, size, size]}),
                                              target="llvm"), tvm.cpu())
     x0 = tvm.runtime.tensor(imgs[0])
     plain["main"](x0)
-    t_tvm = _timed(lambda: plain["main"](x0), float_runs)
+    t_tvm = list(steady_state(lambda: plain["main"](x0), 1, 0, float_runs).times)
 
     t0 = time.perf_counter()
     mod = vai_tvm.from_onnx(model, shape_dict={"x": [1, 3, size, size]})
@@ -92,15 +85,15 @@ def main(quant_size, after, float_runs, size, dpu):
         calib = []
         for img in imgs[:quant_size - 1]:
             m.set_input("x", img)
-            calib.append(_timed(m.run, 1)[0])
+            calib.append(steady_state(m.run, 1, 0, 1).seconds_min)
         m.set_input("x", imgs[quant_size - 1])
-        t_last = _timed(m.run, 1)[0]
+        t_last = steady_state(m.run, 1, 0, 1).seconds_min
         assert m.switched
         switch = m.switch_seconds
         dpu_runs = []
         for img in imgs[quant_size:]:
             m.set_input("x", img)
-            dpu_runs.append(_timed(m.run, 1)[0])
+            dpu_runs.append(steady_state(m.run, 1, 0, 1).seconds_min)
         parts = len(m.parts)
 
     t = Table(title=f"TVM flow, ResNet-18 (zoo) from ONNX, 1x3x{size}x{size}, {dpu}, PX_QUANT_SIZE={quant_size}, "

@@ -75,9 +75,8 @@ def test_torch_gemm_is_exact_on_this_machine():
 
 def test_thread_cap_is_restored(monkeypatch):
     import torch
-    monkeypatch.setenv(accel.ENV, "auto")
-    if accel.kernels() is None:
-        pytest.skip("torch's GEMM is not used on this machine")
+    # torch's GEMM counts as in use whatever this machine's self-test says (the cap is what is tested)
+    monkeypatch.setattr(accel, "_loaded", {"test": accel.Kernels(_exact_gemm, torch)})
     before = torch.get_num_threads()
     with accel.limited(1):
         assert torch.get_num_threads() == 1

@@ -433,16 +433,17 @@ class ConvGroup:
         return w, offs
 
     def run(self, m, const_key) -> None:
-        banks = m.banks
-        if self.gemm is not None:
-            flat = self._run_int(m, const_key)
-            if flat is None:
-                return
-            for gi, mover in self.movers:
-                mover.run(banks.flat[gi], flat)
-                banks.version[gi] += 1
+        flat = self._run_int(m, const_key) if self.gemm is not None else self._run_float(m, const_key)
+        if flat is None:
             return
-        b = banks.batch
+        banks = m.banks
+        for gi, mover in self.movers:
+            mover.run(banks.flat[gi], flat)
+            banks.version[gi] += 1
+
+    def _run_float(self, m, const_key) -> np.ndarray:
+        """The int8 results ``[batch, M * N]`` on the float route (numpy's float32 products)."""
+        b = m.banks.batch
         w, offs = self._cached(m, const_key, self._params)
         m.conv_cols = None   # the gather reuses the scratch buffers _im2col's cache points to
         cols = gather_cols(m, self.inp, ones=self.fold)
@@ -457,7 +458,4 @@ class ConvGroup:
         else:
             acc = matmul_chunks(cols, self.inp, w).reshape(b, mp, self.n)
             out = self.ff.apply(acc, np.broadcast_to(offs, (b, self.n))[:, None, :])
-        flat = out.reshape(b, -1)
-        for gi, mover in self.movers:
-            mover.run(banks.flat[gi], flat)
-            banks.version[gi] += 1
+        return out.reshape(b, -1)
