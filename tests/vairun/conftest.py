@@ -22,9 +22,11 @@ def _both_executors(request, monkeypatch):
     yield
 
 
-@pytest.fixture(params=["auto", "numpy"])
+@pytest.fixture(params=["auto", "numpy", "torch", "native"])
 def emu_kernels(request, monkeypatch):
-    """The fast executor's CONV products on each setting of VAIRUN_EMU_KERNELS (accel.py): torch's
-    int8 GEMM (``auto`` on a machine where it is exact) and numpy's float32 BLAS."""
+    """The fast executor on each setting of VAIRUN_EMU_KERNELS (accel.py): every kernel set (``auto``:
+    torch's int8 GEMM with the compiled finishing and depthwise kernels), none (numpy's float32
+    BLAS), torch's GEMM with numpy's finishing, and the compiled depthwise kernel with numpy's
+    products."""
     monkeypatch.setenv("VAIRUN_EMU_KERNELS", request.param)
     return request.param

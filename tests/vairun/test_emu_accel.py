@@ -1,7 +1,8 @@
-"""torch's int8 GEMM in the fast executor (vairun/emu/fast/accel.py): selected by VAIRUN_EMU_KERNELS,
-used only after a self-test shows it exact (a GEMM that saturates int16 pair sums is refused), never
-imported with ``numpy``, results equal on both settings, torch's thread cap restored, and a bad
-setting is one error line from the command line."""
+"""The fast executor's kernel sets (vairun/emu/fast/accel.py): selected by VAIRUN_EMU_KERNELS; torch's
+int8 GEMM used only after a self-test shows it exact (a GEMM that saturates int16 pair sums is
+refused), never imported with ``numpy``; results equal on every setting; torch's thread cap restored;
+a bad setting is one error line from the command line. The compiled kernels' own tests are in
+test_emu_native.py."""
 import os
 import subprocess
 import sys
@@ -46,27 +47,35 @@ def test_self_test_refuses_a_gemm_that_saturates_int16_pair_sums():
 
 def test_an_inexact_torch_is_not_used_in_auto_and_is_an_error_when_required(monkeypatch):
     monkeypatch.setattr(accel, "_test_gemm", lambda gemm: "int8 GEMM 1x1 x 1x1 differs from the exact product")
-    assert accel._load("auto") is None
+    assert accel._load(True, frozenset()).gemm is None
     with pytest.raises(accel.KernelsUnavailable, match="not exact on this CPU"):
-        accel._load("torch")
+        accel._load(False, frozenset({"torch"}))
 
 
 def test_settings(monkeypatch):
     monkeypatch.setenv(accel.ENV, "numpy")
-    assert accel.kernels() is None
-    assert accel.describe() == "numpy float32 BLAS"
-    monkeypatch.setenv(accel.ENV, "Bogus")
-    with pytest.raises(accel.KernelsUnavailable, match="is not one of auto, torch, numpy"):
-        accel.kernels()
+    assert accel.kernels() == accel.NONE
+    assert accel.describe() == "CONV products: numpy float32 BLAS; DPTWISE: numpy"
+    monkeypatch.setenv(accel.ENV, " Native, torch ")
+    assert accel.mode() == (False, frozenset({"torch", "native"}))
+    monkeypatch.setenv(accel.ENV, "torch")
+    k = accel.kernels()
+    assert k.gemm is not None and k.native is None
+    assert accel.describe().startswith("CONV products: torch ") and accel.describe().endswith("; DPTWISE: numpy")
+    for bad in ("Bogus", "torch,numpy", "native,", "auto,torch"):
+        monkeypatch.setenv(accel.ENV, bad)
+        with pytest.raises(accel.KernelsUnavailable,
+                           match="is not auto, numpy, or a comma-separated list of torch, native"):
+            accel.kernels()
     monkeypatch.delenv(accel.ENV)
-    assert accel.mode() == "auto"
+    assert accel.mode() == (True, frozenset())
 
 
 def test_torch_gemm_is_exact_on_this_machine():
     """The CI machine's torch passes the self-test (else the fast path silently runs on numpy's
     float32 products: this test says so instead)."""
-    k = accel._load("auto")
-    assert k is not None, "torch._int_mm failed the self-test here: the fast executor uses float32 products"
+    k = accel._load(True, frozenset())
+    assert k.gemm is not None, "torch._int_mm failed the self-test here: the fast executor uses float32 products"
     rng = np.random.default_rng(5)
     a = rng.integers(-128, 128, (37, 4609), dtype=np.int8)
     b = rng.integers(-128, 128, (4609, 19), dtype=np.int8)
@@ -113,12 +122,17 @@ def _run(path, setting, out):
     return res.stdout.strip()
 
 
-def test_numpy_setting_never_imports_torch_and_both_settings_agree(compiled_model, tmp_path):
+def test_numpy_setting_never_imports_torch_and_every_setting_agrees(compiled_model, tmp_path):
     said = _run(compiled_model, "numpy", tmp_path / "numpy.npy")
-    assert said == "fast executor, CONV products: numpy float32 BLAS | torch imported: False"
+    assert said == "fast executor, CONV products: numpy float32 BLAS; DPTWISE: numpy | torch imported: False"
+    said = _run(compiled_model, "native", tmp_path / "native.npy")
+    assert said.startswith("fast executor, CONV products: numpy float32 BLAS; DPTWISE: native (")
+    assert said.endswith("torch imported: False")
     said = _run(compiled_model, "auto", tmp_path / "auto.npy")
-    assert said.startswith("fast executor, CONV products: torch ") and said.endswith("torch imported: True")
-    np.testing.assert_array_equal(np.load(tmp_path / "numpy.npy"), np.load(tmp_path / "auto.npy"))
+    assert said.startswith("fast executor, CONV products: torch ") and "; DPTWISE: native (" in said
+    assert said.endswith("torch imported: True")
+    for setting in ("native", "auto"):
+        np.testing.assert_array_equal(np.load(tmp_path / "numpy.npy"), np.load(tmp_path / f"{setting}.npy"))
 
 
 def test_a_bad_setting_is_one_line_and_exit_2(compiled_model):
@@ -127,5 +141,5 @@ def test_a_bad_setting_is_one_line_and_exit_2(compiled_model):
                          env=env, capture_output=True, text=True, check=False)
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [
-        "vairun: error: VAIRUN_EMU_KERNELS='fast' is not one of auto, torch, numpy; unset it or use "
-        "VAIRUN_EMU_KERNELS=numpy"]
+        "vairun: error: VAIRUN_EMU_KERNELS='fast' is not auto, numpy, or a comma-separated list of torch, "
+        "native; unset it or use VAIRUN_EMU_KERNELS=numpy"]

@@ -1,6 +1,8 @@
 """Fused DPTWISE (vairun.emu.fast.dwconv.DwStep in a program) leaves exactly the state
 instruction-by-instruction execution leaves: shared and per-image parameters, masked tails, strides,
-batch 1 and 3, one and two threads; the cached float parameters follow the shared register."""
+batch 1 and 3, one and two threads, on every kernel setting (the compiled kernel and numpy's float
+route); the cached parameters follow the shared register; a block whose output lines are its own
+input lines keeps the numpy route (the compiled kernel writes as it goes)."""
 
 import numpy as np
 import pytest
@@ -14,13 +16,16 @@ from xir.isa import ActType, make
 from xir.kernels import depthwise_conv2d_fix
 from xir.target import load_target
 
+pytestmark = pytest.mark.usefixtures("emu_kernels")
+
 KV260 = load_target("DPUCZDX8G/KV260")
 U250 = load_target("DPUCADF8H/U250")
 
 
-def dw_layer(t, *, c, h, w, stride, act, fps=(5, 6, 6, 4)):
+def dw_layer(t, *, c, h, w, stride, act, fps=(5, 6, 6, 4), out_over_in: bool = False):
     """LOAD the rows of an NHWC image and the depthwise weights and biases (from PARAM_REG), DWINIT,
-    one DPTWISE over the whole image (3x3, padding 1), SAVE the rows; and the reference's fix points."""
+    one DPTWISE over the whole image (3x3, padding 1), SAVE the rows; and the reference's fix points.
+    ``out_over_in``: the output pixels start at the input's first line, in the input's bank."""
     groups = -(-c // t.icp)
     rows = (h + 2 - 3) // stride + 1
     length = (w + 2 - 3) // stride + 1
@@ -28,9 +33,11 @@ def dw_layer(t, *, c, h, w, stride, act, fps=(5, 6, 6, 4)):
     init = make("DWINIT", kernel_h=3, kernel_w=3, stride_h=stride, stride_w=stride, act_type=int(act),
                 shift_cut=fp_in + fp_w - fp_out, shift_bias=fp_in + fp_w - fp_b, jump_read=groups,
                 jump_read_endl=w * groups, jump_write=groups, jump_write_endl=length * groups)
-    op = make("DPTWISE", bank_id_in=t.image_groups[1].first_id + 3, bank_addr_in=64, bank_addr_in_1=1000,
+    bank_in = t.image_groups[1].first_id + 3
+    op = make("DPTWISE", bank_id_in=bank_in, bank_addr_in=64, bank_addr_in_1=1000,
               pad_top=1, pad_bottom=1, pad_left=1, pad_right=1, channel_group=groups, length=length,
-              valid_pixel_parallel=rows, bank_id_out=t.image_groups[0].first_id, bank_addr_out=7,
+              valid_pixel_parallel=rows, bank_id_out=bank_in if out_over_in else t.image_groups[0].first_id,
+              bank_addr_out=64 if out_over_in else 7,
               bank_addr_weights=11, bank_addr_bias=900, channel_offset=groups * t.icp - c)
     banks, lines = input_slots(init, op, h, t.pp)
     loads = load_rows(banks, lines, jump=groups, first_row=0, width_px=w, channels=c)
@@ -55,6 +62,15 @@ def dw_steps(m: Machine) -> list:
             for s in steps if s.kind == "DPTWISE"]
 
 
+def dw_compiled(m: Machine) -> list[bool]:
+    """Whether each fused DPTWISE of the machine's last program runs on the compiled kernel."""
+    return [s.op.kernel is not None for s in m.programs[-1][1].program.steps if isinstance(getattr(s, "op", None), DwStep)]
+
+
+def compiled_expected(setting: str) -> bool:
+    return setting in ("auto", "native")
+
+
 @pytest.mark.parametrize("case,cached", [
     (dict(t=KV260, c=KV260.icp + 5, h=6, w=7, stride=1, act=ActType.RELU6), True),     # masked tail
     (dict(t=KV260, c=32, h=7, w=9, stride=2, act=ActType.NONE), True),
@@ -64,7 +80,7 @@ def dw_steps(m: Machine) -> list:
 ])
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("batch,threads", [(1, 1), (1, 2), (3, 2)])
-def test_fused_dptwise_equals_stepwise(case, cached, shared, batch, threads):
+def test_fused_dptwise_equals_stepwise(case, cached, shared, batch, threads, emu_kernels):
     t = case["t"]
     x = rand_q(np.random.default_rng(batch), (batch, case["h"], case["w"], case["c"]))
     stream, (rows, length, nparams) = dw_layer(**case)
@@ -72,6 +88,20 @@ def test_fused_dptwise_equals_stepwise(case, cached, shared, batch, threads):
     fused, ref, m = run_twice(t, stream, setup, batch, threads)
     assert_same(fused, ref)
     assert dw_steps(m) == [shared and cached]
+    assert dw_compiled(m) == [compiled_expected(emu_kernels)]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_output_over_the_input_lines_keeps_the_numpy_route(stride, emu_kernels):
+    # every window is read before any output is written, so pixels written over input lines that
+    # later windows read must not change what those windows see
+    t, c = KV260, 2 * KV260.icp
+    x = rand_q(np.random.default_rng(11), (2, 6, 7, c))
+    stream, (_, _, nparams) = dw_layer(t, c=c, h=6, w=7, stride=stride, act=ActType.RELU, out_over_in=True)
+    setup, _ = dw_setup(x, nparams, 2, seed=9)
+    fused, ref, m = run_twice(t, stream, setup, 2, 1)
+    assert_same(fused, ref)
+    assert dw_compiled(m) == [False]
 
 
 def test_fused_dptwise_means_the_reference_kernel():

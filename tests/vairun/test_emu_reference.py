@@ -69,7 +69,7 @@ def check_both(path, batch: int = 2, seed: int = 0) -> int:
     return checked
 
 
-@pytest.mark.usefixtures("emu_kernels")   # both CONV product kernels of the fast executor
+@pytest.mark.usefixtures("emu_kernels")   # every kernel setting of the fast executor
 @pytest.mark.parametrize("name,target", DEFAULT)
 def test_zoo_models_equal_on_both_executors(quantized, tmp_path, name, target):
     assert check_both(compiled(quantized, name, target, tmp_path)) > 0

@@ -46,7 +46,7 @@ def describe_executor(reference: bool | None = None) -> str:
     if reference_default() if reference is None else reference:
         return "reference executor"
     from .fast import accel
-    return f"fast executor, CONV products: {accel.describe()}"
+    return f"fast executor, {accel.describe()}"
 
 
 class Machine:

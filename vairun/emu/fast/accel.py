@@ -1,26 +1,33 @@
-"""An exact int8 GEMM from torch for the fast CONV path (no contract rule: a speed device; the
-products are exact, so results do not depend on it).
+"""The fast executor's accelerated kernels and the setting that selects them (no contract rule: a
+speed device; every kernel is exact, so results do not depend on the choice).
 
-Rule: numpy has no integer BLAS, so the fast executor's own CONV multiplies int8 values as float32
-(exact in chunks of 1024 terms, finish.py). ``torch._int_mm`` multiplies int8 ``[M, K]`` by int8
-``[K, N]`` into int32 ``[M, N]``; on CPUs with 8-bit dot-product instructions (AVX512-VNNI,
-AVX-VNNI, ARM dot product) it is about four times faster than a float32 product (measured:
-scripts/bench_emulator.py, docs/vairun.md). The sums are exact while ``K * 2**14 < 2**31``
-(:data:`MAX_TERMS`); longer reductions stay on the float path.
+Two sets, each optional and self-tested before its first use:
+
+* ``torch``: an exact int8 GEMM for CONV groups. numpy has no integer BLAS, so the fast executor's own
+  CONV multiplies int8 values as float32 (exact in chunks of 1024 terms, finish.py).
+  ``torch._int_mm`` multiplies int8 ``[M, K]`` by int8 ``[K, N]`` into int32 ``[M, N]``; on CPUs
+  with 8-bit dot-product instructions (AVX512-VNNI, AVX-VNNI, ARM dot product) it is about four
+  times faster than a float32 product (measured: scripts/bench_emulator.py, docs/vairun.md). The
+  sums are exact while ``K * 2**14 < 2**31`` (:data:`MAX_TERMS`); longer reductions stay on the
+  float path.
+* ``native``: the package's compiled kernels (native.py, ``_native.c``): a DPTWISE block's tap sums
+  and int32 finishing in one pass, where numpy needs a nine-fold gather and five passes over it.
+
+``VAIRUN_EMU_KERNELS`` selects:
+
+* ``auto`` (default): every set that loads and passes its self-test;
+* ``numpy``: none (torch is never imported);
+* ``torch``, ``native`` or ``torch,native``: exactly those, and an error when one of them is missing
+  or fails its self-test.
 
 torch is a dependency of the package (vaiq), but vairun must start without it (docs/vairun.md), so it
-is imported only when a fused program is first built, and only as ``VAIRUN_EMU_KERNELS`` allows:
+is imported only when a fused program is first built, and only as the setting allows.
 
-* ``auto`` (default): torch's GEMM when torch imports and passes the self-test, else numpy's float32;
-* ``torch``: torch's GEMM, and an error when torch is missing or the self-test fails;
-* ``numpy``: numpy's float32 products only (torch is never imported).
-
-Self-test, before the first use: some integer GEMMs sum pairs of u8 x s8 products in int16 with
-saturation (x86 without VNNI: the reason quantization libraries offer a "reduce range" mode), which
-is not exact over the DPU's full int8 range. So products whose partial sums reach that limit (all
-127 x 127, all -128 x -128, mixed signs, random; K not a multiple of 4, one row, odd shapes) are
-compared with numpy's int64 product; any difference and numpy's products are used (``auto``) or an
-error is raised (``torch``).
+GEMM self-test: some integer GEMMs sum pairs of u8 x s8 products in int16 with saturation (x86
+without VNNI: the reason quantization libraries offer a "reduce range" mode), which is not exact over
+the DPU's full int8 range. So products whose partial sums reach that limit (all 127 x 127, all
+-128 x -128, mixed signs, random; K not a multiple of 4, one row, odd shapes) are compared with
+numpy's int64 product; any difference and the GEMM is not used (``auto``) or an error is raised.
 
 :func:`limited` caps torch's process-wide intra-op threads as blas.py caps the BLAS's, for runs
 that split a batch over threads of their own.
@@ -36,68 +43,88 @@ from typing import Callable
 import numpy as np
 
 from ..numerics import MAX_PRODUCT
+from . import native
 from .threadcap import SharedCap
 
 ENV = "VAIRUN_EMU_KERNELS"
-CHOICES = ("auto", "torch", "numpy")
+#: the kernel sets a setting may name (besides ``auto`` and ``numpy``)
+SETS = ("torch", "native")
 #: Longest reduction an int32 accumulator holds exactly (2**14 * MAX_TERMS < 2**31).
 MAX_TERMS = ((1 << 31) - 1) // MAX_PRODUCT
 
 
 class KernelsUnavailable(RuntimeError):
-    """VAIRUN_EMU_KERNELS=torch (or an invalid value) and torch's GEMM cannot be used."""
+    """VAIRUN_EMU_KERNELS has an invalid value, or names a kernel set that cannot be used."""
 
 
 @dataclass(frozen=True)
 class Kernels:
-    """torch's exact GEMM (see the module docstring)."""
+    """The kernel sets in use (None: not in use; see the module docstring)."""
 
-    gemm: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-    torch: object
+    gemm: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
+    torch: object = None
+    #: the self-tested extension module and the instruction set its kernels run on
+    native: object = None
+    native_isa: str = ""
 
+
+NONE = Kernels()
 
 _lock = threading.Lock()
-_loaded: dict[str, Kernels | None] = {}
+_loaded: dict[tuple[bool, frozenset], Kernels] = {}
 
 
-def mode() -> str:
-    """The VAIRUN_EMU_KERNELS setting (checked)."""
+def mode() -> tuple[bool, frozenset]:
+    """The VAIRUN_EMU_KERNELS setting (checked): ``(auto, required sets)``."""
     value = os.environ.get(ENV, "auto").strip().lower() or "auto"
-    if value not in CHOICES:
-        raise KernelsUnavailable(f"{ENV}={value!r} is not one of {', '.join(CHOICES)}")
-    return value
+    if value in ("auto", "numpy"):
+        return value == "auto", frozenset()
+    names = [v.strip() for v in value.split(",")]
+    if not all(n in SETS for n in names):
+        raise KernelsUnavailable(f"{ENV}={value!r} is not auto, numpy, or a comma-separated list of "
+                                 f"{', '.join(SETS)}")
+    return False, frozenset(names)
 
 
-def kernels() -> Kernels | None:
-    """torch's kernels under the current setting, or None (use numpy's)."""
-    which = mode()
-    if which == "numpy":
-        return None
+def kernels() -> Kernels:
+    """The kernels in use under the current setting (:data:`NONE`: numpy's only)."""
+    key = mode()
     with _lock:
-        if which not in _loaded:
-            _loaded[which] = _load(which)
-        return _loaded[which]
+        if key not in _loaded:
+            _loaded[key] = _load(*key)
+        return _loaded[key]
 
 
 def describe() -> str:
-    """What the fast executor multiplies with under the current setting (for benchmarks and logs)."""
+    """What the fast executor computes with under the current setting (for benchmarks and logs)."""
     try:
         k = kernels()
     except KernelsUnavailable as exc:
         return f"unavailable ({exc})"
-    if k is None:
-        return "numpy float32 BLAS"
-    return f"torch {k.torch.__version__} int8 GEMM"
+    products = "numpy float32 BLAS" if k.gemm is None else f"torch {k.torch.__version__} int8 GEMM"
+    depthwise = "numpy" if k.native is None else f"native ({k.native_isa})"
+    return f"CONV products: {products}; DPTWISE: {depthwise}"
 
 
-def _load(which: str) -> Kernels | None:
+def _load(auto: bool, required: frozenset) -> Kernels:
+    gemm = torch = mod = None
+    isa = ""
+    if auto or "torch" in required:
+        gemm, torch = _load_torch("torch" in required)
+    if auto or "native" in required:
+        mod, isa = _load_native("native" in required)
+    return Kernels(gemm, torch, mod, isa)
+
+
+def _load_torch(required: bool):
+    """torch's exact GEMM and torch, or ``(None, None)`` (an error when ``required``)."""
     try:
         import torch
         int_mm = torch._int_mm
     except (ImportError, AttributeError) as exc:
-        if which == "torch":
+        if required:
             raise KernelsUnavailable(f"{ENV}=torch needs torch with torch._int_mm ({exc})") from None
-        return None
+        return None, None
 
     def gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
         int_mm(torch.from_numpy(a), torch.from_numpy(b), out=torch.from_numpy(out))
@@ -105,10 +132,28 @@ def _load(which: str) -> Kernels | None:
 
     bad = _test_gemm(gemm)
     if bad:
-        if which == "torch":
-            raise KernelsUnavailable(f"{ENV}=torch but torch's kernels are not exact on this CPU ({bad})")
-        return None
-    return Kernels(gemm, torch)
+        if required:
+            raise KernelsUnavailable(f"{ENV} names torch but torch's kernels are not exact on this CPU ({bad})")
+        return None, None
+    return gemm, torch
+
+
+def _load_native(required: bool):
+    """The self-tested compiled kernels and their instruction set, or ``(None, "")`` (an error when
+    ``required``)."""
+    mod = native.load()
+    if mod is None:
+        if required:
+            raise KernelsUnavailable(f"{ENV} names native but the compiled kernels are not built (install the "
+                                     f"package with a C compiler present: pip install -e .)")
+        return None, ""
+    bad = native.self_test(mod)
+    if bad:
+        if required:
+            raise KernelsUnavailable(f"{ENV} names native but the compiled kernels are not exact on this CPU "
+                                     f"({bad})")
+        return None, ""
+    return mod, native.isas(mod)[0][0]
 
 
 def _extremes(rng, shape_a, shape_b):
@@ -134,7 +179,7 @@ def _test_gemm(gemm) -> str | None:
 
 def _torch():
     """torch, when its GEMM is in use in this process (else None)."""
-    return next((k.torch for k in _loaded.values() if k is not None), None)
+    return next((k.torch for k in _loaded.values() if k.torch is not None), None)
 
 
 def _cap(n: int):

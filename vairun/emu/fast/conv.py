@@ -33,6 +33,7 @@ from ..faults import fault
 from .moves import Mover, Runs, dest_view
 from ..numerics import MAX_PRODUCT, finish_biased
 from . import accel
+from .native import RowsKernel
 from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, fast_finish, int32_finish
 from .plans import planned, remember
 
@@ -360,13 +361,23 @@ class ConvGroup:
         self._cache = (None, None, None)   # (key, weights, offsets), replaced as a whole
         # the integer route (accel.py): int8 products into int32, finished in int32 where exact
         acc_bound = self.inp.terms * MAX_PRODUCT
-        kernels = accel.kernels() if self.inp.terms <= accel.MAX_TERMS else None
-        self.gemm = None if kernels is None else kernels.gemm
+        self.gemm = accel.kernels().gemm if self.inp.terms <= accel.MAX_TERMS else None
         self.i32 = int32_finish(self.ff, acc_bound) if self.gemm is not None else None
-        # where the int32 finishing may write the results straight into the output bank (one
+        # the compiled finishing (native.py) writes every member's columns straight into its output
+        # pixels, in member order (a later member's bytes win, as in the scatter)
+        self.rows = None
+        mod = accel.kernels().native if self.i32 is not None else None
+        if mod is not None:
+            segments: dict[int, list] = {}
+            col = 0
+            for p in plans:
+                segments.setdefault(p.out.gi, []).append((p.out.starts.ravel() * p.out.width, col, p.ocp))
+                col += p.ocp
+            self.rows = [(gi, RowsKernel(mod, segs, self.n, banks.flat[gi].shape[1])) for gi, segs in segments.items()]
+        # else where the int32 finishing may write the results straight into the output bank (one
         # progression over the whole result, moves.py), skipping the scatter
         self.direct = None
-        if self.i32 is not None and len(self.movers) == 1:
+        if self.i32 is not None and self.rows is None and len(self.movers) == 1:
             where = self.movers[0][1].whole_source(self.inp.pixels * self.n)
             self.direct = None if where is None else (self.movers[0][0], where)
 
@@ -408,6 +419,12 @@ class ConvGroup:
                 self.gemm(cols[k * mp:(k + 1) * mp], w[k], acc[k * mp:(k + 1) * mp])
         if self.i32 is None:
             out = self.ff.apply(acc.reshape(b, mp, n), np.broadcast_to(offs, (b, n))[:, None, :])
+        elif self.rows is not None:
+            banks = m.banks
+            for gi, kernel in self.rows:
+                kernel(acc, offs, self.i32, banks.flat[gi])
+                banks.version[gi] += 1
+            return None
         elif self.direct is not None:
             gi, where = self.direct
             self.i32.apply(acc.reshape(b, mp, n), offs[:, None, :], dest_view(m.banks.flat[gi], where))

@@ -7,9 +7,10 @@ this module computes them with plans checked once per distinct instruction.
 Execution: the tap sums are one float32 ``einsum`` over the gathered windows (exact: at most 1024
 products of two int8 values), with the weights already multiplied by the fast finishing factor
 (finish.py :class:`FastFinish`) where that path applies; else exact int64 sums and the reference
-finishing. Fused (:class:`DwStep`, used by program.py): the same float route, with the scaled
-weights and the offsets computed once per content of the shared registers when the builder proved
-them constant.
+finishing. Fused (:class:`DwStep`, used by program.py): the compiled kernel (native.py) where it
+is in use and the int32 finishing applies, else the same float route; either way with the weights
+and the offsets computed once per content of the shared registers when the builder proved them
+constant.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ import numpy as np
 
 from ..dwconv import depthwise_spans
 from ..numerics import MAX_PRODUCT, add_bias, finish
-from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, exact_tap_sum, fast_finish
+from . import accel
+from .finish import F32_EXACT_TERMS, FastFinish, add_offsets, exact_tap_sum, fast_finish, int32_finish
+from .native import DepthwiseKernel
 from .window import WindowPlan, as_float, output_view, plan_windows, read_windows, write_block
 from .plans import planned
 
@@ -120,21 +123,55 @@ class DwStep:
     """A DPTWISE on the float route as a fused step (program.py).
 
     ``const_params``: the builder proved that every depthwise-weights and bias line it reads was last
-    written, in this run, by a LOAD from a register shared by the batch; the scaled weights and the
-    offsets are then the same for every image and a function of the shared registers' contents,
-    cached under their key (as :class:`vairun.emu.fast.conv.ConvGroup` does).
+    written, in this run, by a LOAD from a register shared by the batch; the weights and the offsets
+    are then the same for every image and a function of the shared registers' contents, cached under
+    their key (as :class:`vairun.emu.fast.conv.ConvGroup` does).
+
+    The compiled kernel (native.py) computes the step where it is in use, the int32 finishing
+    exists for its accumulator bound (finish.py :func:`int32_finish`), and no output pixel is an
+    input line of the block (the kernel writes each pixel as soon as it is computed, while the
+    instruction reads every window before writing).
     """
 
-    def __init__(self, plan: DwPlan, const_params: bool):
+    def __init__(self, plan: DwPlan, const_params: bool, banks):
         self.plan, self.const_params = plan, const_params
         self._cache = (None, None)   # (key, params), replaced as a whole
+        self.kernel = self.i32 = None
+        mod = accel.kernels().native
+        win = plan.win
+        i32 = int32_finish(plan.ff, win.taps * MAX_PRODUCT)
+        if mod is None or i32 is None or (win.out.gi == win.gi_in and win.out.touches(np.unique(win.in_idx))):
+            return
+        width = banks.groups[win.gi_in].width
+        lines = win.in_idx.reshape(win.rows * win.length, win.taps, win.groups)
+        self.kernel = DepthwiseKernel(mod, lines, win.out.starts.ravel() * width, width,
+                                      banks.flat[win.gi_in].shape[1], banks.flat[win.out.gi].shape[1])
+        self.i32 = i32
 
     def run(self, m, const_key) -> None:
+        build = _float_params if self.kernel is None else self._int_params
         if not self.const_params:
-            params = _float_params(m, self.plan)
+            params = build(m, self.plan)
         else:
             key, params = self._cache
             if key != const_key:
-                params = _float_params(m, self.plan, first_only=True)
+                params = build(m, self.plan, first_only=True)
                 self._cache = (const_key, params)
-        _run_float(m, self.plan.win, self.plan.ff, params)
+        if self.kernel is None:
+            _run_float(m, self.plan.win, self.plan.ff, params)
+            return
+        win, banks = self.plan.win, m.banks
+        self.kernel(banks.flat[win.gi_in], params[0], params[1], self.i32, banks.flat[win.out.gi])
+        banks.version[win.out.gi] += 1
+
+    def _int_params(self, m, plan: DwPlan, first_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Compiled route: int16 weights ``[batch, taps, C]`` (channels the instruction masks set to
+        0: a masked input channel contributes 0 to every tap sum) and the int32 finishing offsets
+        ``[batch, C]`` (``first_only``: image 0 only)."""
+        banks = m.banks
+        one = 1 if first_only else None
+        w = banks.read_span(plan.w_span)[:one]
+        w16 = w.reshape(w.shape[0], plan.win.taps, -1).astype(np.int16)
+        if plan.win.channel_offset:
+            w16[..., w16.shape[-1] - plan.win.channel_offset:] = 0
+        return w16, self.i32.offsets(banks.read_span(plan.bias_span)[:one])

@@ -271,7 +271,7 @@ class Program:
             if kind == "DPTWISE" and plan.ff is not None and plan.ff.is_float:
                 const = self._const_span(banks, plan.w_span, const_lines) and \
                     self._const_span(banks, plan.bias_span, const_lines)
-                self.steps.append(_DwStep(i, dwconv.DwStep(plan, const)))
+                self.steps.append(_DwStep(i, dwconv.DwStep(plan, const, banks)))
                 pos += 1
                 continue
             if kind in _SINGLE:
