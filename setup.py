@@ -4,5 +4,4 @@ kernels (docs/vairun.md, "Kernels")."""
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("vairun.emu.fast._native", ["vairun/emu/fast/_native.c"],
-                             extra_compile_args=["-O2"], optional=True)])
+setup(ext_modules=[Extension("vairun.emu.fast._native", ["vairun/emu/fast/_native.c"], optional=True)])

@@ -131,7 +131,8 @@ def test_indices_outside_the_buffers_are_refused():
 
 
 class _Wrong:
-    """The real kernels with one output byte changed (or raising)."""
+    """The real kernels with one output byte changed (``what``: which kernel; "raise": depthwise
+    raises; anything else: unchanged)."""
 
     def __init__(self, what):
         self.what = what
@@ -143,8 +144,9 @@ class _Wrong:
         if self.what == "raise":
             raise RuntimeError("illegal instruction")
         MOD.depthwise(*args)
-        out = args[8]
-        out.reshape(-1)[args[10][0] + 1] ^= 1
+        if self.what == "depthwise":
+            out = args[8]
+            out.reshape(-1)[args[10][0] + 1] ^= 1
 
     def finish_rows(self, *args):
         MOD.finish_rows(*args)
@@ -171,3 +173,13 @@ def test_a_missing_build_is_numpy_in_auto_and_an_error_when_named(monkeypatch):
     assert accel._load(True, frozenset()).native is None
     with pytest.raises(accel.KernelsUnavailable, match="compiled kernels are not built"):
         accel._load(False, frozenset({"native"}))
+
+
+def test_plain_c_only_is_left_to_numpy_unless_named(monkeypatch):
+    class ScalarOnly(_Wrong):
+        def isas(self):
+            return [("scalar", 1)]
+    monkeypatch.setattr(native, "load", lambda: ScalarOnly("none"))
+    assert accel._load(True, frozenset()).native is None
+    k = accel._load(False, frozenset({"native"}))
+    assert k.native is not None and k.native_isa == "scalar"

@@ -42,7 +42,7 @@ def reference_default() -> bool:
 
 def describe_executor(reference: bool | None = None) -> str:
     """Which executor runs streams (``reference`` None: the environment's default), and for the fast
-    one what its CONV products run on (fast/accel.py)."""
+    one which kernels it uses (fast/accel.py)."""
     if reference_default() if reference is None else reference:
         return "reference executor"
     from .fast import accel

@@ -11,7 +11,10 @@ Two sets, each optional and self-tested before its first use:
   sums are exact while ``K * 2**14 < 2**31`` (:data:`MAX_TERMS`); longer reductions stay on the
   float path.
 * ``native``: the package's compiled kernels (native.py, ``_native.c``): a DPTWISE block's tap sums
-  and int32 finishing in one pass, where numpy needs a nine-fold gather and five passes over it.
+  and int32 finishing in one pass, where numpy needs a nine-fold gather and five passes over it,
+  and a CONV group's int32 finishing written straight into its output pixels. ``auto`` uses them
+  only with vector instructions (AVX2 or SSE2 on x86-64); their plain-C form is slower than numpy's
+  passes and runs only when named.
 
 ``VAIRUN_EMU_KERNELS`` selects:
 
@@ -147,13 +150,16 @@ def _load_native(required: bool):
             raise KernelsUnavailable(f"{ENV} names native but the compiled kernels are not built (install the "
                                      f"package with a C compiler present: pip install -e .)")
         return None, ""
+    isa = native.isas(mod)[0][0]
+    if isa == "scalar" and not required:
+        return None, ""     # no vector instructions for this CPU: numpy's passes are faster
     bad = native.self_test(mod)
     if bad:
         if required:
             raise KernelsUnavailable(f"{ENV} names native but the compiled kernels are not exact on this CPU "
                                      f"({bad})")
         return None, ""
-    return mod, native.isas(mod)[0][0]
+    return mod, isa
 
 
 def _extremes(rng, shape_a, shape_b):

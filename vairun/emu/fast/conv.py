@@ -342,6 +342,10 @@ class ConvGroup:
     batch; the weight matrix and the offsets are then the same for every image and a function of the
     shared registers' contents, cached under their key.
 
+    On the integer route (torch's GEMM, accel.py) the int32 results are finished by the compiled
+    kernel straight into every member's output pixels where it is in use (native.py), else by
+    :class:`vairun.emu.fast.finish.Int32Finish` into the output bank or a buffer then scattered.
+
     On the float32 route with one reduction chunk the finishing offsets ride in the matmul: a column
     of ones is appended to the im2col block and the offsets row to the weight matrix, so the product
     is ``t = acc * acc_scale + offsets`` directly. Exact: every product and every partial sum, in any
