@@ -5,8 +5,9 @@ For each model (default ResNet-18 and MobileNetV2, 224x224, compiled for DPUCZDX
 
 * ``vairun``: the ``vairun bench`` command itself (``vairun bench MODEL --batch B --warmup W
   --repeat R --json F``), i.e. exactly the code path and the thread settings a user gets;
-* ``vairun numpy`` (unless ``--no-numpy``): the same with ``VAIRUN_EMU_KERNELS=numpy``, the CONV
-  products on numpy's float32 BLAS instead of torch's int8 GEMM (docs/vairun.md);
+* ``vairun numpy`` (unless ``--no-numpy``): the same with ``VAIRUN_EMU_KERNELS=numpy``: numpy's
+  float32 BLAS products and numpy's passes instead of torch's int8 GEMM and the compiled kernels
+  (docs/vairun.md);
 * ``torch``: the float model's forward (``torch.no_grad``, torch's default threads);
 * ``onnxruntime``: the same float model exported to ONNX (torch's TorchScript exporter), run by
   onnxruntime's CPU provider with default session options: the practical floor for a float
@@ -46,8 +47,8 @@ GOALS = {1: 1.5, 8: 1.0}
 #: a timing-only profile costs less than this many float forwards of the same batch (issue 5)
 PROFILE_GOAL = 10
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VAIRUN_EMU_THREADS")
-#: the fast executor's CONV products (docs/vairun.md): ``vairun`` runs with the default, ``--numpy``
-#: adds a run with numpy's float32 products for comparison
+#: the fast executor's kernels (docs/vairun.md): ``vairun`` runs with the default, ``--numpy`` adds
+#: a run with numpy's only for comparison
 KERNELS_ENV = "VAIRUN_EMU_KERNELS"
 
 
@@ -130,7 +131,7 @@ def _cell(r: dict) -> str:
 @click.option("--workdir", default=None, type=click.Path(file_okay=False),
               help="keep the compiled models and ONNX files here and reuse them (default: a temporary folder)")
 @click.option("--numpy/--no-numpy", "numpy_too", default=True, show_default=True,
-              help=f"also run vairun bench with {KERNELS_ENV}=numpy (float32 BLAS CONV products)")
+              help=f"also run vairun bench with {KERNELS_ENV}=numpy (numpy's kernels only)")
 @click.pass_context
 def main(ctx, models, target, batches, warmup, repeat, workdir, numpy_too) -> None:
     if ctx.invoked_subcommand is not None:

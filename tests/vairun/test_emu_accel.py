@@ -55,13 +55,13 @@ def test_an_inexact_torch_is_not_used_in_auto_and_is_an_error_when_required(monk
 def test_settings(monkeypatch):
     monkeypatch.setenv(accel.ENV, "numpy")
     assert accel.kernels() == accel.NONE
-    assert accel.describe() == "CONV products: numpy float32 BLAS; DPTWISE: numpy"
+    assert accel.describe() == "CONV products: numpy float32 BLAS; native kernels: not in use"
     monkeypatch.setenv(accel.ENV, " Native, torch ")
     assert accel.mode() == (False, frozenset({"torch", "native"}))
     monkeypatch.setenv(accel.ENV, "torch")
     k = accel.kernels()
     assert k.gemm is not None and k.native is None
-    assert accel.describe().startswith("CONV products: torch ") and accel.describe().endswith("; DPTWISE: numpy")
+    assert accel.describe().startswith("CONV products: torch ") and accel.describe().endswith("; native kernels: not in use")
     for bad in ("Bogus", "torch,numpy", "native,", "auto,torch"):
         monkeypatch.setenv(accel.ENV, bad)
         with pytest.raises(accel.KernelsUnavailable,
@@ -124,12 +124,13 @@ def _run(path, setting, out):
 
 def test_numpy_setting_never_imports_torch_and_every_setting_agrees(compiled_model, tmp_path):
     said = _run(compiled_model, "numpy", tmp_path / "numpy.npy")
-    assert said == "fast executor, CONV products: numpy float32 BLAS; DPTWISE: numpy | torch imported: False"
+    assert said == "fast executor, CONV products: numpy float32 BLAS; native kernels: not in use | torch imported: False"
     said = _run(compiled_model, "native", tmp_path / "native.npy")
-    assert said.startswith("fast executor, CONV products: numpy float32 BLAS; DPTWISE: native (")
+    assert said.startswith("fast executor, CONV products: numpy float32 BLAS; native kernels: ")
+    assert "(DPTWISE, int32 finishing)" in said
     assert said.endswith("torch imported: False")
     said = _run(compiled_model, "auto", tmp_path / "auto.npy")
-    assert said.startswith("fast executor, CONV products: torch ") and "; DPTWISE: native (" in said
+    assert said.startswith("fast executor, CONV products: torch ") and "(DPTWISE, int32 finishing)" in said
     assert said.endswith("torch imported: True")
     for setting in ("native", "auto"):
         np.testing.assert_array_equal(np.load(tmp_path / "numpy.npy"), np.load(tmp_path / f"{setting}.npy"))

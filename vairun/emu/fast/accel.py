@@ -105,8 +105,8 @@ def describe() -> str:
     except KernelsUnavailable as exc:
         return f"unavailable ({exc})"
     products = "numpy float32 BLAS" if k.gemm is None else f"torch {k.torch.__version__} int8 GEMM"
-    depthwise = "numpy" if k.native is None else f"native ({k.native_isa})"
-    return f"CONV products: {products}; DPTWISE: {depthwise}"
+    compiled = "not in use" if k.native is None else f"{k.native_isa} (DPTWISE, int32 finishing)"
+    return f"CONV products: {products}; native kernels: {compiled}"
 
 
 def _load(auto: bool, required: frozenset) -> Kernels:
