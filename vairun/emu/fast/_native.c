@@ -88,28 +88,33 @@ static inline __m128i sse2_finish8(__m128i a0, __m128i a1, const int32_t *off, c
     return _mm_packs_epi16(h, h);
 }
 
+/* channels c .. c+7 of group g of pixel p (lines of its taps at ip[t * G + g]) into d */
+static inline void dw_step8(const dw_args *a, const int32_t *ip, int g, int c, int8_t *d, const fin_args *f)
+{
+    const int C = a->G * a->W, W = a->W, G = a->G;
+    __m128i a0 = _mm_setzero_si128(), a1 = _mm_setzero_si128();
+    for (int t = 0; t < a->T; t++) {
+        __m128i s = _mm_loadl_epi64((const __m128i *)(a->in + (int64_t)ip[t * G + g] * W + c));
+        s = _mm_srai_epi16(_mm_unpacklo_epi8(s, s), 8);
+        __m128i pr = _mm_mullo_epi16(s, _mm_loadu_si128((const __m128i *)(a->w + (int64_t)t * C + g * W + c)));
+        a0 = _mm_add_epi32(a0, _mm_srai_epi32(_mm_unpacklo_epi16(pr, pr), 16));
+        a1 = _mm_add_epi32(a1, _mm_srai_epi32(_mm_unpackhi_epi16(pr, pr), 16));
+    }
+    _mm_storel_epi64((__m128i *)(d + g * W + c), sse2_finish8(a0, a1, a->off + g * W + c, f));
+}
+
 static void dw_sse2(const dw_args *a)
 {
-    const int C = a->G * a->W, W = a->W, T = a->T, G = a->G;
     const fin_args f = {a->pre, a->post, a->lo, a->hi};
     for (int p = 0; p < a->P; p++) {
-        const int32_t *ip = a->idx + (int64_t)p * T * G;
+        const int32_t *ip = a->idx + (int64_t)p * a->T * a->G;
         int8_t *d = a->out + a->obase[p];
-        for (int g = 0; g < G; g++) {
+        for (int g = 0; g < a->G; g++) {
             int c = 0;
-            for (; c + 8 <= W; c += 8) {
-                __m128i a0 = _mm_setzero_si128(), a1 = _mm_setzero_si128();
-                for (int t = 0; t < T; t++) {
-                    __m128i s = _mm_loadl_epi64((const __m128i *)(a->in + (int64_t)ip[t * G + g] * W + c));
-                    s = _mm_srai_epi16(_mm_unpacklo_epi8(s, s), 8);
-                    __m128i pr = _mm_mullo_epi16(s, _mm_loadu_si128((const __m128i *)(a->w + (int64_t)t * C + g * W + c)));
-                    a0 = _mm_add_epi32(a0, _mm_srai_epi32(_mm_unpacklo_epi16(pr, pr), 16));
-                    a1 = _mm_add_epi32(a1, _mm_srai_epi32(_mm_unpackhi_epi16(pr, pr), 16));
-                }
-                _mm_storel_epi64((__m128i *)(d + g * W + c), sse2_finish8(a0, a1, a->off + g * W + c, &f));
-            }
-            if (c < W)
-                dw_scalar_span(a, p, g, c, W);
+            for (; c + 8 <= a->W; c += 8)
+                dw_step8(a, ip, g, c, d, &f);
+            if (c < a->W)
+                dw_scalar_span(a, p, g, c, a->W);
         }
     }
 }
@@ -131,39 +136,35 @@ static inline __m128i avx2_finish16(__m256i a0, __m256i a1, const int32_t *off, 
 
 /* AVX2: 16 channels per step, then the SSE2 step for a remaining 8. */
 __attribute__((target("avx2")))
+static inline void dw_step16(const dw_args *a, const int32_t *ip, int g, int c, int8_t *d, const fin_args *f)
+{
+    const int C = a->G * a->W, W = a->W, G = a->G;
+    __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+    for (int t = 0; t < a->T; t++) {
+        __m128i s = _mm_loadu_si128((const __m128i *)(a->in + (int64_t)ip[t * G + g] * W + c));
+        __m256i wv = _mm256_loadu_si256((const __m256i *)(a->w + (int64_t)t * C + g * W + c));
+        __m256i pr = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(s), wv);
+        a0 = _mm256_add_epi32(a0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(pr)));
+        a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(pr, 1)));
+    }
+    _mm_storeu_si128((__m128i *)(d + g * W + c), avx2_finish16(a0, a1, a->off + g * W + c, f));
+}
+
+__attribute__((target("avx2")))
 static void dw_avx2(const dw_args *a)
 {
-    const int C = a->G * a->W, W = a->W, T = a->T, G = a->G;
     const fin_args f = {a->pre, a->post, a->lo, a->hi};
     for (int p = 0; p < a->P; p++) {
-        const int32_t *ip = a->idx + (int64_t)p * T * G;
+        const int32_t *ip = a->idx + (int64_t)p * a->T * a->G;
         int8_t *d = a->out + a->obase[p];
-        for (int g = 0; g < G; g++) {
+        for (int g = 0; g < a->G; g++) {
             int c = 0;
-            for (; c + 16 <= W; c += 16) {
-                __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
-                for (int t = 0; t < T; t++) {
-                    __m128i s = _mm_loadu_si128((const __m128i *)(a->in + (int64_t)ip[t * G + g] * W + c));
-                    __m256i wv = _mm256_loadu_si256((const __m256i *)(a->w + (int64_t)t * C + g * W + c));
-                    __m256i pr = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(s), wv);
-                    a0 = _mm256_add_epi32(a0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(pr)));
-                    a1 = _mm256_add_epi32(a1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(pr, 1)));
-                }
-                _mm_storeu_si128((__m128i *)(d + g * W + c), avx2_finish16(a0, a1, a->off + g * W + c, &f));
-            }
-            for (; c + 8 <= W; c += 8) {
-                __m128i a0 = _mm_setzero_si128(), a1 = _mm_setzero_si128();
-                for (int t = 0; t < T; t++) {
-                    __m128i s = _mm_loadl_epi64((const __m128i *)(a->in + (int64_t)ip[t * G + g] * W + c));
-                    __m128i pr = _mm_mullo_epi16(_mm_cvtepi8_epi16(s),
-                                                 _mm_loadu_si128((const __m128i *)(a->w + (int64_t)t * C + g * W + c)));
-                    a0 = _mm_add_epi32(a0, _mm_cvtepi16_epi32(pr));
-                    a1 = _mm_add_epi32(a1, _mm_cvtepi16_epi32(_mm_srli_si128(pr, 8)));
-                }
-                _mm_storel_epi64((__m128i *)(d + g * W + c), sse2_finish8(a0, a1, a->off + g * W + c, &f));
-            }
-            if (c < W)
-                dw_scalar_span(a, p, g, c, W);
+            for (; c + 16 <= a->W; c += 16)
+                dw_step16(a, ip, g, c, d, &f);
+            for (; c + 8 <= a->W; c += 8)
+                dw_step8(a, ip, g, c, d, &f);
+            if (c < a->W)
+                dw_scalar_span(a, p, g, c, a->W);
         }
     }
 }
