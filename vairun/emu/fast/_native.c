@@ -198,17 +198,21 @@ static void rows_scalar(const rows_args *a)
 }
 
 #if VAI_X86
+/* columns c .. c+7 of one row: accumulators src, offsets o, output d */
+static inline void rows_step8(const int32_t *src, const int32_t *o, int8_t *d, int c, const fin_args *f)
+{
+    __m128i a0 = _mm_loadu_si128((const __m128i *)(src + c)), a1 = _mm_loadu_si128((const __m128i *)(src + c + 4));
+    _mm_storel_epi64((__m128i *)(d + c), sse2_finish8(a0, a1, o + c, f));
+}
+
 static void rows_sse2(const rows_args *a)
 {
     const int32_t *o = a->off + a->col0;
     for (int r = 0; r < a->M; r++) {
         const int32_t *src = a->acc + (int64_t)r * a->N + a->col0;
-        int8_t *d = a->out + a->obase[r];
         int c = 0;
         for (; c + 8 <= a->n; c += 8)
-            _mm_storel_epi64((__m128i *)(d + c), sse2_finish8(_mm_loadu_si128((const __m128i *)(src + c)),
-                                                              _mm_loadu_si128((const __m128i *)(src + c + 4)),
-                                                              o + c, &a->f));
+            rows_step8(src, o, a->out + a->obase[r], c, &a->f);
         if (c < a->n)
             rows_scalar_span(a, r, c);
     }
@@ -222,14 +226,13 @@ static void rows_avx2(const rows_args *a)
         const int32_t *src = a->acc + (int64_t)r * a->N + a->col0;
         int8_t *d = a->out + a->obase[r];
         int c = 0;
-        for (; c + 16 <= a->n; c += 16)
-            _mm_storeu_si128((__m128i *)(d + c), avx2_finish16(_mm256_loadu_si256((const __m256i *)(src + c)),
-                                                               _mm256_loadu_si256((const __m256i *)(src + c + 8)),
-                                                               o + c, &a->f));
+        for (; c + 16 <= a->n; c += 16) {
+            __m256i a0 = _mm256_loadu_si256((const __m256i *)(src + c));
+            __m256i a1 = _mm256_loadu_si256((const __m256i *)(src + c + 8));
+            _mm_storeu_si128((__m128i *)(d + c), avx2_finish16(a0, a1, o + c, &a->f));
+        }
         for (; c + 8 <= a->n; c += 8)
-            _mm_storel_epi64((__m128i *)(d + c), sse2_finish8(_mm_loadu_si128((const __m128i *)(src + c)),
-                                                              _mm_loadu_si128((const __m128i *)(src + c + 4)),
-                                                              o + c, &a->f));
+            rows_step8(src, o, d, c, &a->f);
         if (c < a->n)
             rows_scalar_span(a, r, c);
     }
