@@ -103,20 +103,27 @@ static inline void dw_step8(const dw_args *a, const int32_t *ip, int g, int c, i
     _mm_storel_epi64((__m128i *)(d + g * W + c), sse2_finish8(a0, a1, a->off + g * W + c, f));
 }
 
+/* The pixel and group loops of a depthwise driver around its channel steps (the variadic part:
+ * statements that advance c, the next channel of group g of pixel p, in steps of their width), the
+ * remaining channels one at a time. */
+#define DW_DRIVE(a, ...)                                                                   \
+    do {                                                                                   \
+        const fin_args f = {(a)->pre, (a)->post, (a)->lo, (a)->hi};                        \
+        for (int p = 0; p < (a)->P; p++) {                                                 \
+            const int32_t *ip = (a)->idx + (int64_t)p * (a)->T * (a)->G;                  \
+            int8_t *d = (a)->out + (a)->obase[p];                                          \
+            for (int g = 0; g < (a)->G; g++) {                                             \
+                int c = 0;                                                                 \
+                __VA_ARGS__                                                                \
+                if (c < (a)->W)                                                            \
+                    dw_scalar_span((a), p, g, c, (a)->W);                                  \
+            }                                                                              \
+        }                                                                                  \
+    } while (0)
+
 static void dw_sse2(const dw_args *a)
 {
-    const fin_args f = {a->pre, a->post, a->lo, a->hi};
-    for (int p = 0; p < a->P; p++) {
-        const int32_t *ip = a->idx + (int64_t)p * a->T * a->G;
-        int8_t *d = a->out + a->obase[p];
-        for (int g = 0; g < a->G; g++) {
-            int c = 0;
-            for (; c + 8 <= a->W; c += 8)
-                dw_step8(a, ip, g, c, d, &f);
-            if (c < a->W)
-                dw_scalar_span(a, p, g, c, a->W);
-        }
-    }
+    DW_DRIVE(a, for (; c + 8 <= a->W; c += 8) dw_step8(a, ip, g, c, d, &f););
 }
 
 __attribute__((target("avx2")))
@@ -153,20 +160,8 @@ static inline void dw_step16(const dw_args *a, const int32_t *ip, int g, int c, 
 __attribute__((target("avx2")))
 static void dw_avx2(const dw_args *a)
 {
-    const fin_args f = {a->pre, a->post, a->lo, a->hi};
-    for (int p = 0; p < a->P; p++) {
-        const int32_t *ip = a->idx + (int64_t)p * a->T * a->G;
-        int8_t *d = a->out + a->obase[p];
-        for (int g = 0; g < a->G; g++) {
-            int c = 0;
-            for (; c + 16 <= a->W; c += 16)
-                dw_step16(a, ip, g, c, d, &f);
-            for (; c + 8 <= a->W; c += 8)
-                dw_step8(a, ip, g, c, d, &f);
-            if (c < a->W)
-                dw_scalar_span(a, p, g, c, a->W);
-        }
-    }
+    DW_DRIVE(a, for (; c + 16 <= a->W; c += 16) dw_step16(a, ip, g, c, d, &f);
+                for (; c + 8 <= a->W; c += 8) dw_step8(a, ip, g, c, d, &f););
 }
 #endif
 
