@@ -164,13 +164,19 @@ def test_the_self_test_refuses_a_wrong_kernel(monkeypatch, what, message):
     monkeypatch.setattr(native, "load", lambda: bad)
     k = accel._load(True, frozenset())
     assert k.native is None                      # auto: numpy's depthwise and finishing
+    assert k.native_note.startswith("self-test failed: ") and message in k.native_note
     with pytest.raises(accel.KernelsUnavailable, match="names native but the compiled kernels are not exact"):
         accel._load(False, frozenset({"native"}))
 
 
 def test_a_missing_build_is_numpy_in_auto_and_an_error_when_named(monkeypatch):
     monkeypatch.setattr(native, "load", lambda: None)
-    assert accel._load(True, frozenset()).native is None
+    k = accel._load(True, frozenset())
+    assert k.native is None and k.native_note == "not built: install the package with a C compiler present"
+    monkeypatch.setattr(accel, "_loaded", {(True, frozenset()): k})
+    monkeypatch.setenv(accel.ENV, "auto")
+    assert accel.describe().endswith(
+        "native kernels: not in use (not built: install the package with a C compiler present)")
     with pytest.raises(accel.KernelsUnavailable, match="compiled kernels are not built"):
         accel._load(False, frozenset({"native"}))
 
@@ -180,6 +186,7 @@ def test_plain_c_only_is_left_to_numpy_unless_named(monkeypatch):
         def isas(self):
             return [("scalar", 1)]
     monkeypatch.setattr(native, "load", lambda: ScalarOnly("none"))
-    assert accel._load(True, frozenset()).native is None
+    k = accel._load(True, frozenset())
+    assert k.native is None and k.native_note == "no vector instructions for this CPU"
     k = accel._load(False, frozenset({"native"}))
     assert k.native is not None and k.native_isa == "scalar"

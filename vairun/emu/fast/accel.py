@@ -66,9 +66,11 @@ class Kernels:
 
     gemm: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None
     torch: object = None
-    #: the self-tested extension module and the instruction set its kernels run on
+    #: the self-tested extension module and the instruction set its kernels run on; or, when it is
+    #: not in use under ``auto``, why (e.g. "not built")
     native: object = None
     native_isa: str = ""
+    native_note: str = ""
 
 
 NONE = Kernels()
@@ -105,18 +107,21 @@ def describe() -> str:
     except KernelsUnavailable as exc:
         return f"unavailable ({exc})"
     products = "numpy float32 BLAS" if k.gemm is None else f"torch {k.torch.__version__} int8 GEMM"
-    compiled = "not in use" if k.native is None else f"{k.native_isa} (DPTWISE, int32 finishing)"
+    if k.native is not None:
+        compiled = f"{k.native_isa} (DPTWISE, int32 finishing)"
+    else:
+        compiled = "not in use" + (f" ({k.native_note})" if k.native_note else "")
     return f"CONV products: {products}; native kernels: {compiled}"
 
 
 def _load(auto: bool, required: frozenset) -> Kernels:
     gemm = torch = mod = None
-    isa = ""
+    isa = note = ""
     if auto or "torch" in required:
         gemm, torch = _load_torch("torch" in required)
     if auto or "native" in required:
-        mod, isa = _load_native("native" in required)
-    return Kernels(gemm, torch, mod, isa)
+        mod, isa, note = _load_native("native" in required)
+    return Kernels(gemm, torch, mod, isa, note)
 
 
 def _load_torch(required: bool):
@@ -142,24 +147,25 @@ def _load_torch(required: bool):
 
 
 def _load_native(required: bool):
-    """The self-tested compiled kernels and their instruction set, or ``(None, "")`` (an error when
-    ``required``)."""
+    """``(module, instruction set, "")`` of the self-tested compiled kernels, or ``(None, "", why
+    not)`` (an error when ``required``)."""
     mod = native.load()
     if mod is None:
         if required:
             raise KernelsUnavailable(f"{ENV} names native but the compiled kernels are not built (install the "
                                      f"package with a C compiler present: pip install -e .)")
-        return None, ""
+        return None, "", "not built: install the package with a C compiler present"
     isa = native.isas(mod)[0][0]
     if isa == "scalar" and not required:
-        return None, ""     # no vector instructions for this CPU: numpy's passes are faster
+        # numpy's passes are faster than the plain-C form
+        return None, "", "no vector instructions for this CPU"
     bad = native.self_test(mod)
     if bad:
         if required:
             raise KernelsUnavailable(f"{ENV} names native but the compiled kernels are not exact on this CPU "
                                      f"({bad})")
-        return None, ""
-    return mod, isa
+        return None, "", f"self-test failed: {bad}"
+    return mod, isa, ""
 
 
 def _extremes(rng, shape_a, shape_b):
