@@ -208,15 +208,31 @@ def avg_pool2d(ctx, a):
                  "count_include_pad": bool(a["count_include_pad"])}, quant="own")
 
 
+def adaptive_window(size: int, out: int) -> tuple[int, int] | None:
+    """(kernel, stride) of a fixed window equal to adaptive pooling ``size`` -> ``out`` along one dim, or
+    None. torch's bin i spans [floor(i * size / out), ceil((i + 1) * size / out)); the bins are one window
+    sliding without padding when every bin has the same length and consecutive bins start one stride
+    apart (always when out divides size; also e.g. 9 -> 2: kernel 5, stride 4)."""
+    starts = [i * size // out for i in range(out)]
+    lengths = {-(-(i + 1) * size // out) - s for i, s in enumerate(starts)}
+    steps = {b - a for a, b in zip(starts, starts[1:])}
+    if len(lengths) != 1 or len(steps) > 1:
+        return None
+    k = lengths.pop()
+    stride = steps.pop() if steps else k
+    return (k, stride) if stride > 0 else None
+
+
 def adaptive_avg_pool2d(ctx, a):
     x = a["self"]
     h, w = x.meta["val"].shape[-2:]
     oh, ow = _pair(a["output_size"])
-    if h % oh or w % ow:
-        raise Unsupported(f"adaptive avg-pool {h}x{w} -> {oh}x{ow} is not a fixed window")
-    kh, kw = h // oh, w // ow
+    wh, ww = adaptive_window(h, oh), adaptive_window(w, ow)
+    if wh is None or ww is None:
+        raise Unsupported(f"adaptive avg-pool {h}x{w} -> {oh}x{ow} is not a fixed window (bins of "
+                          "different sizes or overlapping unevenly); pool to a size that gives equal bins")
     return Node("", "avgpool2d", [ctx.input_name(x)],
-                {"kernel": (kh, kw), "stride": (kh, kw), "padding": (0, 0), "ceil_mode": False,
+                {"kernel": (wh[0], ww[0]), "stride": (wh[1], ww[1]), "padding": (0, 0), "ceil_mode": False,
                  "count_include_pad": True}, quant="own")
 
 

@@ -96,8 +96,9 @@ class _Builder:
         for n in self.g.nodes:
             fn = getattr(self, "n_" + n.kind.replace("-", "_"), None)
             if fn is None:
-                raise VaiqError(f"node '{n.name}' ({n.source or n.kind}) has no XIR equivalent, so the deploy "
-                                "model cannot hold it; exclude it with layer_quantize_config or change the model")
+                why = f" ({n.reason})" if n.reason else ""
+                raise VaiqError(f"node '{n.name}' ({n.source or n.kind}) has no XIR equivalent{why}, so the "
+                                "deploy model cannot hold it; exclude it with layer_quantize_config or change the model")
             fn(n)
         return self.x
 
