@@ -326,9 +326,19 @@ def _slice(ctx, x, dim: int, start: int, end: int, step: int = 1) -> Node:
 
 
 def constant_pad(ctx, a):
+    """Rule: torch's pad list runs from the last dim backwards; W only (2 entries) and H/W with zeros
+    for the dims before (6 or 8 entries) are H/W padding; all zero is no op (a U-Net's F.pad of a map
+    that needs none, ``nodes`` None aliases it)."""
     pad = tuple(int(p) for p in a["pad"])
+    x = a["self"] if "self" in a else a["input"]
+    if len(pad) == 2 and x.meta["val"].dim() == 4:
+        pad += (0, 0)
+    if len(pad) in (6, 8) and not any(pad[4:]):
+        pad = pad[:4]
     if len(pad) != 4 or min(pad) < 0:
         raise Unsupported("only non-negative H/W padding is quantized")
+    if not any(pad):
+        return None
     return Node("", "pad", [ctx.input_name(a["self"])], {"pad": pad, "value": float(a.get("value") or 0.0)},
                 quant="shared" if float(a.get("value") or 0.0) == 0.0 else "float",
                 reason="" if float(a.get("value") or 0.0) == 0.0 else "padding with a non-zero value")
