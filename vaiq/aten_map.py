@@ -345,9 +345,26 @@ def constant_pad(ctx, a):
 
 
 def pad_any(ctx, a):
-    if a.get("mode", "constant") != "constant":
-        raise Unsupported(f"{a.get('mode')} padding has no DPU engine")
+    mode = a.get("mode", "constant")
+    if mode == "reflect":
+        return reflection_pad(ctx, a)
+    if mode != "constant":
+        raise Unsupported(f"{mode} padding has no XIR equivalent (XIR pads CONSTANT, REFLECT or SYMMETRIC)")
     return constant_pad(ctx, a)
+
+
+def reflection_pad(ctx, a):
+    """Reflect padding of H and W (``nn.ReflectionPad2d``, ``Conv2d(padding_mode="reflect")``): XIR's
+    pad in REFLECT mode (numpy's reflect, torch's), a data movement that shares its input's fix
+    position; the DPU has no engine for it, so it runs on the CPU, exactly."""
+    pad = tuple(int(p) for p in a.get("pad", a.get("padding")))
+    x = a["self"] if "self" in a else a["input"]
+    if x.meta["val"].dim() != 4 or len(pad) not in (2, 4) or min(pad) < 0:
+        raise Unsupported("only non-negative H/W reflect padding of an image is quantized")
+    pad += (0, 0) * ((4 - len(pad)) // 2)
+    if not any(pad):
+        return None
+    return Node("", "pad", [ctx.input_name(x)], {"pad": pad, "value": 0.0, "mode": "reflect"}, quant="shared")
 
 
 def upsample_nearest(ctx, a):
@@ -544,6 +561,7 @@ LOWER = {
     aten.detach.default: identity,
     aten.constant_pad_nd.default: constant_pad,
     aten.pad.default: pad_any,
+    aten.reflection_pad2d.default: reflection_pad,
     aten.upsample_nearest2d.vec: upsample_nearest,
     aten.upsample_nearest2d.default: upsample_nearest,
     aten.upsample_bilinear2d.vec: upsample_bilinear,

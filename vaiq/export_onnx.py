@@ -386,6 +386,9 @@ class _Builder:
         left, right, top, bottom = n.attrs["pad"]
         r = self.rank[n.inputs[0]]
         begin, end = [0] * (r - 2) + [top, left], [0] * (r - 2) + [bottom, right]
+        mode = n.attrs.get("mode", "constant")
+        if mode != "constant":
+            return self.op("Pad", [xs[0], self.ints(begin + end)], f"{n.name}/pad", mode=mode)
         return self.op("Pad", [xs[0], self.ints(begin + end), self.scalar(float(n.attrs["value"]))],
                        f"{n.name}/pad", mode="constant")
 

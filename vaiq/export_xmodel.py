@@ -96,7 +96,7 @@ class _Builder:
         for n in self.g.nodes:
             fn = getattr(self, "n_" + n.kind.replace("-", "_"), None)
             if fn is None:
-                why = f" ({n.reason})" if n.reason else ""
+                why = f" ({n.reason})" if n.reason and "equivalent" not in n.reason else ""
                 raise VaiqError(f"node '{n.name}' ({n.source or n.kind}) has no XIR equivalent{why}, so the "
                                 "deploy model cannot hold it; exclude it with layer_quantize_config or change the model")
             fn(n)
@@ -292,8 +292,11 @@ class _Builder:
     def n_pad(self, n):
         left, right, top, bottom = n.attrs["pad"]
         x = self.get(n.inputs[0], True)
-        op = self.op(n.name, "pad", {"paddings": [0, 0, top, bottom, left, right, 0, 0], "mode": "CONSTANT",
-                                     "constant_values": [float(n.attrs["value"])]}, {"input": [x]})
+        mode = n.attrs.get("mode", "constant").upper()
+        attrs = {"paddings": [0, 0, top, bottom, left, right, 0, 0], "mode": mode}
+        if mode == "CONSTANT":
+            attrs["constant_values"] = [float(n.attrs["value"])]
+        op = self.op(n.name, "pad", attrs, {"input": [x]})
         self.set(n, self.out_fix(n, op), True)
 
     def n_upsample(self, n):
