@@ -70,6 +70,7 @@ class CanonicalView:
                             quant_model=SimpleNamespace(params_of=lambda name: graph.node(name).params))
         b = _ViewBuilder(q)
         deploy = b.build()
+        deploy.declare_outputs([b.val[o].get_name() for o in graph.outputs])   # as the export declares them
         self.carrier = {name: op.get_name() for name, op in b.val.items()}
         # a node's value in the other layout (the transposes the export adds): it carries the value
         # when the node's own op was merged into a layout chain ending at that transpose

@@ -66,6 +66,19 @@ class ShuffleMeanNet(nn.Module):
         return self.fc(self.c1(x).mean([2, 3]))
 
 
+class PermuteOut(nn.Module):
+    """A channels-last output (``permute(0, 2, 3, 1)``, as detection heads write them): the export's
+    NCHW transpose and the permute undo each other, but a declared output ends the compiler's chain."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.c = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(self.c(x)).permute(0, 2, 3, 1)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     out = {}
@@ -78,6 +91,8 @@ def models(tmp_path_factory):
     q = quantize_roundtrip(ShuffleMeanNet().eval(), (1, 3, 13, 11), tmp_path_factory.mktemp("shuffle"),
                            batches=1, batch=1)
     out["shuffle_mean"] = (q.graph, q.export_xmodel())
+    q = quantize_roundtrip(PermuteOut().eval(), (1, 3, 8, 8), tmp_path_factory.mktemp("permute"), batches=1, batch=1)
+    out["permute_out"] = (q.graph, q.export_xmodel())
     return out
 
 
@@ -252,3 +267,9 @@ def test_shuffle_and_mean_head_agree(models, key):
     for name in ("view", "transpose"):
         dev, why = placement(graph.node(name), load_target(key), view)
         assert (dev, why.split(" by ")[0]) == ("DPU", f"merged into {'transpose' if name == 'view' else 'view_1'}")
+
+
+def test_channels_last_output_agrees(models):
+    graph, path = models["permute_out"]
+    got = {node: (dev, why, p.code) for node, dev, why, p in compare(graph, path, "DPUCZDX8G/KV260")}
+    assert got["permute"] == ("CPU", "NO_DPU_OP: transpose has no DPU engine", "NO_DPU_OP")
