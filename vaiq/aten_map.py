@@ -183,6 +183,11 @@ def rsub(ctx, a):
     return _binary("sub")(ctx, {"self": a["other"], "other": a["self"], "alpha": a.get("alpha", 1)})
 
 
+def neg(ctx, a):
+    """``-x``: a multiply by the constant -1 (exact in float), the CPU op ``x * -1`` is."""
+    return _binary("mul")(ctx, {"self": a["self"], "other": -1.0})
+
+
 def cat(ctx, a):
     ins = [ctx.input_name(t) for t in a["tensors"]]
     return Node("", "concat", ins, {"dim": int(a["dim"])}, quant="own")
@@ -537,6 +542,7 @@ LOWER = {
     aten.sub.Scalar: _binary("sub"),
     aten.div.Scalar: _binary("div"),
     aten.rsub.Scalar: rsub,
+    aten.neg.default: neg,
     aten.cat.default: cat,
     aten.concat.default: cat,
     aten.max_pool2d.default: max_pool2d,
