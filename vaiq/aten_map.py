@@ -376,8 +376,11 @@ def upsample_nearest(ctx, a):
     x = a["input"] if "input" in a else a["self"]
     h, w = x.meta["val"].shape[-2:]
     out = ctx.fx.meta["val"].shape[-2:]
-    if out[0] % h or out[1] % w:
-        raise Unsupported(f"nearest resize {h}x{w} -> {tuple(out)} is not an integer upsample")
+    if out[0] % h or out[1] % w:     # torch's nearest: source index floor(i * in / out), XIR's NEAREST resize
+        return Node("", "resize", [ctx.input_name(x)],
+                    {"size": tuple(int(s) for s in out), "mode": "NEAREST", "align_corners": False},
+                    quant="float", reason=f"nearest resize {h}x{w} -> {tuple(int(s) for s in out)} is not an "
+                    "integer upsample, so it runs on the CPU")
     return Node("", "upsample", [ctx.input_name(x)], {"scale": (out[0] // h, out[1] // w)}, quant="shared")
 
 

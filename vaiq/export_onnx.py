@@ -408,6 +408,9 @@ class _Builder:
         nc = self.op("Slice", [shape, self.ints([0]), self.ints([2])], f"{n.name}/batch_channels")
         sizes = self.op("Concat", [nc, self.ints([h, w])], f"{n.name}/sizes", axis=0)
         ac = bool(n.attrs["align_corners"])
+        if n.attrs.get("mode", "BILINEAR") == "NEAREST":
+            return self.op("Resize", [xs[0], "", "", sizes], f"{n.name}/resize", mode="nearest",
+                           coordinate_transformation_mode="asymmetric", nearest_mode="floor")
         return self.op("Resize", [xs[0], "", "", sizes], f"{n.name}/resize", mode="linear",
                        coordinate_transformation_mode="align_corners" if ac else "pytorch_half_pixel")
 

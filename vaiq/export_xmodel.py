@@ -308,8 +308,10 @@ class _Builder:
     def n_resize(self, n):
         h, w = n.attrs["size"]
         ac = bool(n.attrs["align_corners"])
-        op = self.op(n.name, "resize", {"size": [w, h], "mode": "BILINEAR", "align_corners": ac,
-                                        "half_pixel_centers": not ac}, {"input": [self.get(n.inputs[0], True)]})
+        mode = n.attrs.get("mode", "BILINEAR")
+        op = self.op(n.name, "resize", {"size": [w, h], "mode": mode, "align_corners": ac,
+                                        "half_pixel_centers": mode == "BILINEAR" and not ac},
+                     {"input": [self.get(n.inputs[0], True)]})
         self.set(n, self.out_fix(n, op), True)
 
     def _reduction(self, n, kind):
