@@ -183,6 +183,11 @@ def rsub(ctx, a):
     return _binary("sub")(ctx, {"self": a["other"], "other": a["self"], "alpha": a.get("alpha", 1)})
 
 
+def neg(ctx, a):
+    """``-x``: a multiply by the constant -1 (exact in float), the CPU op ``x * -1`` is."""
+    return _binary("mul")(ctx, {"self": a["self"], "other": -1.0})
+
+
 def cat(ctx, a):
     ins = [ctx.input_name(t) for t in a["tensors"]]
     return Node("", "concat", ins, {"dim": int(a["dim"])}, quant="own")
@@ -208,15 +213,31 @@ def avg_pool2d(ctx, a):
                  "count_include_pad": bool(a["count_include_pad"])}, quant="own")
 
 
+def adaptive_window(size: int, out: int) -> tuple[int, int] | None:
+    """(kernel, stride) of a fixed window equal to adaptive pooling ``size`` -> ``out`` along one dim, or
+    None. torch's bin i spans [floor(i * size / out), ceil((i + 1) * size / out)); the bins are one window
+    sliding without padding when every bin has the same length and consecutive bins start one stride
+    apart (always when out divides size; also e.g. 9 -> 2: kernel 5, stride 4)."""
+    starts = [i * size // out for i in range(out)]
+    lengths = {-(-(i + 1) * size // out) - s for i, s in enumerate(starts)}
+    steps = {b - a for a, b in zip(starts, starts[1:])}
+    if len(lengths) != 1 or len(steps) > 1:
+        return None
+    k = lengths.pop()
+    stride = steps.pop() if steps else k
+    return (k, stride) if stride > 0 else None
+
+
 def adaptive_avg_pool2d(ctx, a):
     x = a["self"]
     h, w = x.meta["val"].shape[-2:]
     oh, ow = _pair(a["output_size"])
-    if h % oh or w % ow:
-        raise Unsupported(f"adaptive avg-pool {h}x{w} -> {oh}x{ow} is not a fixed window")
-    kh, kw = h // oh, w // ow
+    wh, ww = adaptive_window(h, oh), adaptive_window(w, ow)
+    if wh is None or ww is None:
+        raise Unsupported(f"adaptive avg-pool {h}x{w} -> {oh}x{ow} is not a fixed window (bins of "
+                          "different sizes or overlapping unevenly); pool to a size that gives equal bins")
     return Node("", "avgpool2d", [ctx.input_name(x)],
-                {"kernel": (kh, kw), "stride": (kh, kw), "padding": (0, 0), "ceil_mode": False,
+                {"kernel": (wh[0], ww[0]), "stride": (wh[1], ww[1]), "padding": (0, 0), "ceil_mode": False,
                  "count_include_pad": True}, quant="own")
 
 
@@ -310,26 +331,56 @@ def _slice(ctx, x, dim: int, start: int, end: int, step: int = 1) -> Node:
 
 
 def constant_pad(ctx, a):
+    """Rule: torch's pad list runs from the last dim backwards; W only (2 entries) and H/W with zeros
+    for the dims before (6 or 8 entries) are H/W padding; all zero is no op (a U-Net's F.pad of a map
+    that needs none, ``nodes`` None aliases it)."""
     pad = tuple(int(p) for p in a["pad"])
+    x = a["self"] if "self" in a else a["input"]
+    if len(pad) == 2 and x.meta["val"].dim() == 4:
+        pad += (0, 0)
+    if len(pad) in (6, 8) and not any(pad[4:]):
+        pad = pad[:4]
     if len(pad) != 4 or min(pad) < 0:
         raise Unsupported("only non-negative H/W padding is quantized")
+    if not any(pad):
+        return None
     return Node("", "pad", [ctx.input_name(a["self"])], {"pad": pad, "value": float(a.get("value") or 0.0)},
                 quant="shared" if float(a.get("value") or 0.0) == 0.0 else "float",
                 reason="" if float(a.get("value") or 0.0) == 0.0 else "padding with a non-zero value")
 
 
 def pad_any(ctx, a):
-    if a.get("mode", "constant") != "constant":
-        raise Unsupported(f"{a.get('mode')} padding has no DPU engine")
+    mode = a.get("mode", "constant")
+    if mode == "reflect":
+        return reflection_pad(ctx, a)
+    if mode != "constant":
+        raise Unsupported(f"{mode} padding has no XIR equivalent (XIR pads CONSTANT, REFLECT or SYMMETRIC)")
     return constant_pad(ctx, a)
+
+
+def reflection_pad(ctx, a):
+    """Reflect padding of H and W (``nn.ReflectionPad2d``, ``Conv2d(padding_mode="reflect")``): XIR's
+    pad in REFLECT mode (numpy's reflect, torch's), a data movement that shares its input's fix
+    position; the DPU has no engine for it, so it runs on the CPU, exactly."""
+    pad = tuple(int(p) for p in a.get("pad", a.get("padding")))
+    x = a["self"] if "self" in a else a["input"]
+    if x.meta["val"].dim() != 4 or len(pad) not in (2, 4) or min(pad) < 0:
+        raise Unsupported("only non-negative H/W reflect padding of an image is quantized")
+    pad += (0, 0) * ((4 - len(pad)) // 2)
+    if not any(pad):
+        return None
+    return Node("", "pad", [ctx.input_name(x)], {"pad": pad, "value": 0.0, "mode": "reflect"}, quant="shared")
 
 
 def upsample_nearest(ctx, a):
     x = a["input"] if "input" in a else a["self"]
     h, w = x.meta["val"].shape[-2:]
     out = ctx.fx.meta["val"].shape[-2:]
-    if out[0] % h or out[1] % w:
-        raise Unsupported(f"nearest resize {h}x{w} -> {tuple(out)} is not an integer upsample")
+    if out[0] % h or out[1] % w:     # torch's nearest: source index floor(i * in / out), XIR's NEAREST resize
+        return Node("", "resize", [ctx.input_name(x)],
+                    {"size": tuple(int(s) for s in out), "mode": "NEAREST", "align_corners": False},
+                    quant="float", reason=f"nearest resize {h}x{w} -> {tuple(int(s) for s in out)} is not an "
+                    "integer upsample, so it runs on the CPU")
     return Node("", "upsample", [ctx.input_name(x)], {"scale": (out[0] // h, out[1] // w)}, quant="shared")
 
 
@@ -494,6 +545,7 @@ LOWER = {
     aten.sub.Scalar: _binary("sub"),
     aten.div.Scalar: _binary("div"),
     aten.rsub.Scalar: rsub,
+    aten.neg.default: neg,
     aten.cat.default: cat,
     aten.concat.default: cat,
     aten.max_pool2d.default: max_pool2d,
@@ -518,6 +570,7 @@ LOWER = {
     aten.detach.default: identity,
     aten.constant_pad_nd.default: constant_pad,
     aten.pad.default: pad_any,
+    aten.reflection_pad2d.default: reflection_pad,
     aten.upsample_nearest2d.vec: upsample_nearest,
     aten.upsample_nearest2d.default: upsample_nearest,
     aten.upsample_bilinear2d.vec: upsample_bilinear,

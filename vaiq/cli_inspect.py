@@ -37,7 +37,8 @@ def placement(n, target, view: CanonicalView | None, any_target: bool = False) -
     own target rules (xir.target.placement), so a CPU verdict reads "CODE: sentence" with vaic's reason
     code. Float nodes are CPU with the quantizer's reason, and every node of a target that is not
     compilable is CPU unless ``any_target`` (hardware-aware quantization judges such a target, e.g. the
-    IPU overlay, by its limits all the same). A zero pad the compiler folds follows the op it is folded into.
+    IPU overlay, by its limits all the same). A zero pad the compiler folds, or a layout op it merges
+    into a channel permutation, follows the op it becomes part of.
 
     What only the compiler knows is not applied, so the estimate can say DPU where vaic says CPU:
     fix positions (RELU6_FIX_POSITION, HSIGMOID_FIX_POSITION and the shift ranges its frontend checks),
@@ -54,7 +55,9 @@ def placement(n, target, view: CanonicalView | None, any_target: bool = False) -
     into = view.folded_into(n)
     if into is not None:
         dev, _ = placement(into, target, view, any_target)
-        return dev, f"folded into the padding of {into.name}"
+        if n.kind == "pad":
+            return dev, f"folded into the padding of {into.name}"
+        return dev, f"merged into {into.name} by the compiler's layout folding"
     d = view.describe(n)
     if d is None:
         return "CPU", f"{n.kind} is not in the compiler's canonical graph"

@@ -8,7 +8,7 @@ folding); a node is then described (``xir.target.describe``) as the fixed op car
 calibration the fix positions are placeholders (0, at the node's bit width): no placement rule applied
 here reads them. A node the deploy graph cannot hold (a float op with no XIR equivalent) enters as a
 float input of its shape, which is what it is to the ops that read it. A zero pad the canonicalisation
-removed was folded into the op that reads it.
+removed was folded into the op that reads it, a layout op of a channel shuffle into the chain's last op.
 """
 from __future__ import annotations
 
@@ -70,20 +70,30 @@ class CanonicalView:
                             quant_model=SimpleNamespace(params_of=lambda name: graph.node(name).params))
         b = _ViewBuilder(q)
         deploy = b.build()
+        deploy.declare_outputs([b.val[o].get_name() for o in graph.outputs])   # as the export declares them
         self.carrier = {name: op.get_name() for name, op in b.val.items()}
+        # a node's value in the other layout (the transposes the export adds): it carries the value
+        # when the node's own op was merged into a layout chain ending at that transpose
+        self.twin = {name: op.get_name() for (name, _), op in b._converted.items()}
         self.canonical, self.log = canonicalize(deploy)
 
     def op_of(self, n: Node) -> xir.Op | None:
         """The canonical op carrying node ``n``'s value; None when the canonicalisation folded it away.
         A dense layer's value is carried by the 1x1 conv it becomes (its own name stays on the
-        reshape after that conv)."""
+        reshape after that conv); a pool that drops H and W (``x.mean([2, 3])``) by the pool ahead of
+        its squeeze reshape."""
         name = self.carrier.get(n.name)
         h = self.canonical
+        if name is not None and not h.has_op(name):
+            name = self.twin.get(n.name)
         if name is None or not h.has_op(name):
             return None
         if n.kind == "inner-product" and h.has_op(conv_name(name)):
             return h.get_op(conv_name(name))
-        return h.get_op(name)
+        op = h.get_op(name)
+        if n.attrs.get("squeeze") and op.get_type() == "reshape-fix":     # a pool with its own squeeze
+            return op.get_input_op("input")
+        return op
 
     def describe(self, n: Node) -> OpDesc | None:
         """The placement description of node ``n``; None when it was folded away."""
@@ -91,7 +101,8 @@ class CanonicalView:
         return None if op is None else describe_op(op)
 
     def folded_into(self, n: Node) -> Node | None:
-        """The node a folded-away node ``n`` (a zero pad) became part of: the one node reading it."""
+        """The node a folded-away node ``n`` became part of: the one node reading it (a zero pad
+        becomes its reader's padding; a link of a channel-permuting layout chain, its 1x1 conv)."""
         if self.op_of(n) is not None or n.name not in self.carrier:
             return None
         users = self.graph.users()[n.name]

@@ -386,6 +386,9 @@ class _Builder:
         left, right, top, bottom = n.attrs["pad"]
         r = self.rank[n.inputs[0]]
         begin, end = [0] * (r - 2) + [top, left], [0] * (r - 2) + [bottom, right]
+        mode = n.attrs.get("mode", "constant")
+        if mode != "constant":
+            return self.op("Pad", [xs[0], self.ints(begin + end)], f"{n.name}/pad", mode=mode)
         return self.op("Pad", [xs[0], self.ints(begin + end), self.scalar(float(n.attrs["value"]))],
                        f"{n.name}/pad", mode="constant")
 
@@ -405,6 +408,9 @@ class _Builder:
         nc = self.op("Slice", [shape, self.ints([0]), self.ints([2])], f"{n.name}/batch_channels")
         sizes = self.op("Concat", [nc, self.ints([h, w])], f"{n.name}/sizes", axis=0)
         ac = bool(n.attrs["align_corners"])
+        if n.attrs.get("mode", "BILINEAR") == "NEAREST":
+            return self.op("Resize", [xs[0], "", "", sizes], f"{n.name}/resize", mode="nearest",
+                           coordinate_transformation_mode="asymmetric", nearest_mode="floor")
         return self.op("Resize", [xs[0], "", "", sizes], f"{n.name}/resize", mode="linear",
                        coordinate_transformation_mode="align_corners" if ac else "pytorch_half_pixel")
 

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils._pytree import tree_unflatten
 
+from xir.kernels.layout import nearest_indices
 from xir.xmodel import write_atomic
 
 from . import run_exact
@@ -79,6 +80,13 @@ def _bilinear_axis(n_in: int, n_out: int, align_corners: bool):
     return torch.from_numpy(i0), torch.from_numpy(i1), torch.from_numpy(src - i0)
 
 
+def _resize_nearest(x, size):
+    """Nearest resize with xir.kernels.layout.nearest_indices's integer rule (floor(i * in / out))."""
+    ys = torch.from_numpy(nearest_indices(int(x.shape[2]), size[0]))
+    xs = torch.from_numpy(nearest_indices(int(x.shape[3]), size[1]))
+    return x.index_select(2, ys).index_select(3, xs)
+
+
 def _resize_bilinear(x, size, align_corners: bool):
     h, w = x.shape[2], x.shape[3]
     y0, y1, ly = _bilinear_axis(int(h), size[0], align_corners)
@@ -103,6 +111,8 @@ def float_node(n, xs: list[torch.Tensor]) -> torch.Tensor | None:
         return _f32(torch.mean(_f32(xs[0]), dim=list(a["dims"]), keepdim=bool(a["keepdim"])))
     if k == "reduction_max":
         return _f32(torch.amax(_f32(xs[0]), dim=list(a["dims"]), keepdim=bool(a["keepdim"])))
+    if k == "resize" and a.get("mode", "BILINEAR") == "NEAREST":
+        return _resize_nearest(xs[0], a["size"])
     if k == "resize":
         return _f32(_resize_bilinear(_f32(xs[0]), a["size"], bool(a["align_corners"])))
     if k in FLOAT_ACTS and n.quant == "float":

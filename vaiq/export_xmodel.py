@@ -96,8 +96,9 @@ class _Builder:
         for n in self.g.nodes:
             fn = getattr(self, "n_" + n.kind.replace("-", "_"), None)
             if fn is None:
-                raise VaiqError(f"node '{n.name}' ({n.source or n.kind}) has no XIR equivalent, so the deploy "
-                                "model cannot hold it; exclude it with layer_quantize_config or change the model")
+                why = f" ({n.reason})" if n.reason and "equivalent" not in n.reason else ""
+                raise VaiqError(f"node '{n.name}' ({n.source or n.kind}) has no XIR equivalent{why}, so the "
+                                "deploy model cannot hold it; exclude it with layer_quantize_config or change the model")
             fn(n)
         return self.x
 
@@ -291,8 +292,11 @@ class _Builder:
     def n_pad(self, n):
         left, right, top, bottom = n.attrs["pad"]
         x = self.get(n.inputs[0], True)
-        op = self.op(n.name, "pad", {"paddings": [0, 0, top, bottom, left, right, 0, 0], "mode": "CONSTANT",
-                                     "constant_values": [float(n.attrs["value"])]}, {"input": [x]})
+        mode = n.attrs.get("mode", "constant").upper()
+        attrs = {"paddings": [0, 0, top, bottom, left, right, 0, 0], "mode": mode}
+        if mode == "CONSTANT":
+            attrs["constant_values"] = [float(n.attrs["value"])]
+        op = self.op(n.name, "pad", attrs, {"input": [x]})
         self.set(n, self.out_fix(n, op), True)
 
     def n_upsample(self, n):
@@ -304,8 +308,10 @@ class _Builder:
     def n_resize(self, n):
         h, w = n.attrs["size"]
         ac = bool(n.attrs["align_corners"])
-        op = self.op(n.name, "resize", {"size": [w, h], "mode": "BILINEAR", "align_corners": ac,
-                                        "half_pixel_centers": not ac}, {"input": [self.get(n.inputs[0], True)]})
+        mode = n.attrs.get("mode", "BILINEAR")
+        op = self.op(n.name, "resize", {"size": [w, h], "mode": mode, "align_corners": ac,
+                                        "half_pixel_centers": mode == "BILINEAR" and not ac},
+                     {"input": [self.get(n.inputs[0], True)]})
         self.set(n, self.out_fix(n, op), True)
 
     def _reduction(self, n, kind):

@@ -119,9 +119,10 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
         y = _np_float(float_ops.reduce_max, xs[0], axis=tuple(a["dims"]), keep_dims=a["keepdim"])
     elif k == "resize":
         nhwc = xs[0].permute(0, 2, 3, 1)
-        y = _np_float(float_ops.resize, nhwc, size=(a["size"][1], a["size"][0]), mode="BILINEAR",
+        mode = a.get("mode", "BILINEAR")
+        y = _np_float(float_ops.resize, nhwc, size=(a["size"][1], a["size"][0]), mode=mode,
                       align_corners=a["align_corners"],
-                      half_pixel_centers=not a["align_corners"]).permute(0, 3, 1, 2)
+                      half_pixel_centers=mode == "BILINEAR" and not a["align_corners"]).permute(0, 3, 1, 2)
     elif k == "torch":
         y = call_torch(n, [x.float() for x in xs]).double()
     else:

@@ -106,7 +106,10 @@ def run_node(n, xs: list[torch.Tensor], params: dict[str, torch.Tensor], dpu_app
     elif k == "softmax":
         y = torch.softmax(xs[0], a["dim"])
     elif k == "resize":
-        y = F.interpolate(xs[0], size=a["size"], mode="bilinear", align_corners=a["align_corners"])
+        if a.get("mode", "BILINEAR") == "NEAREST":
+            y = F.interpolate(xs[0], size=a["size"], mode="nearest")
+        else:
+            y = F.interpolate(xs[0], size=a["size"], mode="bilinear", align_corners=a["align_corners"])
     elif k == "reduction_mean":
         y = xs[0].mean(dim=a["dims"], keepdim=a["keepdim"])
     elif k == "reduction_max":

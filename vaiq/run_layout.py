@@ -19,6 +19,8 @@ def run_layout(n, xs: list[torch.Tensor]) -> torch.Tensor:
     if k == "strided_slice":
         return xs[0][(slice(None),) * a["dim"] + (slice(a["start"], a["end"], a["step"]),)]
     if k == "pad":
+        if a.get("mode", "constant") != "constant":
+            return F.pad(xs[0], a["pad"], mode=a["mode"])
         return F.pad(xs[0], a["pad"], value=a["value"])
     if k == "upsample":
         return xs[0].repeat_interleave(a["scale"][0], 2).repeat_interleave(a["scale"][1], 3)

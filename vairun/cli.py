@@ -58,13 +58,14 @@ def _load_inputs(paths, runner, nchw: bool) -> list[np.ndarray]:
         a = open_npy(path, "input")
         if a.ndim == 0 or a.ndim == len(t.dims) and a.shape[0] == 0:
             raise VairunError(f"{path}: holds no samples (shape {list(a.shape)}); give at least one")
+        given = list(a.shape)               # the file's shape, as the message names it
+        if a.ndim == len(t.dims) - 1:       # one sample without its batch dim (NCHW too)
+            a = a[None]
         if nchw and a.ndim == 4:
             a = np.transpose(a, (0, 2, 3, 1))
-        if a.ndim == len(t.dims) - 1:
-            a = a[None]
         if a.ndim != len(t.dims) or list(a.shape[1:]) != t.dims[1:]:
             want = t.dims[1:] if not (nchw and len(t.dims) == 4) else [t.dims[3], t.dims[1], t.dims[2]]
-            raise VairunError(f"{path}: shape {list(a.shape)} does not match input '{t.name}' "
+            raise VairunError(f"{path}: shape {given} does not match input '{t.name}' "
                               f"([batch] + {want}{' NCHW' if nchw else ' NHWC'})")
         if not (np.issubdtype(a.dtype, np.floating) or a.dtype == np.int8):
             raise VairunError(f"{path}: dtype {a.dtype}; give float values (quantized with the input fix point) "

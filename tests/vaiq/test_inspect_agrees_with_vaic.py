@@ -48,6 +48,37 @@ class EdgeNet(nn.Module):
         return torch.cat([z, z], 2)
 
 
+class ShuffleMeanNet(nn.Module):
+    """A ShuffleNetV2 channel shuffle (view / transpose / view, which the compiler merges into one 1x1
+    conv) and a classifier head on ``x.mean([2, 3])`` (a pool plus its squeeze) of an odd-sized image."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.c0 = nn.Conv2d(3, 8, 3, padding=1)
+        self.c1 = nn.Conv2d(8, 8, 1)
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        x = F.relu(self.c0(x))
+        n, c, h, w = x.size()
+        x = x.view(n, 2, c // 2, h, w).transpose(1, 2).contiguous().view(n, -1, h, w)
+        return self.fc(self.c1(x).mean([2, 3]))
+
+
+class PermuteOut(nn.Module):
+    """A channels-last output (``permute(0, 2, 3, 1)``, as detection heads write them): the export's
+    NCHW transpose and the permute undo each other, but a declared output ends the compiler's chain."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.c = nn.Conv2d(3, 8, 3, padding=1)
+
+    def forward(self, x):
+        return F.relu(self.c(x)).permute(0, 2, 3, 1)
+
+
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     out = {}
@@ -57,13 +88,20 @@ def models(tmp_path_factory):
         out[name] = (q.graph, q.export_xmodel())
     q = quantize_roundtrip(EdgeNet().eval(), (1, 3, 8, 8), tmp_path_factory.mktemp("edge"), batches=1, batch=1)
     out["edge"] = (q.graph, q.export_xmodel())
+    q = quantize_roundtrip(ShuffleMeanNet().eval(), (1, 3, 13, 11), tmp_path_factory.mktemp("shuffle"),
+                           batches=1, batch=1)
+    out["shuffle_mean"] = (q.graph, q.export_xmodel())
+    q = quantize_roundtrip(PermuteOut().eval(), (1, 3, 8, 8), tmp_path_factory.mktemp("permute"), batches=1, batch=1)
+    out["permute_out"] = (q.graph, q.export_xmodel())
     return out
 
 
 def compiled_name(n, placements) -> str | None:
     """The op node ``n`` becomes: a float node keeps its name, a dense layer is ``<n>_fix_conv1x1``,
-    a quantized op is named after its ``<n>_fix``, a layout op keeps its name; None for a folded pad."""
-    names = (n.name,) if n.quant == "float" else (f"{n.name}_fix_conv1x1", f"{n.name}_fix", n.name)
+    a quantized op is named after its ``<n>_fix``, a layout op keeps its name or, merged into a channel
+    permutation, its NHWC twin's; None for a folded pad or a merged layout op."""
+    names = (n.name,) if n.quant == "float" else (f"{n.name}_fix_conv1x1", f"{n.name}_fix", n.name,
+                                                   f"{n.name}_to_nhwc")
     return next((c for c in names if c in placements), None)
 
 
@@ -78,7 +116,8 @@ def compare(graph, path, key) -> list[tuple]:
             continue
         op = compiled_name(n, where)
         if op is None:
-            assert n.kind == "pad" and why.startswith("folded into"), (key, n.name, why)
+            assert (n.kind == "pad" and why.startswith("folded into")) or why.startswith("merged into"), \
+                (key, n.name, why)
             continue
         p = where[op]
         rows.append((n.name, dev, why, p))
@@ -214,3 +253,23 @@ def test_subgraph_count_estimate_matches_the_compiler(models, key):
             continue
         lines = summary(graph, inspect_rows(graph, t))
         assert lines[0].startswith(f"estimated: {len(res.dpu_subgraphs)} DPU subgraph(s)"), (name, lines[0])
+
+
+@pytest.mark.parametrize("key", ("DPUCZDX8G/KV260", "DPUCAHX8H/U50"))
+def test_shuffle_and_mean_head_agree(models, key):
+    """The shuffle's first two layout ops are merged into the 1x1 conv of the last; the mean is judged
+    as its pool (U50's pool kernel limit is 8, so a 13x11 mean runs on the CPU there)."""
+    graph, path = models["shuffle_mean"]
+    got = {node: (dev, why, p.code) for node, dev, why, p in compare(graph, path, key)}
+    assert got["view_1"][::2] == ("DPU", "CONV")
+    assert got["mean"][::2] == (("DPU", "ALU") if key == "DPUCZDX8G/KV260" else ("CPU", "KERNEL_TOO_LARGE"))
+    view = CanonicalView(graph)
+    for name in ("view", "transpose"):
+        dev, why = placement(graph.node(name), load_target(key), view)
+        assert (dev, why.split(" by ")[0]) == ("DPU", f"merged into {'transpose' if name == 'view' else 'view_1'}")
+
+
+def test_channels_last_output_agrees(models):
+    graph, path = models["permute_out"]
+    got = {node: (dev, why, p.code) for node, dev, why, p in compare(graph, path, "DPUCZDX8G/KV260")}
+    assert got["permute"] == ("CPU", "NO_DPU_OP: transpose has no DPU engine", "NO_DPU_OP")

@@ -1,4 +1,4 @@
-"""Operations with a constant (``x * 2``, ``x / 6``, ``1 - x``, ``x + 3``) and hard-sigmoid / hard-swish
+"""Operations with a constant (``x * 2``, ``x / 6``, ``1 - x``, ``x + 3``, ``-x``) and hard-sigmoid / hard-swish
 written by hand (``relu6(x + 3) / 6``, ``x * relu6(x + 3) / 6``, as many MobileNetV3 sources write them):
 the hand-written forms become the DPU's hard-sigmoid / hard-swish, other constant operations are float
 CPU ops the deploy model holds (with a one-element const); bit-exact through vaiq -> vaic -> vairun."""
@@ -21,7 +21,7 @@ class HandWritten(nn.Module):
         y = y * F.relu6(y + 3.) / 6.                                   # hard-swish
         g = F.relu6(self.f(y.mean((2, 3), keepdim=True)) + 3) * (1 / 6)   # hard-sigmoid gate
         z = self.h(y * g)
-        return z * 2 - 1, 0.5 * z, 1 - z
+        return z * 2 - 1, 0.5 * z, 1 - z, -z
 
 
 def test_hand_written_forms_and_constant_ops(tmp_path):
@@ -31,7 +31,8 @@ def test_hand_written_forms_and_constant_ops(tmp_path):
     assert kinds.count("hard-swish") == 1 and kinds.count("hard-sigmoid") == 1 and "relu6" not in kinds
     consts = [n for n in q.graph.nodes if "scalar" in n.attrs]
     assert sorted((n.kind, n.attrs["scalar"], n.attrs["reverse"]) for n in consts) == \
-        [("mul", 0.5, False), ("mul", 2.0, False), ("sub", 1.0, False), ("sub", 1.0, True)]   # 0.5 * z: torch puts z first
+        [("mul", -1.0, False), ("mul", 0.5, False), ("mul", 2.0, False), ("sub", 1.0, False),
+         ("sub", 1.0, True)]   # 0.5 * z: torch puts z first; -z is z * -1
     assert all(n.quant == "float" for n in consts)
     x = torch.randn(2, 3, 8, 10, generator=torch.Generator().manual_seed(1))
     assert_bitexact_with_deploy(q, x)

@@ -118,6 +118,12 @@ def test_cli_run_profile_info_bench(compiled, tmp_path):
     np.save(tmp_path / "xn.npy", np.transpose(x_of(2), (0, 3, 1, 2)))
     assert invoke("run", compiled, "-i", tmp_path / "xn.npy", "-o", tmp_path / "n.npz", "--nchw")[0] == 0
     assert np.array_equal(np.load(tmp_path / "n.npz")[name], y[name])
+    np.save(tmp_path / "x1.npy", np.transpose(x_of(2), (0, 3, 1, 2))[1])         # one NCHW image, no batch dim
+    assert invoke("run", compiled, "-i", tmp_path / "x1.npy", "-o", tmp_path / "n1.npz", "--nchw")[0] == 0
+    assert np.array_equal(np.load(tmp_path / "n1.npz")[name], y[name][1:])
+    np.save(tmp_path / "xb.npy", np.zeros((2, 3, 8, 8), np.float32))
+    code, out = invoke("run", compiled, "-i", tmp_path / "xb.npy", "-o", tmp_path / "b.npz", "--nchw")
+    assert code == 2 and "shape [2, 3, 8, 8] does not match" in out        # the file's shape, as given
     code, out = invoke("profile", compiled, "--json", tmp_path / "p.json", "--html", tmp_path / "p.html", "-q")
     assert code == 0, out
     p = json.loads((tmp_path / "p.json").read_text())

@@ -8,7 +8,7 @@ CONV pad fields hold; otherwise the pad stays (and is placed by the partitioner)
 from __future__ import annotations
 
 from ..graph import Graph
-from ..target.placement import PAD_FIELD_MAX, takes_folded_pad
+from ..target.placement import PAD_FIELD_MAX, PAD_FOLD_KINDS, takes_folded_pad
 
 
 def fold_pad(g: Graph) -> list[str]:
@@ -23,6 +23,8 @@ def fold_pad(g: Graph) -> list[str]:
             continue
         u = users[0]
         kind = u.get_type()
+        if kind not in PAD_FOLD_KINDS and kind != "pool-fix":  # e.g. a concat: no padding of its own
+            continue
         if not takes_folded_pad(kind, u.get_attr("type") if kind == "pool-fix" else None,
                                 bool(u.get_attr_or_default("count_include_pad")) if kind == "pool-fix" else False,
                                 u.get_attr_or_default("pad_mode")):
