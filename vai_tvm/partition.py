@@ -37,6 +37,9 @@ from .to_onnx import region_to_onnx  # noqa: E402
 
 CODEGEN = "vitis_ai"
 PACKED = "vai_tvm.run_partition"
+#: a function of the partitioned module returning how many outputs ``main`` gives (``GraphModule``'s
+#: ``get_num_outputs`` before any run: a Relax VM executable keeps no return types)
+NUM_OUTPUTS = "vai_tvm_num_outputs"
 #: ops whose value a reshape may follow into a DPU region (a reshape of a model input stays on the CPU)
 DPU_PRODUCERS = ("relax.nn.conv2d", "relax.matmul", "relax.add", "relax.nn.relu", "relax.nn.leakyrelu",
                  "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean", "relax.concat")
@@ -213,5 +216,14 @@ def _lower_regions(mod, board: str, target):
     new_main = _Lower(mod, calls).visit_expr(mod["main"])
     out = tvm.IRModule({gv: f for gv, f in mod.functions_items() if gv.name_hint not in calls}, attrs=mod.attrs)
     out["main"] = new_main
+    out[NUM_OUTPUTS] = _num_outputs_func(new_main)
     out = relax.transform.DeadCodeElimination()(out)
     return out
+
+
+def _num_outputs_func(main):
+    """The public function ``NUM_OUTPUTS``: the number of tensors ``main`` returns (a tuple's fields, else 1),
+    as ``GraphModule`` lists them."""
+    ret = main.ret_ty
+    n = len(ret.fields) if isinstance(ret, relax.TupleType) else 1
+    return relax.Function([], relax.prim_value(n)).with_attr("global_symbol", NUM_OUTPUTS)
