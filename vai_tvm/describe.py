@@ -25,7 +25,7 @@ from xir.target.placement import OpDesc
 from xir.transforms import canonicalize
 from xir.transforms.dense_to_conv import conv_name
 
-from .relax_util import shape_of
+from .relax_util import clip_bounds, shape_of
 
 #: the placeholder fix of every quantized tensor of a match's graph
 _FIX = {"fix_point": 0, "bit_width": 8, "round_mode": "STD_ROUND", "if_signed": True}
@@ -94,6 +94,10 @@ def activation(call) -> tuple[str, dict]:
         # a slope that is not the DPU's 26/256 is kept float by vaiq (vaiq/prepare.py) and so becomes a
         # CPU subgraph inside the compiled partition: the slope is not judged here
         return "leaky-relu", {"alpha": float(call.attrs.alpha)}
+    if call.op.name == "relax.clip":
+        if clip_bounds(call) == (0.0, 6.0):
+            return "relu6", {}
+        raise ValueError(f"clip{clip_bounds(call)} is not ReLU6")
     raise ValueError(f"{call.op.name} is not an activation the DPU fuses")
 
 

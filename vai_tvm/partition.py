@@ -1,10 +1,12 @@
 """``partition_for_vitis_ai``: cut a Relax module into DPU partitions and the rest, with TVM's own passes.
 
 Rules:
-- a DPU pattern is one DPU op with what the compiler fuses into it (conv / dense + constant bias + ReLU or
-  LeakyReLU; element-wise add + activation; max / average / global pool; channel concat; reshape after a
-  DPU op); a match is taken only when ``xir.target.placement.misfit`` accepts its description
-  (``vai_tvm.describe``) for the chosen target and no intermediate value leaks out of it;
+- ONNX Clip, which TVM imports as two TE computations, is first rewritten as ``relax.clip``
+  (``vai_tvm.clip``);
+- a DPU pattern is one DPU op with what the compiler fuses into it (conv / dense + constant bias + ReLU,
+  LeakyReLU or ReLU6 (a clip to [0, 6]); element-wise add + activation; max / average / global pool;
+  channel concat; reshape after a DPU op); a match is taken only when ``xir.target.placement.misfit``
+  accepts its description (``vai_tvm.describe``) for the chosen target and no intermediate value leaks out of it;
 - ``FuseOpsByPattern`` groups the matches, ``MergeCompositeFunctions`` merges neighbours into maximal
   regions (a model the DPU takes only in parts gives several regions);
 - each region becomes an ONNX model (``vai_tvm.to_onnx``) carried, with its description, as a uint8
@@ -31,6 +33,7 @@ from tvm.relax.transform import FusionPattern  # noqa: E402
 from xir.target.placement import misfit  # noqa: E402
 
 from . import describe as D  # noqa: E402
+from .clip import clips_as_relax_op  # noqa: E402
 from .record import PART_FORMAT, encode_record  # noqa: E402
 from .relax_util import const_value, op_name  # noqa: E402
 from .to_onnx import region_to_onnx  # noqa: E402
@@ -42,7 +45,7 @@ PACKED = "vai_tvm.run_partition"
 NUM_OUTPUTS = "vai_tvm_num_outputs"
 #: ops whose value a reshape may follow into a DPU region (a reshape of a model input stays on the CPU)
 DPU_PRODUCERS = ("relax.nn.conv2d", "relax.matmul", "relax.add", "relax.nn.relu", "relax.nn.leakyrelu",
-                 "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean", "relax.concat")
+                 "relax.clip", "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean", "relax.concat")
 
 
 def _bias():
@@ -50,8 +53,10 @@ def _bias():
 
 
 def _with_act(p):
-    """``p``, and ``p`` followed by each activation the DPU applies, longest first."""
-    return [(is_op("relax.nn.relu")(p), True), (is_op("relax.nn.leakyrelu")(p), True), (p, False)]
+    """``p``, and ``p`` followed by each activation the DPU applies, longest first (a clip is judged by its
+    bounds: ``vai_tvm.describe.activation``)."""
+    return [(is_op("relax.nn.relu")(p), True), (is_op("relax.nn.leakyrelu")(p), True),
+            (is_op("relax.clip")(p, wildcard(), wildcard()), True), (p, False)]
 
 
 def _patterns(target, var2val_main, accepted: list | None = None) -> list:
@@ -122,7 +127,7 @@ def dpu_matches(mod, dpu: str = "DPUCZDX8G-zcu104") -> list:
     """(pattern name, :class:`xir.target.placement.OpDesc`) of each match the ``dpu`` takes in ``mod``'s
     ``main``, in the order ``FuseOpsByPattern`` accepted them (what ``partition_for_vitis_ai`` fuses)."""
     accepted: list = []
-    mod = relax.transform.ConvertToDataflow()(mod)
+    mod = relax.transform.ConvertToDataflow()(clips_as_relax_op(mod))
     relax.transform.FuseOpsByPattern(_patterns(target_of(dpu), _main_var2val(mod), accepted), bind_constants=True,
                                      annotate_codegen=False)(mod)
     return accepted
@@ -145,7 +150,7 @@ def partition_for_vitis_ai(mod, params: dict | None = None, dpu: str = "DPUCZDX8
     target = target_of(dpu)
     if params:
         mod = relax.transform.BindParams("main", {k: tvm.runtime.tensor(np.asarray(v)) for k, v in params.items()})(mod)
-    mod = relax.transform.ConvertToDataflow()(mod)
+    mod = relax.transform.ConvertToDataflow()(clips_as_relax_op(mod))
     seq = tvm.transform.Sequential([
         relax.transform.FuseOpsByPattern(_patterns(target, _main_var2val(mod)), bind_constants=True,
                                          annotate_codegen=False),

@@ -1,14 +1,15 @@
 """One DPU region of a partitioned Relax module as a float ONNX model (opset 17), for vaiq's ONNX frontend.
 
-Rule: each Relax op of the DPU pattern set becomes the ONNX node it was imported from (conv2d -> Conv with
-its constant bias folded in as input B, matmul with constant [in, out] weights (+ bias) -> Gemm with
-transB, add -> Add, relu -> Relu, leakyrelu -> LeakyRelu, max/avg_pool2d -> MaxPool/AveragePool, a mean
-over the plane -> GlobalAveragePool, concat -> Concat, reshape -> Reshape); constants and reshapes /
-transposes of constants become initializers; the region's parameters are the model's inputs (``in0``,
-``in1``, ...) and its results the outputs (``out0``, ...), in order; the node computing output i is named ``out<i>`` (a value the region also consumes is an output all the same:
-the compiled graph declares its outputs, see xir/graph.py Graph.get_output_ops; an input or a value returned
-twice leaves through a 1x1 MaxPool, an exact copy, named so). Any other op is a bug of the
-partitioner (the patterns admit only these) and raises.
+Rule: each Relax op of the DPU pattern set becomes the ONNX node it was imported from (conv2d -> Conv with its
+constant bias folded in as input B, matmul with constant [in, out] weights (+ bias) -> Gemm with transB, add
+-> Add, relu -> Relu, leakyrelu -> LeakyRelu, clip -> Clip (bounds as initializers), max/avg_pool2d ->
+MaxPool/AveragePool, a mean over the plane -> GlobalAveragePool, concat -> Concat, reshape -> Reshape);
+constants and reshapes / transposes of constants become initializers; the region's parameters are the model's
+inputs (``in0``, ``in1``, ...) and its results the outputs (``out0``, ...), in order; the node computing
+output i is named ``out<i>`` (a value the region also consumes is an output all the same: the compiled graph
+declares its outputs, see xir/graph.py Graph.get_output_ops; an input or a value returned twice leaves through
+a 1x1 MaxPool, an exact copy, named so). Any other op is a bug of the partitioner (the patterns admit only
+these) and raises.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tvm import relax
 
-from .relax_util import const_value, op_name, shape_of
+from .relax_util import clip_bounds, const_value, op_name, shape_of
 
 
 OPSET = 17
@@ -88,6 +89,10 @@ def _call(w: _Writer, call, var2val) -> str:
         return w.node("Add", [_value(w, x, var2val), _value(w, y, var2val)], "add")
     if name == "relax.nn.relu":
         return w.node("Relu", [_value(w, call.args[0], var2val)], "relu")
+    if name == "relax.clip":
+        lo, hi = clip_bounds(call)
+        return w.node("Clip", [_value(w, call.args[0], var2val), w.init(np.array(lo, np.float32), "min"),
+                               w.init(np.array(hi, np.float32), "max")], "clip")
     if name == "relax.nn.leakyrelu":
         return w.node("LeakyRelu", [_value(w, call.args[0], var2val)], "leakyrelu", alpha=float(a.alpha))
     if name in ("relax.nn.max_pool2d", "relax.nn.avg_pool2d"):
