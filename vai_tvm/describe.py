@@ -1,7 +1,7 @@
 """Relax pattern matches as the placement rules see them: the fixed op the compiler makes of them.
 
-Rule: vai_tvm restates none of the compiler's rules. A match (a Relax conv / matmul / add / pool /
-mean / concat / reshape call and the activation fused into it; NCHW tensors and OIHW weights, as TVM's
+Rule: vai_tvm restates none of the compiler's rules. A match (a Relax conv / transposed conv / matmul /
+add / pool / nearest resize / mean / concat / reshape call and the activation fused into it; NCHW tensors and OIHW weights, as TVM's
 ONNX importer writes them) is written as the small deploy graph vaiq's exporter writes for such a
 layer (xir ops of ``xir/ops``, NHWC, a ``fix`` after every input, weight and the output), that graph
 is canonicalised by the compiler's own ``xir.transforms.canonicalize`` (fix folding, dense -> 1x1
@@ -119,6 +119,48 @@ def conv_desc(call, act_call, with_bias: bool) -> OpDesc | None:
     if with_bias:
         ins["bias"] = [m.const("bias", [cout])]
     return m.judge(m.output(m.op(kind, attrs, ins), act_call))
+
+
+def conv_transpose_desc(call, act_call, with_bias: bool) -> OpDesc | None:
+    """A transposed conv with constant IOHW weights ([in, out/group, kh, kw], as ONNX ConvTranspose): the
+    ``transposed-conv2d`` vaiq's exporter writes (weights [out, kh, kw, in/group], pads as given)."""
+    a = call.attrs
+    if a.data_layout != "NCHW" or a.kernel_layout != "IOHW":
+        return None
+    cin, cout_g, kh, kw = shape_of(call.args[1])
+    groups = int(a.groups)
+    cout = cout_g * groups
+    m = _Match()
+    attrs = {"kernel": [kw, kh], "stride": _wh(a.strides), "dilation": _wh(a.dilation), "pad": _pad(a.padding),
+             "pad_mode": "FLOOR", "group": groups, "output_padding": _wh(a.output_padding)}
+    ins = {"input": [m.data(call.args[0])], "weights": [m.const("weights", [cout, kh, kw, cin // groups])]}
+    if with_bias:
+        ins["bias"] = [m.const("bias", [cout])]
+    return m.judge(m.output(m.op("transposed-conv2d", attrs, ins), act_call))
+
+
+def upsample_factors(call) -> tuple[int, int] | None:
+    """(h, w) factors of a nearest resize that is an ``upsample`` (every output pixel reads source pixel
+    ``floor(out / factor)``: asymmetric coordinates, floor rounding, integer factors), else None."""
+    a = call.attrs
+    if a.layout != "NCHW" or a.method != "nearest_neighbor" or a.coordinate_transformation_mode != "asymmetric" \
+            or a.rounding_method != "floor":
+        return None
+    _, _, h, w = shape_of(call.args[0])
+    _, _, ho, wo = shape_of(call)
+    if ho % h or wo % w:
+        return None
+    return ho // h, wo // w
+
+
+def upsample_desc(call) -> OpDesc | None:
+    """A nearest resize by integer factors: xir's ``upsample`` (vaiq's exporter writes one for such a resize)."""
+    f = upsample_factors(call)
+    if f is None:
+        return None
+    m = _Match()
+    return m.judge(m.output(m.op("upsample", {"scale": [f[1], f[0]], "mode": "NEAREST"},
+                                 {"input": [m.data(call.args[0])]})))
 
 
 def linear_desc(call, act_call, with_bias: bool) -> OpDesc | None:

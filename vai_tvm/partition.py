@@ -4,8 +4,8 @@ Rules:
 - ONNX Clip, which TVM imports as two TE computations, is first rewritten as ``relax.clip``
   (``vai_tvm.clip``);
 - a DPU pattern is one DPU op with what the compiler fuses into it (conv / dense + constant bias + ReLU,
-  LeakyReLU or ReLU6 (a clip to [0, 6]); element-wise add + activation; max / average / global pool;
-  channel concat; reshape after a DPU op); a match is taken only when ``xir.target.placement.misfit``
+  LeakyReLU or ReLU6 (a clip to [0, 6]); transposed conv likewise; element-wise add + activation; max /
+  average / global pool; nearest upsampling by integer factors; channel concat; reshape after a DPU op); a match is taken only when ``xir.target.placement.misfit``
   accepts its description (``vai_tvm.describe``) for the chosen target and no intermediate value leaks out of it;
 - ``FuseOpsByPattern`` groups the matches, ``MergeCompositeFunctions`` merges neighbours into maximal
   regions (a model the DPU takes only in parts gives several regions);
@@ -45,7 +45,7 @@ PACKED = "vai_tvm.run_partition"
 NUM_OUTPUTS = "vai_tvm_num_outputs"
 #: ops whose value a reshape may follow into a DPU region (a reshape of a model input stays on the CPU)
 DPU_PRODUCERS = ("relax.nn.conv2d", "relax.matmul", "relax.add", "relax.nn.relu", "relax.nn.leakyrelu",
-                 "relax.clip", "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean", "relax.concat")
+                 "relax.clip", "relax.nn.conv2d_transpose", "relax.image.resize2d", "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean", "relax.concat")
 
 
 def _bias():
@@ -98,6 +98,14 @@ def _patterns(target, var2val_main, accepted: list | None = None) -> list:
             ann = {"root": conv, **({"act": p} if has_act else {})}
             add(f"conv2d{'_bias' if with_bias else ''}{'_act' if has_act else ''}", p, ann,
                 lambda a, v, b=with_bias: D.conv_desc(a["root"], act(a), b))
+    # transposed conv2d [+ bias] [+ activation]
+    for with_bias in (True, False):
+        tconv = is_op("relax.nn.conv2d_transpose")(wildcard(), is_const())
+        body = is_op("relax.add")(tconv, _bias()) if with_bias else tconv
+        for p, has_act in _with_act(body):
+            ann = {"root": tconv, **({"act": p} if has_act else {})}
+            add(f"conv2d_transpose{'_bias' if with_bias else ''}{'_act' if has_act else ''}", p, ann,
+                lambda a, v, b=with_bias: D.conv_transpose_desc(a["root"], act(a), b))
     # dense: matmul with constant weights [+ bias] [+ activation]
     for with_bias in (True, False):
         mm = is_op("relax.matmul")(wildcard(), is_const() | is_op("relax.permute_dims")(is_const()))
@@ -116,6 +124,8 @@ def _patterns(target, var2val_main, accepted: list | None = None) -> list:
     for name in ("max_pool2d", "avg_pool2d"):
         p = is_op(f"relax.nn.{name}")(wildcard())
         add(name, p, {"root": p}, lambda a, v: D.pool_desc(a["root"]))
+    up = is_op("relax.image.resize2d")(wildcard(), wildcard())
+    add("upsample", up, {"root": up}, lambda a, v: D.upsample_desc(a["root"]))
     mean = is_op("relax.mean")(wildcard())
     add("global_avg_pool", mean, {"root": mean}, lambda a, v: D.global_mean_desc(a["root"]))
     cat = is_op("relax.concat")(wildcard())

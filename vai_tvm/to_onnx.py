@@ -1,7 +1,8 @@
 """One DPU region of a partitioned Relax module as a float ONNX model (opset 17), for vaiq's ONNX frontend.
 
 Rule: each Relax op of the DPU pattern set becomes the ONNX node it was imported from (conv2d -> Conv with its
-constant bias folded in as input B, matmul with constant [in, out] weights (+ bias) -> Gemm with transB, add
+constant bias folded in as input B, conv2d_transpose -> ConvTranspose likewise, a nearest resize2d by integer
+factors -> Resize (nearest, asymmetric, floor, scales), matmul with constant [in, out] weights (+ bias) -> Gemm with transB, add
 -> Add, relu -> Relu, leakyrelu -> LeakyRelu, clip -> Clip (bounds as initializers), max/avg_pool2d ->
 MaxPool/AveragePool, a mean over the plane -> GlobalAveragePool, concat -> Concat, reshape -> Reshape);
 constants and reshapes / transposes of constants become initializers; the region's parameters are the model's
@@ -20,6 +21,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tvm import relax
 
+from .describe import upsample_factors
 from .relax_util import clip_bounds, const_value, op_name, shape_of
 
 
@@ -74,6 +76,19 @@ def _call(w: _Writer, call, var2val) -> str:
         return w.node("Conv", [_value(w, call.args[0], var2val), w.init(wt, "weight")], "conv",
                       strides=_ints(a.strides), pads=_ints(a.padding), dilations=_ints(a.dilation),
                       group=int(a.groups), kernel_shape=list(wt.shape[2:]))
+    if name == "relax.nn.conv2d_transpose":
+        if a.data_layout != "NCHW" or a.kernel_layout != "IOHW":
+            raise ValueError(f"conv2d_transpose layout {a.data_layout}/{a.kernel_layout}; the DPU regions take "
+                             "NCHW/IOHW")
+        wt = const_value(call.args[1], var2val)
+        return w.node("ConvTranspose", [_value(w, call.args[0], var2val), w.init(wt, "weight")], "tconv",
+                      strides=_ints(a.strides), pads=_ints(a.padding), dilations=_ints(a.dilation),
+                      group=int(a.groups), output_padding=_ints(a.output_padding), kernel_shape=list(wt.shape[2:]))
+    if name == "relax.image.resize2d":
+        fh, fw = upsample_factors(call)
+        scales = np.array([1, 1, fh, fw], np.float32)
+        return w.node("Resize", [_value(w, call.args[0], var2val), "", w.init(scales, "scales")], "upsample",
+                      mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
     if name == "relax.matmul":
         wt = const_value(call.args[1], var2val)          # [in, out]
         return w.node("Gemm", [_value(w, call.args[0], var2val), w.init(wt.T.copy(), "weight")], "gemm", transB=1)
@@ -83,7 +98,7 @@ def _call(w: _Writer, call, var2val) -> str:
         if cx is None and cy is not None:
             src = w.names.get(x)
             n = w.producer.get(src)
-            if n is not None and n.op_type in ("Conv", "Gemm") and len(n.input) == 2:
+            if n is not None and n.op_type in ("Conv", "ConvTranspose", "Gemm") and len(n.input) == 2:
                 n.input.append(w.init(cy.reshape(-1).astype(np.float32), "bias"))
                 return src
         return w.node("Add", [_value(w, x, var2val), _value(w, y, var2val)], "add")
