@@ -1,9 +1,9 @@
 """Relax pattern matches as the placement rules see them: the fixed op the compiler makes of them.
 
 Rule: vai_tvm restates none of the compiler's rules. A match (a Relax conv / transposed conv / matmul /
-add / pool / nearest resize / mean / concat / reshape call and the activation fused into it; NCHW tensors and OIHW weights, as TVM's
-ONNX importer writes them) is written as the small deploy graph vaiq's exporter writes for such a
-layer (xir ops of ``xir/ops``, NHWC, a ``fix`` after every input, weight and the output), that graph
+add / pool / nearest resize / mean / concat / reshape call and the activation fused into it; NCHW
+tensors and OIHW (IOHW) weights, as TVM's ONNX importer writes them) is written as the small deploy
+graph vaiq's exporter writes for such a layer (xir ops of ``xir/ops``, NHWC, a ``fix`` after every input, weight and the output), that graph
 is canonicalised by the compiler's own ``xir.transforms.canonicalize`` (fix folding, dense -> 1x1
 conv, ...) and the fixed op carrying the match's value is described by
 ``xir.target.describe.describe_op``. Whether the DPU takes it is ``xir.target.placement.misfit``'s

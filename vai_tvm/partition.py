@@ -5,8 +5,9 @@ Rules:
   (``vai_tvm.clip``);
 - a DPU pattern is one DPU op with what the compiler fuses into it (conv / dense + constant bias + ReLU,
   LeakyReLU or ReLU6 (a clip to [0, 6]); transposed conv likewise; element-wise add + activation; max /
-  average / global pool; nearest upsampling by integer factors; channel concat; reshape after a DPU op); a match is taken only when ``xir.target.placement.misfit``
-  accepts its description (``vai_tvm.describe``) for the chosen target and no intermediate value leaks out of it;
+  average / global pool; nearest upsampling by integer factors; channel concat; reshape after a DPU op);
+  a match is taken only when ``xir.target.placement.misfit`` accepts its description
+  (``vai_tvm.describe``) for the chosen target and no intermediate value leaks out of it;
 - ``FuseOpsByPattern`` groups the matches, ``MergeCompositeFunctions`` merges neighbours into maximal
   regions (a model the DPU takes only in parts gives several regions);
 - each region becomes an ONNX model (``vai_tvm.to_onnx``) carried, with its description, as a uint8
@@ -45,7 +46,8 @@ PACKED = "vai_tvm.run_partition"
 NUM_OUTPUTS = "vai_tvm_num_outputs"
 #: ops whose value a reshape may follow into a DPU region (a reshape of a model input stays on the CPU)
 DPU_PRODUCERS = ("relax.nn.conv2d", "relax.matmul", "relax.add", "relax.nn.relu", "relax.nn.leakyrelu",
-                 "relax.clip", "relax.nn.conv2d_transpose", "relax.image.resize2d", "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean", "relax.concat")
+                 "relax.clip", "relax.nn.conv2d_transpose", "relax.image.resize2d",
+                 "relax.nn.max_pool2d", "relax.nn.avg_pool2d", "relax.mean", "relax.concat")
 
 
 def _bias():

@@ -2,15 +2,15 @@
 
 Rule: each Relax op of the DPU pattern set becomes the ONNX node it was imported from (conv2d -> Conv with its
 constant bias folded in as input B, conv2d_transpose -> ConvTranspose likewise, a nearest resize2d by integer
-factors -> Resize (nearest, asymmetric, floor, scales), matmul with constant [in, out] weights (+ bias) -> Gemm with transB, add
--> Add, relu -> Relu, leakyrelu -> LeakyRelu, clip -> Clip (bounds as initializers), max/avg_pool2d ->
-MaxPool/AveragePool, a mean over the plane -> GlobalAveragePool, concat -> Concat, reshape -> Reshape);
-constants and reshapes / transposes of constants become initializers; the region's parameters are the model's
-inputs (``in0``, ``in1``, ...) and its results the outputs (``out0``, ...), in order; the node computing
-output i is named ``out<i>`` (a value the region also consumes is an output all the same: the compiled graph
-declares its outputs, see xir/graph.py Graph.get_output_ops; an input or a value returned twice leaves through
-a 1x1 MaxPool, an exact copy, named so). Any other op is a bug of the partitioner (the patterns admit only
-these) and raises.
+factors -> Resize (nearest, asymmetric, floor, scales), matmul with constant [in, out] weights (+ bias) ->
+Gemm with transB, add -> Add, relu -> Relu, leakyrelu -> LeakyRelu, clip -> Clip (bounds as initializers),
+max/avg_pool2d -> MaxPool/AveragePool, a mean over the plane -> GlobalAveragePool, concat -> Concat, reshape
+-> Reshape); constants and reshapes / transposes of constants become initializers; the region's parameters are
+the model's inputs (``in0``, ``in1``, ...) and its results the outputs (``out0``, ...), in order; the node
+computing output i is named ``out<i>`` (a value the region also consumes is an output all the same: the
+compiled graph declares its outputs, see xir/graph.py Graph.get_output_ops; an input or a value returned twice
+leaves through a 1x1 MaxPool, an exact copy, named so). Any other op is a bug of the partitioner (the patterns
+admit only these) and raises.
 """
 from __future__ import annotations
 
