@@ -54,7 +54,8 @@ def placement(n, target, view: CanonicalView | None, any_target: bool = False) -
     into = view.folded_into(n)
     if into is not None:
         dev, _ = placement(into, target, view, any_target)
-        return dev, f"folded into the padding of {into.name}"
+        # a zero pad becomes the reader's padding; a layout op of a channel shuffle part of its permutation
+        return dev, f"folded into the padding of {into.name}" if n.kind == "pad" else f"folded into {into.name}"
     d = view.describe(n)
     if d is None:
         return "CPU", f"{n.kind} is not in the compiler's canonical graph"

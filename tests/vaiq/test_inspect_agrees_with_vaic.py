@@ -243,6 +243,7 @@ def test_a_shuffle_read_by_a_split_is_judged_as_the_compiler_places_it(tmp_path)
     shuffle = [n for n in q.graph.nodes if n.kind in ("reshape", "transpose")]
     assert len(shuffle) == 3
     assert all(placement(n, load_target(key), view)[0] == "DPU" for n in q.graph.nodes if n.kind != "input")
+    assert placement(shuffle[0], load_target(key), view) == ("DPU", f"folded into {shuffle[1].name}")
     assert view.op_of(shuffle[-1]).get_type() == "conv2d-fix"      # the permutation conv carries its value
     res = assert_emulator_equals(q, key, tmp_path / "c", torch.randn(2, 3, 6, 5))
     assert [s.get_attr("device") for s in res.subgraphs] == ["USER", "DPU"]
