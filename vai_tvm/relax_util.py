@@ -7,8 +7,13 @@ from tvm import relax
 
 
 def shape_of(e) -> tuple[int, ...]:
-    """The static shape of a tensor-typed expression."""
-    return tuple(int(v) for v in e.ty.shape.values)
+    """The static shape of a tensor-typed expression; TypeError when it has none (an unknown shape, as the
+    importer gives a concat of split outputs, or a symbolic dimension): the partitioner leaves such a match
+    to TVM's CPU build."""
+    shape = getattr(e.ty, "shape", None)
+    if shape is None or not hasattr(shape, "values"):
+        raise TypeError(f"{e} has no static shape")
+    return tuple(int(v) for v in shape.values)
 
 
 def dtype_of(e) -> str:
