@@ -1,16 +1,15 @@
 """Relax pattern matches as the placement rules see them: the fixed op the compiler makes of them.
 
-Rule: vai_tvm restates none of the compiler's rules. A match (a Relax conv / matmul / add / pool /
-mean / concat / reshape call and the activation fused into it; NCHW tensors and OIHW weights, as TVM's
-ONNX importer writes them) is written as the small deploy graph vaiq's exporter writes for such a
-layer (xir ops of ``xir/ops``, NHWC, a ``fix`` after every input, weight and the output), that graph
-is canonicalised by the compiler's own ``xir.transforms.canonicalize`` (fix folding, dense -> 1x1
-conv, ...) and the fixed op carrying the match's value is described by
-``xir.target.describe.describe_op``. Whether the DPU takes it is ``xir.target.placement.misfit``'s
-answer. Only the spelling of Relax in xir is written here: (h, w) pairs become xir's (w, h), Relax's
-padding (top, left, bottom, right) becomes (left, right, top, bottom), a 4-D axis its NHWC axis
-(``xir.ops.layout.NCHW_TO_NHWC_AXIS``), and the op kind of a grouped conv is
-``xir.ops.conv.conv_kind``'s. Weights are zeros and fix positions placeholders (0, 8 bits): no
+Rule: vai_tvm restates none of the compiler's rules. A match (a Relax conv / transposed conv / matmul / add /
+pool / nearest resize / mean / concat / reshape call and the activation fused into it; NCHW tensors and OIHW
+(IOHW) weights, as TVM's ONNX importer writes them) is written as the small deploy graph vaiq's exporter
+writes for such a layer (xir ops of ``xir/ops``, NHWC, a ``fix`` after every input, weight and the output),
+that graph is canonicalised by the compiler's own ``xir.transforms.canonicalize`` (fix folding, dense -> 1x1
+conv, ...) and the fixed op carrying the match's value is described by ``xir.target.describe.describe_op``.
+Whether the DPU takes it is ``xir.target.placement.misfit``'s answer. Only the spelling of Relax in xir is
+written here: (h, w) pairs become xir's (w, h), Relax's padding (top, left, bottom, right) becomes (left,
+right, top, bottom), a 4-D axis its NHWC axis (``xir.ops.layout.NCHW_TO_NHWC_AXIS``), and the op kind of a
+grouped conv is ``xir.ops.conv.conv_kind``'s. Weights are zeros and fix positions placeholders (0, 8 bits): no
 placement rule reads values or positions (``vaiq/describe.py`` judges its graphs the same way).
 """
 from __future__ import annotations
@@ -25,7 +24,7 @@ from xir.target.placement import OpDesc
 from xir.transforms import canonicalize
 from xir.transforms.dense_to_conv import conv_name
 
-from .relax_util import shape_of
+from .relax_util import clip_bounds, const_value, shape_of
 
 #: the placeholder fix of every quantized tensor of a match's graph
 _FIX = {"fix_point": 0, "bit_width": 8, "round_mode": "STD_ROUND", "if_signed": True}
@@ -86,6 +85,40 @@ class _Match:
         return describe_op(h.get_op(carrier))
 
 
+def _scalar(e) -> float | None:
+    v = const_value(e)
+    return float(v) if v is not None and v.size == 1 else None
+
+
+def hard_activation(ann: dict) -> tuple[str, dict]:
+    """``("hard-swish", {})`` or ``("hard-sigmoid", {})`` for the annotated calls of a hard activation pattern
+    (``vai_tvm.partition._hard_acts``) whose constants are those of ONNX HardSwish / of HardSigmoid with
+    alpha 1/6 and beta 1/2 (what vaiq quantizes as the DPU's hard-sigmoid); ValueError otherwise."""
+    f32 = np.float32
+    if "hswish_add" in ann:
+        add, clip, div = ann["hswish_add"], ann["hswish_clip"], ann["hswish_div"]
+        if _scalar(add.args[1]) == 3.0 and clip_bounds(clip) == (0.0, 6.0) and _scalar(div.args[1]) == 6.0:
+            return "hard-swish", {}
+        raise ValueError("not x * clip(x + 3, 0, 6) / 6")
+    mul, add = ann["hsig_mul"], ann["hsig_add"]
+    alpha = next((s for s in map(_scalar, mul.args) if s is not None), None)
+    if alpha is not None and f32(alpha) == f32(1 / 6) and _scalar(add.args[1]) == 0.5 \
+            and clip_bounds(ann["act"]) == (0.0, 1.0):
+        return "hard-sigmoid", {}
+    raise ValueError("not HardSigmoid(alpha=1/6, beta=1/2)")
+
+
+def lone_activation_desc(ann: dict) -> OpDesc:
+    """A hard-swish or hard-sigmoid on its own (the op before it does not fuse it)."""
+    kind, attrs = hard_activation(ann)
+    if kind == "hard-swish":
+        x = ann["hswish_add"].args[0]
+    else:
+        x = next(a for a in ann["hsig_mul"].args if _scalar(a) is None)
+    m = _Match()
+    return m.judge(m.output(m.op(kind, attrs, {"input": [m.data(x)]})))
+
+
 def activation(call) -> tuple[str, dict]:
     """The xir activation op of a fused Relax activation call."""
     if call.op.name == "relax.nn.relu":
@@ -94,6 +127,10 @@ def activation(call) -> tuple[str, dict]:
         # a slope that is not the DPU's 26/256 is kept float by vaiq (vaiq/prepare.py) and so becomes a
         # CPU subgraph inside the compiled partition: the slope is not judged here
         return "leaky-relu", {"alpha": float(call.attrs.alpha)}
+    if call.op.name == "relax.clip":
+        if clip_bounds(call) == (0.0, 6.0):
+            return "relu6", {}
+        raise ValueError(f"clip{clip_bounds(call)} is not ReLU6")
     raise ValueError(f"{call.op.name} is not an activation the DPU fuses")
 
 
@@ -115,6 +152,48 @@ def conv_desc(call, act_call, with_bias: bool) -> OpDesc | None:
     if with_bias:
         ins["bias"] = [m.const("bias", [cout])]
     return m.judge(m.output(m.op(kind, attrs, ins), act_call))
+
+
+def conv_transpose_desc(call, act_call, with_bias: bool) -> OpDesc | None:
+    """A transposed conv with constant IOHW weights ([in, out/group, kh, kw], as ONNX ConvTranspose): the
+    ``transposed-conv2d`` vaiq's exporter writes (weights [out, kh, kw, in/group], pads as given)."""
+    a = call.attrs
+    if a.data_layout != "NCHW" or a.kernel_layout != "IOHW":
+        return None
+    cin, cout_g, kh, kw = shape_of(call.args[1])
+    groups = int(a.groups)
+    cout = cout_g * groups
+    m = _Match()
+    attrs = {"kernel": [kw, kh], "stride": _wh(a.strides), "dilation": _wh(a.dilation), "pad": _pad(a.padding),
+             "pad_mode": "FLOOR", "group": groups, "output_padding": _wh(a.output_padding)}
+    ins = {"input": [m.data(call.args[0])], "weights": [m.const("weights", [cout, kh, kw, cin // groups])]}
+    if with_bias:
+        ins["bias"] = [m.const("bias", [cout])]
+    return m.judge(m.output(m.op("transposed-conv2d", attrs, ins), act_call))
+
+
+def upsample_factors(call) -> tuple[int, int] | None:
+    """(h, w) factors of a nearest resize that is an ``upsample`` (every output pixel reads source pixel
+    ``floor(out / factor)``: asymmetric coordinates, floor rounding, integer factors), else None."""
+    a = call.attrs
+    if a.layout != "NCHW" or a.method != "nearest_neighbor" or a.coordinate_transformation_mode != "asymmetric" \
+            or a.rounding_method != "floor":
+        return None
+    _, _, h, w = shape_of(call.args[0])
+    _, _, ho, wo = shape_of(call)
+    if ho % h or wo % w:
+        return None
+    return ho // h, wo // w
+
+
+def upsample_desc(call) -> OpDesc | None:
+    """A nearest resize by integer factors: xir's ``upsample`` (vaiq's exporter writes one for such a resize)."""
+    f = upsample_factors(call)
+    if f is None:
+        return None
+    m = _Match()
+    return m.judge(m.output(m.op("upsample", {"scale": [f[1], f[0]], "mode": "NEAREST"},
+                                 {"input": [m.data(call.args[0])]})))
 
 
 def linear_desc(call, act_call, with_bias: bool) -> OpDesc | None:
@@ -159,6 +238,17 @@ def add_desc(call, act_call) -> OpDesc:
     """An add of two computed tensors."""
     m = _Match()
     return m.judge(m.output(m.op("add", {}, {"input": [m.data(x) for x in call.args]}), act_call))
+
+
+def mul_desc(call) -> OpDesc | None:
+    """An image [N, C, H, W] times a computed [N, C, 1, 1] gate (squeeze-excite); None for other products
+    (two images, as between two CPU ops, stay with TVM)."""
+    a, b = (shape_of(x) for x in call.args)
+    if len(a) != 4 or len(b) != 4 or a[:2] != b[:2] or sorted([tuple(a[2:]), tuple(b[2:])])[0] != (1, 1) \
+            or a[2:] == b[2:]:
+        return None
+    m = _Match()
+    return m.judge(m.output(m.op("mul", {}, {"input": [m.data(x) for x in call.args]})))
 
 
 def concat_desc(call) -> OpDesc:

@@ -7,8 +7,13 @@ from tvm import relax
 
 
 def shape_of(e) -> tuple[int, ...]:
-    """The static shape of a tensor-typed expression."""
-    return tuple(int(v) for v in e.ty.shape.values)
+    """The static shape of a tensor-typed expression; TypeError when it has none (an unknown shape, as the
+    importer gives a concat of split outputs, or a symbolic dimension): the partitioner leaves such a match
+    to TVM's CPU build."""
+    shape = getattr(e.ty, "shape", None)
+    if shape is None or not hasattr(shape, "values"):
+        raise TypeError(f"{e} has no static shape")
+    return tuple(int(v) for v in shape.values)
 
 
 def dtype_of(e) -> str:
@@ -24,7 +29,8 @@ def op_name(e) -> str | None:
 
 def const_value(e, var2val=None) -> np.ndarray | None:
     """The value of a constant, or of a reshape / transpose of one (as the importer writes biases and
-    Gemm weights), else None; ``var2val`` resolves variables bound to such values."""
+    Gemm weights), or of ``where`` / ``isnan`` of constants (as it writes Clip bounds), else None;
+    ``var2val`` resolves variables bound to such values."""
     if var2val is not None and isinstance(e, relax.Var) and e in var2val:
         return const_value(var2val[e], var2val)
     if isinstance(e, tvm.ir.GenericConst):
@@ -33,6 +39,12 @@ def const_value(e, var2val=None) -> np.ndarray | None:
     if name == "relax.reshape":
         v = const_value(e.args[0], var2val)
         return None if v is None else v.reshape(shape_of(e))
+    if name == "relax.isnan":             # the importer's guard of a Clip bound: where(isnan(b), inf, b)
+        v = const_value(e.args[0], var2val)
+        return None if v is None else np.isnan(v)
+    if name == "relax.where":
+        vs = [const_value(a, var2val) for a in e.args]
+        return None if any(v is None for v in vs) else np.where(*vs)
     if name == "relax.permute_dims":
         v = const_value(e.args[0], var2val)
         if v is None:
@@ -40,3 +52,8 @@ def const_value(e, var2val=None) -> np.ndarray | None:
         axes = e.attrs.axes
         return np.ascontiguousarray(np.transpose(v, None if axes is None else [int(a) for a in axes]))
     return None
+
+
+def clip_bounds(call) -> tuple[float, float]:
+    """``(min, max)`` of a ``relax.clip`` call (its bounds are scalar prim values)."""
+    return float(call.args[1].value), float(call.args[2].value)

@@ -30,7 +30,7 @@ from .build import check_empty_or_build, pack_build, read_build, unpack_build, w
 from .carry import attach_build, carried_build
 from .dpus import target_of
 from .errors import VaiTvmError
-from .partition import PACKED
+from .partition import NUM_OUTPUTS, PACKED
 from .record import decode_record
 from .tvm_check import require_tvm
 
@@ -163,6 +163,7 @@ class GraphModule:
         self.quiet = quiet
         self._inputs: dict[str, np.ndarray] = {}
         self._outputs: list | None = None
+        self._num_outputs = self._declared_num_outputs()
         self.runs = 0
         self.switched = False
         self.switch_seconds: float | None = None
@@ -241,9 +242,21 @@ class GraphModule:
         return v
 
     def get_num_outputs(self) -> int:
+        """The number of outputs: from ``partition_for_vitis_ai``'s ``NUM_OUTPUTS`` function before any run
+        (a module built without it: after the first run)."""
         if self._outputs is not None:
             return len(self._outputs)
-        raise VaiTvmError("the number of outputs is known after the first run(); call run() first")
+        if self._num_outputs is not None:
+            return self._num_outputs
+        raise VaiTvmError("the number of outputs of a module not partitioned by vai_tvm.partition_for_vitis_ai "
+                          "is known after the first run(); call run() first")
+
+    def _declared_num_outputs(self) -> int | None:
+        try:
+            f = self.vm[NUM_OUTPUTS]
+        except AttributeError:      # "Module has no function": not a module partition_for_vitis_ai made
+            return None
+        return int(f())
 
     # -------------------------------------------------------------- partitions
     @staticmethod

@@ -1,14 +1,17 @@
 """One DPU region of a partitioned Relax module as a float ONNX model (opset 17), for vaiq's ONNX frontend.
 
-Rule: each Relax op of the DPU pattern set becomes the ONNX node it was imported from (conv2d -> Conv with
-its constant bias folded in as input B, matmul with constant [in, out] weights (+ bias) -> Gemm with
-transB, add -> Add, relu -> Relu, leakyrelu -> LeakyRelu, max/avg_pool2d -> MaxPool/AveragePool, a mean
-over the plane -> GlobalAveragePool, concat -> Concat, reshape -> Reshape); constants and reshapes /
-transposes of constants become initializers; the region's parameters are the model's inputs (``in0``,
-``in1``, ...) and its results the outputs (``out0``, ...), in order; the node computing output i is named ``out<i>`` (a value the region also consumes is an output all the same:
-the compiled graph declares its outputs, see xir/graph.py Graph.get_output_ops; an input or a value returned
-twice leaves through a 1x1 MaxPool, an exact copy, named so). Any other op is a bug of the
-partitioner (the patterns admit only these) and raises.
+Rule: each Relax op of the DPU pattern set becomes the ONNX node it was imported from (conv2d -> Conv with its
+constant bias folded in as input B, conv2d_transpose -> ConvTranspose likewise, a nearest resize2d by integer
+factors -> Resize (nearest, asymmetric, floor, scales), matmul with constant [in, out] weights (+ bias) ->
+Gemm with transB, add -> Add, relu -> Relu, leakyrelu -> LeakyRelu, clip -> Clip (bounds as initializers),
+max/avg_pool2d -> MaxPool/AveragePool, a mean over the plane -> GlobalAveragePool, concat -> Concat, reshape
+-> Reshape); constants and reshapes / transposes of constants become initializers; the region's parameters are
+the model's inputs (``in0``, ``in1``, ...) and its results the outputs (``out0``, ...), in order; the node
+computing output i is named ``out<i>`` (a value the region also consumes is an output all the same: the
+compiled graph declares its outputs, see xir/graph.py Graph.get_output_ops; an input or a value returned twice
+leaves through a 1x1 MaxPool, an exact copy, named so). Any other op is a bug of the partitioner (the patterns
+admit only these) and raises. HardSwish and HardSigmoid, which the importer spells as several ops, are written back as
+the one node each (the parts nothing else reads are dropped).
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tvm import relax
 
-from .relax_util import const_value, op_name, shape_of
+from .describe import upsample_factors
+from .relax_util import clip_bounds, const_value, op_name, shape_of
 
 
 OPSET = 17
@@ -73,21 +77,48 @@ def _call(w: _Writer, call, var2val) -> str:
         return w.node("Conv", [_value(w, call.args[0], var2val), w.init(wt, "weight")], "conv",
                       strides=_ints(a.strides), pads=_ints(a.padding), dilations=_ints(a.dilation),
                       group=int(a.groups), kernel_shape=list(wt.shape[2:]))
+    if name == "relax.nn.conv2d_transpose":
+        if a.data_layout != "NCHW" or a.kernel_layout != "IOHW":
+            raise ValueError(f"conv2d_transpose layout {a.data_layout}/{a.kernel_layout}; the DPU regions take "
+                             "NCHW/IOHW")
+        wt = const_value(call.args[1], var2val)
+        return w.node("ConvTranspose", [_value(w, call.args[0], var2val), w.init(wt, "weight")], "tconv",
+                      strides=_ints(a.strides), pads=_ints(a.padding), dilations=_ints(a.dilation),
+                      group=int(a.groups), output_padding=_ints(a.output_padding), kernel_shape=list(wt.shape[2:]))
+    if name == "relax.image.resize2d":
+        fh, fw = upsample_factors(call)
+        scales = np.array([1, 1, fh, fw], np.float32)
+        return w.node("Resize", [_value(w, call.args[0], var2val), "", w.init(scales, "scales")], "upsample",
+                      mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
     if name == "relax.matmul":
         wt = const_value(call.args[1], var2val)          # [in, out]
         return w.node("Gemm", [_value(w, call.args[0], var2val), w.init(wt.T.copy(), "weight")], "gemm", transB=1)
     if name == "relax.add":
         x, y = call.args
         cx, cy = const_value(x, var2val), const_value(y, var2val)
-        if cx is None and cy is not None:
+        if cx is None and cy is not None and cy.ndim >= 1 and cy.size == shape_of(call)[1]:     # a bias
             src = w.names.get(x)
             n = w.producer.get(src)
-            if n is not None and n.op_type in ("Conv", "Gemm") and len(n.input) == 2:
+            if n is not None and n.op_type in ("Conv", "ConvTranspose", "Gemm") and len(n.input) == 2:
                 n.input.append(w.init(cy.reshape(-1).astype(np.float32), "bias"))
                 return src
         return w.node("Add", [_value(w, x, var2val), _value(w, y, var2val)], "add")
     if name == "relax.nn.relu":
         return w.node("Relu", [_value(w, call.args[0], var2val)], "relu")
+    if name == "relax.multiply":
+        x = _hard_swish_input(call, var2val)
+        if x is not None:
+            return w.node("HardSwish", [_value(w, x, var2val)], "hswish")
+        return w.node("Mul", [_value(w, a, var2val) for a in call.args], "mul")
+    if name == "relax.divide":
+        return w.node("Div", [_value(w, a, var2val) for a in call.args], "div")
+    if name == "relax.clip":
+        x = _hard_sigmoid_input(call, var2val)
+        if x is not None:
+            return w.node("HardSigmoid", [_value(w, x, var2val)], "hsigmoid", alpha=1 / 6, beta=0.5)
+        lo, hi = clip_bounds(call)
+        return w.node("Clip", [_value(w, call.args[0], var2val), w.init(np.array(lo, np.float32), "min"),
+                               w.init(np.array(hi, np.float32), "max")], "clip")
     if name == "relax.nn.leakyrelu":
         return w.node("LeakyRelu", [_value(w, call.args[0], var2val)], "leakyrelu", alpha=float(a.alpha))
     if name in ("relax.nn.max_pool2d", "relax.nn.avg_pool2d"):
@@ -107,6 +138,43 @@ def _call(w: _Writer, call, var2val) -> str:
         shape = np.array(shape_of(call), np.int64)
         return w.node("Reshape", [_value(w, call.args[0], var2val), w.init(shape, "shape")], "reshape")
     raise ValueError(f"{name} is not an op of the DPU pattern set")
+
+
+def _bound(e, var2val):
+    return var2val.get(e, e) if isinstance(e, relax.Var) else e
+
+
+def _hard_swish_input(call, var2val):
+    """x of ``x * (clip(x + 3, 0, 6) / 6)`` (the importer's HardSwish), else None: the activation the DPU
+    pattern took (vai_tvm.describe.hard_activation) is written back as the one ONNX node it was."""
+    x, g = call.args
+    div = _bound(g, var2val)
+    if op_name(div) != "relax.divide" or const_value(div.args[1], var2val) != 6:
+        return None
+    clip = _bound(div.args[0], var2val)
+    if op_name(clip) != "relax.clip" or clip_bounds(clip) != (0.0, 6.0):
+        return None
+    add = _bound(clip.args[0], var2val)
+    if op_name(add) != "relax.add" or not add.args[0].same_as(x) or const_value(add.args[1], var2val) != 3:
+        return None
+    return x
+
+
+def _hard_sigmoid_input(call, var2val):
+    """x of ``clip(x / 6 + 1/2, 0, 1)`` (the importer's HardSigmoid with alpha 1/6, beta 1/2), else None."""
+    if clip_bounds(call) != (0.0, 1.0):
+        return None
+    add = _bound(call.args[0], var2val)
+    if op_name(add) != "relax.add" or const_value(add.args[1], var2val) != 0.5:
+        return None
+    mul = _bound(add.args[0], var2val)
+    if op_name(mul) != "relax.multiply":
+        return None
+    for k, x in (mul.args, reversed(mul.args)):
+        c = const_value(k, var2val)
+        if c is not None and c.size == 1 and np.float32(c) == np.float32(1 / 6) and const_value(x, var2val) is None:
+            return x
+    return None
 
 
 def _walk(w: _Writer, func, args: list[str], local_funcs: dict) -> str | list[str]:
@@ -133,6 +201,19 @@ def _walk(w: _Writer, func, args: list[str], local_funcs: dict) -> str | list[st
     if isinstance(ret, relax.Tuple):
         return [w.names[x] for x in ret.fields]
     return w.names[ret]
+
+
+def _drop_unread(w: _Writer, keep: set[str]) -> None:
+    """Drop the nodes nothing reads (the parts of a HardSwish / HardSigmoid written as the one node they
+    were imported from); ``keep``: the region's results."""
+    while True:
+        read = {x for n in w.nodes for x in n.input} | keep
+        dead = [n for n in w.nodes if n.output[0] not in read]
+        if not dead:
+            return
+        for n in dead:
+            w.nodes.remove(n)
+            w.producer.pop(n.output[0], None)
 
 
 def _name_chain(w: _Writer, value: str, name: str, stop: set[str]) -> None:
@@ -164,6 +245,7 @@ def region_to_onnx(func, name: str) -> tuple[onnx.ModelProto, list[tuple[int, ..
     ins = [f"in{i}" for i in range(len(func.params))]
     res = _walk(w, func, ins, {})
     res = res if isinstance(res, list) else [res]
+    _drop_unread(w, set(res))
     ret = func.body.body
     rets = list(ret.fields) if isinstance(ret, relax.Tuple) else [ret]
     out_shapes = [shape_of(r) for r in rets]

@@ -169,6 +169,9 @@ def _binary(kind):
             return Node("", kind, [ctx.input_name(x), ctx.input_name(y)], {},
                         quant="own" if kind in ("add", "mul") else "float",
                         reason="" if kind in ("add", "mul") else f"element-wise {kind} has no DPU engine")
+        bn = _channel_affine(ctx, kind, x, y)
+        if bn is not None:
+            return bn
         for t, v, rev in ((x, y, False), (y, x, True)):      # a tensor and a Python number: a CPU op
             if isinstance(t, torch.fx.Node) and not ctx.is_param(t) and isinstance(v, (int, float)) \
                     and not isinstance(v, bool):
@@ -176,6 +179,37 @@ def _binary(kind):
                             reason=f"{kind} by the constant {v:g} has no DPU engine")
         raise Unsupported(f"{kind} with a constant operand has no DPU engine")
     return lower
+
+
+#: y = x * scale + shift of an element-wise op with the constant c: (scale, shift) as functions of c
+_AFFINE = {("mul", False): lambda c: (c, torch.zeros_like(c)), ("mul", True): lambda c: (c, torch.zeros_like(c)),
+           ("add", False): lambda c: (torch.ones_like(c), c), ("add", True): lambda c: (torch.ones_like(c), c),
+           ("sub", False): lambda c: (torch.ones_like(c), -c), ("sub", True): lambda c: (-torch.ones_like(c), c),
+           ("div", False): lambda c: (1.0 / c, torch.zeros_like(c))}
+
+
+def _channel_affine(ctx, kind, x, y) -> Node | None:
+    """An image [N, C, H, W] times / plus / minus / divided by a constant per-channel tensor ([C, 1, 1] or
+    [1, C, 1, 1]; a constant on the left too, except for div) is a BatchNorm with those statistics (mean 0,
+    variance 1, eps 0: scale and shift exactly the constant's), which prepare folds into the conv before it or
+    makes a depthwise conv (vaiq/prepare.py fold_batchnorm); None when the operands are not of that form."""
+    for img, const, rev in ((x, y, False), (y, x, True)):
+        if not (isinstance(img, torch.fx.Node) and not ctx.is_param(img) and ctx.is_param(const)) \
+                or (kind, rev) not in _AFFINE:
+            continue
+        val = img.meta.get("val")
+        c = ctx.param(const)
+        if val is None or val.dim() != 4 or c.dim() not in (3, 4) or c.numel() != val.shape[1] \
+                or c.shape[-3] != val.shape[1]:
+            return None
+        c = c.reshape(-1)
+        scale, shift = _AFFINE[(kind, rev)](c)
+        params = {"weight": scale, "bias": shift, "running_mean": torch.zeros_like(c),
+                  "running_var": torch.ones_like(c)}
+        return Node("", "batchnorm", [ctx.input_name(img)], {"eps": 0.0}, params,
+                    param_names={"weight" if kind in ("mul", "div") else "bias": ctx.param_name(const)},
+                    quant="own")
+    return None
 
 
 def rsub(ctx, a):

@@ -55,6 +55,7 @@ def placement(n, target, view: CanonicalView | None, any_target: bool = False) -
     into = view.folded_into(n)
     if into is not None:
         dev, _ = placement(into, target, view, any_target)
+        # a zero pad becomes the reader's padding; a layout op of a channel shuffle part of its permutation
         if n.kind == "pad":
             return dev, f"folded into the padding of {into.name}"
         return dev, f"merged into {into.name} by the compiler's layout folding"

@@ -72,20 +72,24 @@ class CanonicalView:
         deploy = b.build()
         deploy.declare_outputs([b.val[o].get_name() for o in graph.outputs])   # as the export declares them
         self.carrier = {name: op.get_name() for name, op in b.val.items()}
-        # a node's value in the other layout (the transposes the export adds): it carries the value
-        # when the node's own op was merged into a layout chain ending at that transpose
-        self.twin = {name: op.get_name() for (name, _), op in b._converted.items()}
+        #: the layout conversions (transposes) the export wrote of each node's value, NHWC first: one of
+        #: them carries the value when the node's own op was merged into a layout chain ending there
+        self.converted: dict[str, list[str]] = defaultdict(list)
+        for (name, want_nhwc), op in sorted(b._converted.items(), key=lambda kv: not kv[0][1]):
+            self.converted[name].append(op.get_name())
         self.canonical, self.log = canonicalize(deploy)
 
     def op_of(self, n: Node) -> xir.Op | None:
-        """The canonical op carrying node ``n``'s value; None when the canonicalisation folded it away.
-        A dense layer's value is carried by the 1x1 conv it becomes (its own name stays on the
-        reshape after that conv); a pool that drops H and W (``x.mean([2, 3])``) by the pool ahead of
-        its squeeze reshape."""
+        """The canonical op carrying node ``n``'s value, or else the one carrying the export's layout
+        conversion of it; None when the canonicalisation folded it away. A dense layer's value is
+        carried by the 1x1 conv it becomes (its own name stays on the reshape after that conv); a pool
+        that drops H and W (``x.mean([2, 3])``) by the pool ahead of its squeeze reshape."""
         name = self.carrier.get(n.name)
         h = self.canonical
         if name is not None and not h.has_op(name):
-            name = self.twin.get(n.name)
+            # a channel-permuting layout chain became one conv named after the chain's last link, which
+            # may be the export's transpose of this node's value (xir/transforms/channel_permute.py)
+            name = next((c for c in self.converted.get(n.name, ()) if h.has_op(c)), None)
         if name is None or not h.has_op(name):
             return None
         if n.kind == "inner-product" and h.has_op(conv_name(name)):

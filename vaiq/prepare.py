@@ -30,6 +30,8 @@ from .ir import ACTIVATIONS, Node, QGraph
 DPU_LEAKY_SLOPE = fixpoint.LEAKY_RELU_NUM / 2 ** fixpoint.LEAKY_RELU_SHIFT
 CONV_LIKE = ("conv2d", "transposed-conv2d", "inner-product")
 FUSE_INTO_CONV = ("relu", "relu6", "leaky-relu")
+#: the activation an element-wise add fuses
+FUSE_INTO_ADD = ("relu",)
 
 
 def _replace_uses(g: QGraph, old: str, new: str) -> None:
@@ -233,7 +235,7 @@ def fuse_activations(g: QGraph) -> None:
         ok = (len(users[prod.name]) == 1 and prod.act is None and prod.name not in g.outputs
               and prod.quant == "own")
         if ok and ((prod.kind in CONV_LIKE and act.kind in FUSE_INTO_CONV) or
-                   (prod.kind == "add" and act.kind == "relu")):
+                   (prod.kind == "add" and act.kind in FUSE_INTO_ADD)):
             prod.act, prod.act_attrs = act.kind, dict(act.attrs)
             _absorb(g, prod, act)
             users = g.users()

@@ -176,6 +176,19 @@ def graph_from_proto(m: pb.Graph, where: str) -> Graph:
 
 
 def graph_from_bytes(data: bytes, where: str = "<bytes>") -> Graph:
+    """The graph of an .xmodel's bytes; ``where`` names them in errors (a path ending in .onnx: the error
+    adds that a float ONNX model is quantized into an .xmodel first)."""
+    try:
+        return _graph_from_bytes(data, where)
+    except XModelError as e:
+        if str(where).lower().endswith(".onnx"):
+            name = Path(str(where)).name
+            raise XModelError(f"{e}; {name} looks like an ONNX model: quantize it first "
+                              f"(vaiq quantize --model {name} ...) and give its <Net>_int.xmodel") from None
+        raise
+
+
+def _graph_from_bytes(data: bytes, where: str) -> Graph:
     if not data:
         raise XModelError(f"{where}: the file is empty, not an .xmodel")
     m = pb.Graph()

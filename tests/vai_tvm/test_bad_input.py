@@ -157,6 +157,7 @@ def test_outputs_before_run(flow, tmp_path):
     m = vai_tvm.GraphModule(relax.build(flow.mod, target="llvm"), build_dir=tmp_path / "b")
     with pytest.raises(VaiTvmError):
         m.get_output(0)
+    assert m.get_num_outputs() == 1
     m.set_input("x", images(1)[0])
     m.run()
     assert m.get_num_outputs() == 1 and m.get_output(0).numpy().shape == (1, 5)

@@ -251,6 +251,26 @@ def test_bad_files_give_one_clear_error(tmp_path, content, message):
     assert str(p) in str(e.value) and "\n" not in str(e.value)
 
 
+def test_an_onnx_model_given_as_xmodel_says_to_quantize_it_first(tmp_path):
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    data = helper.make_model(g).SerializeToString()
+    for name, content in (("net.onnx", data), ("cut.ONNX", data[:7])):
+        p = tmp_path / name
+        p.write_bytes(content)
+        with pytest.raises(XModelError, match=r"not an \.xmodel.*looks like an ONNX model: quantize it first "
+                                              rf"\(vaiq quantize --model {name} \.\.\.\)") as e:
+            xir.Graph.deserialize(p)
+        assert "\n" not in str(e.value)
+    p = tmp_path / "net.xmodel"
+    p.write_bytes(data)
+    with pytest.raises(XModelError) as e:
+        xir.Graph.deserialize(p)
+    assert "ONNX" not in str(e.value)
+
+
 def test_every_truncation_is_rejected(tmp_path):
     data = build_graph().to_bytes()
     p = tmp_path / "t.xmodel"
