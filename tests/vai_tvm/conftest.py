@@ -35,12 +35,19 @@ class TvmNet(nn.Module):
         return self.fc(z)
 
 
+def export_onnx(model: nn.Module, shape=SHAPE, output_names=("y",)) -> bytes:
+    """``model`` in eval mode as torch's TorchScript exporter writes it (opset 17, input ``x``; output
+    names ``output_names``, or the exporter's own for None)."""
+    f = io.BytesIO()
+    torch.onnx.export(model.eval(), (torch.randn(*shape),), f, input_names=["x"],
+                      output_names=None if output_names is None else list(output_names), dynamo=False,
+                      opset_version=17)
+    return f.getvalue()
+
+
 def onnx_bytes() -> bytes:
     torch.manual_seed(0)
-    f = io.BytesIO()
-    torch.onnx.export(TvmNet().eval(), (torch.randn(*SHAPE),), f, input_names=["x"], output_names=["y"],
-                      dynamo=False, opset_version=17)
-    return f.getvalue()
+    return export_onnx(TvmNet())
 
 
 def images(n: int, seed: int = 0) -> list[np.ndarray]:

@@ -4,7 +4,6 @@ a conv or dense layer joins the DPU pattern as its fused activation, judged by `
 bounds stay on TVM's CPU side."""
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import torch
 from torch import nn
 
 import vai_tvm
-from conftest import images
+from conftest import export_onnx, images
 
 tvm = pytest.importorskip("tvm")
 from tvm import relax  # noqa: E402
@@ -41,10 +40,7 @@ class Clips(nn.Module):
 
 def _onnx() -> bytes:
     torch.manual_seed(0)
-    f = io.BytesIO()
-    torch.onnx.export(Clips().eval(), (torch.randn(*SHAPE),), f, input_names=["x"], output_names=["y"],
-                      dynamo=False, opset_version=17)
-    return f.getvalue()
+    return export_onnx(Clips(), SHAPE)
 
 
 def _calls(mod) -> list[str]:

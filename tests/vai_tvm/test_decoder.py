@@ -5,7 +5,6 @@ integer stays on TVM's CPU side. A UNet-style decoder becomes one DPU partition 
 switch equal vairun's on the compiled partition."""
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import vai_tvm
-from conftest import images
+from conftest import export_onnx, images
 from vaiq.describe import CanonicalView
 from xir.target.placement import misfit
 
@@ -56,10 +55,7 @@ class OddResize(nn.Module):
 
 
 def _onnx(model) -> bytes:
-    f = io.BytesIO()
-    torch.onnx.export(model.eval(), (torch.randn(*SHAPE),), f, input_names=["x"], output_names=["y"],
-                      dynamo=False, opset_version=17)
-    return f.getvalue()
+    return export_onnx(model, SHAPE)
 
 
 def _key(d):

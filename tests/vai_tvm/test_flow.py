@@ -7,7 +7,7 @@ import json
 import numpy as np
 import onnxruntime as ort
 import pytest
-from conftest import QUANT_SIZE, SHAPE, images, onnx_bytes, partitioned, run_python
+from conftest import QUANT_SIZE, SHAPE, export_onnx, images, onnx_bytes, partitioned, run_python
 
 import vai_tvm
 from vai_tvm.partition import PACKED
@@ -46,8 +46,6 @@ def test_partition_gives_two_dpu_regions_around_the_cpu_op():
 def test_an_op_the_dpu_does_not_take_stays_on_the_cpu():
     """Placement is misfit's: a 17x17 conv exceeds the DPUCZDX8G kernel range and stays in TVM's CPU build,
     its neighbours form the DPU regions on either side."""
-    import io
-
     import torch
     from torch import nn
 
@@ -59,9 +57,7 @@ def test_an_op_the_dpu_does_not_take_stays_on_the_cpu():
 
         def forward(self, x):
             return self.c(torch.relu(self.b(torch.relu(self.a(x)))))
-    f = io.BytesIO()
-    torch.onnx.export(Wide().eval(), (torch.randn(*SHAPE),), f, input_names=["x"], dynamo=False, opset_version=17)
-    mod = partitioned(f.getvalue())
+    mod = partitioned(export_onnx(Wide(), output_names=None))
     text = mod["main"].script(show_meta=False)
     assert len(_packed_calls(mod)) == 2 and text.count("R.nn.conv2d") == 1
 
@@ -192,8 +188,6 @@ def test_region_onnx_matches_onnxruntime(flow):
 def test_a_region_with_two_outputs_one_consumed_inside(tmp_path):
     """conv+relu feeds both the next conv (inside the region) and a CPU op: the region has two outputs,
     and after the switch both equal vairun's on the compiled partition."""
-    import io
-
     import torch
     from torch import nn
 
@@ -209,9 +203,7 @@ def test_a_region_with_two_outputs_one_consumed_inside(tmp_path):
             y1 = torch.relu(self.a(x))
             return torch.tanh(y1) * torch.sigmoid(torch.relu(self.b(y1)))
     torch.manual_seed(0)
-    f = io.BytesIO()
-    torch.onnx.export(Two().eval(), (torch.randn(*SHAPE),), f, input_names=["x"], dynamo=False, opset_version=17)
-    mod = partitioned(f.getvalue())
+    mod = partitioned(export_onnx(Two(), output_names=None))
     assert len(_packed_calls(mod)) == 1
     m = vai_tvm.GraphModule(relax.build(mod, target="llvm"), quant_size=2, build_dir=tmp_path / "b", quiet=True)
     for img in images(3, seed=3):

@@ -6,7 +6,6 @@ before it), and an image times a computed gate is an element-wise multiply patte
 """
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
 import vai_tvm
-from conftest import images
+from conftest import export_onnx, images
 from vaiq.describe import CanonicalView
 from xir.target.placement import misfit
 
@@ -52,10 +51,7 @@ class V3Block(nn.Module):
 
 
 def _onnx() -> bytes:
-    f = io.BytesIO()
-    torch.onnx.export(V3Block().eval(), (torch.randn(*SHAPE),), f, input_names=["x"], output_names=["y"],
-                      dynamo=False, opset_version=17)
-    return f.getvalue()
+    return export_onnx(V3Block(), SHAPE)
 
 
 def _key(d):

@@ -2,13 +2,13 @@
 cannot be described in xir: the partitioner leaves the op reading it to TVM's CPU side instead of failing."""
 from __future__ import annotations
 
-import io
 
 import pytest
 import torch
 from torch import nn
 
 import vai_tvm
+from conftest import export_onnx
 
 tvm = pytest.importorskip("tvm")
 
@@ -30,10 +30,7 @@ class ChunkSwap(nn.Module):
 
 
 def test_ops_of_unknown_shape_stay_on_the_cpu():
-    f = io.BytesIO()
-    torch.onnx.export(ChunkSwap().eval(), (torch.randn(*SHAPE),), f, input_names=["x"], dynamo=False,
-                      opset_version=17)
-    mod = vai_tvm.from_onnx(f.getvalue(), shape_dict={"x": list(SHAPE)})
+    mod = vai_tvm.from_onnx(export_onnx(ChunkSwap(), SHAPE, output_names=None), shape_dict={"x": list(SHAPE)})
     concat = [b.value for block in mod["main"].body.blocks for b in block.bindings
               if getattr(getattr(b.value, "op", None), "name", "") == "relax.concat"]
     assert len(concat) == 1 and concat[0].ty.shape is None       # the form this test is about
