@@ -17,9 +17,11 @@ def _relu(shape=(1, 3, 8, 8), opset=17):
     return model([h.make_node("Relu", ["x"], ["y"])], {"x": shape}, ["y"], opset=opset)
 
 
-def _dynamic():
+def _dynamic(dims=(2,)):
+    """The ReLU model with dimensions ``dims`` of its input dynamic (default: H)."""
     m = _relu()
-    m.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    for i in dims:
+        m.graph.input[0].type.tensor_type.shape.dim[i].dim_param = f"d{i}"
     return m
 
 
@@ -63,9 +65,16 @@ def test_python_api_raises_onnx_model_error():
         load_onnx(_relu(), {"nope": (1, 3, 8, 8)})
     with pytest.raises(OnnxModelError, match="not an ONNX model"):
         load_onnx(b"\x08\x01garbage")
+    with pytest.raises(OnnxModelError, match=r"dynamic dimensions \(d0x3xd2x8\)"):
+        load_onnx(_dynamic((0, 2)))
     assert issubclass(OnnxModelError, VaiqError)
-    m = load_onnx(_dynamic(), {"x": (4, 3, 8, 8)})
+    m = load_onnx(_dynamic((0, 2)), {"x": (4, 3, 8, 8)})
     assert m.input_shapes == {"x": (4, 3, 8, 8)}
+
+
+def test_a_dynamic_batch_alone_is_one_image():
+    assert load_onnx(_dynamic((0,))).input_shapes == {"x": (1, 3, 8, 8)}
+    assert load_onnx(_dynamic((0,)), {"x": (4, 3, 8, 8)}).input_shapes == {"x": (4, 3, 8, 8)}
 
 
 def test_an_op_nothing_can_run_is_named():

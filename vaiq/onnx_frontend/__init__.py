@@ -23,7 +23,7 @@ def load_onnx(model, input_shapes: dict | None = None, name: str | None = None) 
     """An eval-mode ``nn.Module`` computing the ONNX model in float.
 
     ``model``: a path, the model's bytes or an ``onnx.ModelProto``; ``input_shapes``: ``{input name:
-    shape}`` fixing dynamic dimensions; ``name``: the module's class name, which names vaiq's outputs
+    shape}`` fixing dynamic dimensions (a dynamic batch alone is taken as 1 without it); ``name``: the module's class name, which names vaiq's outputs
     (``<name>_int.xmodel``); default: the file's stem, else the ONNX graph's name. The module has
     ``input_names``, ``output_names``, ``input_shapes`` (every dimension fixed) and ``example_inputs()``.
     Bad models raise :class:`OnnxModelError` with one line saying what is wrong and what to do.

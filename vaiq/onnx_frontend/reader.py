@@ -151,7 +151,12 @@ def _fixed_shape(vi, tt, want, label: str) -> tuple[int, ...]:
     if dims is None:
         raise OnnxModelError(f"{label}: input '{vi.name}' has no shape; give it with input_shapes "
                              "(CLI: --input-shape NAME:1,3,224,224)")
-    if any(not (d.HasField("dim_value") and d.dim_value > 0) for d in dims):
+    fixed = [d.HasField("dim_value") and d.dim_value > 0 for d in dims]
+    if len(dims) >= 2 and not fixed[0] and all(fixed[1:]):
+        # a dynamic batch alone (torch.onnx.export's dynamic_axes={name: {0: ...}}) is one image per call,
+        # as the deploy model runs it
+        return (1,) + tuple(int(d.dim_value) for d in dims[1:])
+    if not all(fixed):
         raise OnnxModelError(f"{label}: input '{vi.name}' has dynamic dimensions ({_dims_text(dims)}); fix them "
                              f"with input_shapes (CLI: --input-shape {vi.name}:...)")
     return tuple(int(d.dim_value) for d in dims)
