@@ -3,7 +3,7 @@
 Rule: TVM's ONNX importer computes ``Clip(x, lo, hi)`` as two TE computations, ``call_tir`` of
 ``topi.maximum(x, lo)`` and then of ``topi.minimum(., hi)``, with each bound passed through
 ``where(isnan(bound), -/+inf, bound)``. A ``minimum`` of a ``maximum`` whose bounds are constant scalars
-(``vai_tvm.relax_util.const_value`` evaluates the ``where``/``isnan`` of constants) and whose ``maximum`` has
+(``vai_tvm.relax_util.scalar_value`` evaluates the ``where``/``isnan`` of constants) and whose ``maximum`` has
 no other reader becomes ``relax.clip(x, lo, hi)``. A ``call_tir`` counts as ``maximum`` / ``minimum`` only
 when its PrimFunc is structurally the one ``emit_te(topi.maximum / minimum)`` makes for the same operand
 types, so no other TE computation is mistaken for one. ``relax.clip`` computes ``min(max(x, lo), hi)``, the
@@ -20,7 +20,7 @@ tvm = require_tvm()
 import tvm_ffi  # noqa: E402
 from tvm import relax, topi  # noqa: E402
 
-from .relax_util import const_value, op_name  # noqa: E402
+from .relax_util import op_name, scalar_value  # noqa: E402
 
 
 def _te_func(fn, x_ty, b_ty):
@@ -45,11 +45,6 @@ def _te_operands(mod, call, fn):
     if not tvm_ffi.structural_equal(func, _te_func(fn, x.ty, b.ty)):
         return None
     return x, b
-
-
-def _scalar(e, var2val) -> float | None:
-    v = const_value(e, var2val)
-    return float(v) if v is not None and v.size == 1 and v.ndim == 0 else None
 
 
 def _uses(func) -> dict:
@@ -100,7 +95,7 @@ def clips_as_relax_op(mod):
             lo_ops = _te_operands(mod, var2val.get(hi_ops[0]), topi.maximum)
             if lo_ops is None:
                 continue
-            lo, hi = _scalar(lo_ops[1], var2val), _scalar(hi_ops[1], var2val)
+            lo, hi = scalar_value(lo_ops[1], var2val), scalar_value(hi_ops[1], var2val)
             if lo is None or hi is None or np.isnan(lo) or np.isnan(hi):
                 continue
             clips.append((b.value, lo_ops[0], lo, hi))

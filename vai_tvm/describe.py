@@ -24,7 +24,7 @@ from xir.target.placement import OpDesc
 from xir.transforms import canonicalize
 from xir.transforms.dense_to_conv import conv_name
 
-from .relax_util import clip_bounds, const_value, shape_of
+from .relax_util import clip_bounds, scalar_value, shape_of
 
 #: the placeholder fix of every quantized tensor of a match's graph
 _FIX = {"fix_point": 0, "bit_width": 8, "round_mode": "STD_ROUND", "if_signed": True}
@@ -85,11 +85,6 @@ class _Match:
         return describe_op(h.get_op(carrier))
 
 
-def _scalar(e) -> float | None:
-    v = const_value(e)
-    return float(v) if v is not None and v.size == 1 else None
-
-
 def hard_activation(ann: dict) -> tuple[str, dict]:
     """``("hard-swish", {})`` or ``("hard-sigmoid", {})`` for the annotated calls of a hard activation pattern
     (``vai_tvm.partition._hard_acts``) whose constants are those of ONNX HardSwish / of HardSigmoid with
@@ -97,12 +92,13 @@ def hard_activation(ann: dict) -> tuple[str, dict]:
     f32 = np.float32
     if "hswish_add" in ann:
         add, clip, div = ann["hswish_add"], ann["hswish_clip"], ann["hswish_div"]
-        if _scalar(add.args[1]) == 3.0 and clip_bounds(clip) == (0.0, 6.0) and _scalar(div.args[1]) == 6.0:
+        if scalar_value(add.args[1]) == 3.0 and clip_bounds(clip) == (0.0, 6.0) \
+                and scalar_value(div.args[1]) == 6.0:
             return "hard-swish", {}
         raise ValueError("not x * clip(x + 3, 0, 6) / 6")
     mul, add = ann["hsig_mul"], ann["hsig_add"]
-    alpha = next((s for s in map(_scalar, mul.args) if s is not None), None)
-    if alpha is not None and f32(alpha) == f32(1 / 6) and _scalar(add.args[1]) == 0.5 \
+    alpha = next((s for s in map(scalar_value, mul.args) if s is not None), None)
+    if alpha is not None and f32(alpha) == f32(1 / 6) and scalar_value(add.args[1]) == 0.5 \
             and clip_bounds(ann["act"]) == (0.0, 1.0):
         return "hard-sigmoid", {}
     raise ValueError("not HardSigmoid(alpha=1/6, beta=1/2)")
@@ -114,7 +110,7 @@ def lone_activation_desc(ann: dict) -> OpDesc:
     if kind == "hard-swish":
         x = ann["hswish_add"].args[0]
     else:
-        x = next(a for a in ann["hsig_mul"].args if _scalar(a) is None)
+        x = next(a for a in ann["hsig_mul"].args if scalar_value(a) is None)
     m = _Match()
     return m.judge(m.output(m.op(kind, attrs, {"input": [m.data(x)]})))
 

@@ -54,6 +54,12 @@ def const_value(e, var2val=None) -> np.ndarray | None:
     return None
 
 
+def scalar_value(e, var2val=None) -> float | None:
+    """The value of a one-element constant (:func:`const_value`), else None."""
+    v = const_value(e, var2val)
+    return float(v.reshape(())) if v is not None and v.size == 1 else None
+
+
 def clip_bounds(call) -> tuple[float, float]:
     """``(min, max)`` of a ``relax.clip`` call (its bounds are scalar prim values)."""
     return float(call.args[1].value), float(call.args[2].value)

@@ -28,7 +28,7 @@ from xir.xmodel import write_atomic
 
 from .calib import fake_quant
 from .errors import VaiqError
-from .ir import OWN_FIX, SHARED_FIX
+from .ir import OWN_FIX, SHARED_FIX, xir_resize
 from .prepare import has_fix
 
 TO_NHWC, TO_NCHW = [0, 2, 3, 1], [0, 3, 1, 2]
@@ -307,11 +307,7 @@ class _Builder:
 
     def n_resize(self, n):
         h, w = n.attrs["size"]
-        ac = bool(n.attrs["align_corners"])
-        mode = n.attrs.get("mode", "BILINEAR")
-        op = self.op(n.name, "resize", {"size": [w, h], "mode": mode, "align_corners": ac,
-                                        "half_pixel_centers": mode == "BILINEAR" and not ac},
-                     {"input": [self.get(n.inputs[0], True)]})
+        op = self.op(n.name, "resize", {"size": [w, h], **xir_resize(n.attrs)}, {"input": [self.get(n.inputs[0], True)]})
         self.set(n, self.out_fix(n, op), True)
 
     def _reduction(self, n, kind):

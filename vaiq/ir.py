@@ -26,6 +26,15 @@ ACTIVATIONS = {"relu": "RELU", "relu6": "RELU6", "leaky-relu": "LEAKYRELU", "har
                "hard-swish": "HSWISH"}
 
 
+def xir_resize(attrs: dict) -> dict:
+    """A ``resize`` node's attributes in xir's terms: ``mode`` (BILINEAR unless NEAREST), ``align_corners``
+    and ``half_pixel_centers`` (torch's bilinear interpolate without align_corners samples at pixel
+    centres; its nearest mode takes ``floor(i * in / out)``, no half pixel)."""
+    mode = attrs.get("mode", "BILINEAR")
+    ac = bool(attrs["align_corners"])
+    return {"mode": mode, "align_corners": ac, "half_pixel_centers": mode == "BILINEAR" and not ac}
+
+
 @dataclass
 class Node:
     name: str

@@ -17,6 +17,7 @@ from xir import fixpoint
 from xir.kernels import float_ops
 
 from .calib import fake_quant, qbounds, round_t
+from .ir import xir_resize
 from .run_float import SCALAR_OPS, call_torch, scalar_op
 from .run_layout import LAYOUT_KINDS, run_layout
 
@@ -119,10 +120,7 @@ def run_node(n, xs: list[torch.Tensor], qparams: dict[str, torch.Tensor], fparam
         y = _np_float(float_ops.reduce_max, xs[0], axis=tuple(a["dims"]), keep_dims=a["keepdim"])
     elif k == "resize":
         nhwc = xs[0].permute(0, 2, 3, 1)
-        mode = a.get("mode", "BILINEAR")
-        y = _np_float(float_ops.resize, nhwc, size=(a["size"][1], a["size"][0]), mode=mode,
-                      align_corners=a["align_corners"],
-                      half_pixel_centers=mode == "BILINEAR" and not a["align_corners"]).permute(0, 3, 1, 2)
+        y = _np_float(float_ops.resize, nhwc, size=(a["size"][1], a["size"][0]), **xir_resize(a)).permute(0, 3, 1, 2)
     elif k == "torch":
         y = call_torch(n, [x.float() for x in xs]).double()
     else:

@@ -359,7 +359,6 @@ class ConvGroup:
         self.ff = plans[0].ff
         self.const_params = const_params
         self.width = banks.groups[self.inp.gi].width
-        self.movers = [(gi, Mover(r)) for gi, r in output_runs(plans, self.width).items()]
         self.n = sum(p.ocp for p in plans)
         self.fold = self.ff.dtype is np.float32 and len(self.inp.chunks) == 1
         self._cache = (None, None, None)   # (key, weights, offsets), replaced as a whole
@@ -378,10 +377,12 @@ class ConvGroup:
                 segments.setdefault(p.out.gi, []).append((p.out.starts.ravel() * p.out.width, col, p.ocp))
                 col += p.ocp
             self.rows = [(gi, RowsKernel(mod, segs, self.n, banks.flat[gi].shape[1])) for gi, segs in segments.items()]
-        # else where the int32 finishing may write the results straight into the output bank (one
-        # progression over the whole result, moves.py), skipping the scatter
+        # else the scatter, and where the int32 finishing may write the results straight into the
+        # output bank (one progression over the whole result, moves.py), no scatter
+        self.movers = [] if self.rows is not None else \
+            [(gi, Mover(r)) for gi, r in output_runs(plans, self.width).items()]
         self.direct = None
-        if self.i32 is not None and self.rows is None and len(self.movers) == 1:
+        if self.i32 is not None and len(self.movers) == 1:
             where = self.movers[0][1].whole_source(self.inp.pixels * self.n)
             self.direct = None if where is None else (self.movers[0][0], where)
 

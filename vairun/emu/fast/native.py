@@ -7,9 +7,9 @@ Rules:
 * The extension is built when the package is installed (setup.py) and is optional: where it is
   missing (no C compiler at install time, or a source tree nobody built) :func:`load` returns None
   and the numpy kernels run (accel.py decides, under ``VAIRUN_EMU_KERNELS``).
-* Before its first use, :func:`self_test` compares the kernel on the CPU's best instruction set with
-  an int64 numpy evaluation of the same rule (finish.py :class:`Int32Finish`) on operands at the
-  int8 extremes and random ones, in widths of 16, 8 and an odd width, with shared and per-image
+* Before its first use, :func:`self_test` compares the kernels on the CPU's best instruction set with
+  the numpy route's own functions for the same work (finish.py :func:`exact_tap_sum` and
+  :class:`Int32Finish`) on operands at the int8 extremes and random ones, in widths of 16, 8 and an odd width, with shared and per-image
   parameters; a kernel that differs is refused.
 * :class:`DepthwiseKernel` holds what one DPTWISE plan passes on every call (its line indices and
   output offsets, checked against the bank sizes once); the C code checks each call's buffers
@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..numerics import MAX_PRODUCT
+from .finish import Int32Finish, exact_tap_sum
 
 #: instruction-set codes of _native.c; 0 asks for the best the CPU has
 BEST = 0
@@ -107,19 +108,20 @@ class RowsKernel:
 
 
 def finish_reference(acc, offsets, finish) -> np.ndarray:
-    """The finishing rule in int64 numpy: int8 results of int32 ``acc`` ``[B, M, N]`` and ``offsets``
-    broadcast against it."""
-    v = ((acc.astype(np.int64) << finish.pre) + offsets) >> finish.post
-    return np.clip(v, finish.lo, finish.hi).astype(np.int8)
+    """What the numpy route makes of int32 accumulators ``acc`` ``[B, M, N]`` with ``offsets`` broadcast
+    against them: :meth:`Int32Finish.apply` (tests/vairun/test_emu_numerics.py proves it equal to the
+    reference finishing); int8 results."""
+    out = np.empty(acc.shape, np.int8)
+    return finish.apply(np.array(acc, dtype=np.int32), np.asarray(offsets, dtype=np.int32), out)
 
 
 def depthwise_reference(src, lines, out_bytes0, width, w16, offsets, finish, dst) -> None:
-    """The rule the kernel computes, in int64 numpy (for the self-test and the tests)."""
+    """What the numpy route makes of the block (for the self-test and the tests): the tap sums of
+    finish.py :func:`exact_tap_sum` over the gathered lines, then :func:`finish_reference`."""
     P, T, G = lines.shape
     b = src.shape[0]
-    x = src.reshape(b, -1, width)[:, lines].reshape(b, P, T, G * width).astype(np.int64)
-    w = np.broadcast_to(w16, (b,) + w16.shape[1:]).astype(np.int64)
-    acc = np.einsum("bptc,btc->bpc", x, w)
+    x = src.reshape(b, -1, width)[:, lines].reshape(b, P, T, G * width).astype(np.float32)
+    acc = exact_tap_sum(x, np.broadcast_to(w16, (b,) + w16.shape[1:]))
     v = finish_reference(acc, np.broadcast_to(offsets, (b,) + offsets.shape[1:])[:, None, :], finish)
     for p in range(P):
         o = int(out_bytes0[p])
@@ -152,7 +154,6 @@ FINISHES = ((0, 7, 0, 64, -128, 127), (1, 0, 0, 0, 0, 96), (0, 12, 0, 2048, 0, 1
 def self_test(mod, isa: int = BEST) -> str | None:
     """A description of the first case where a kernel differs from its rule (:func:`depthwise_reference`,
     :func:`finish_reference`), or None when both agree on every case."""
-    from .finish import Int32Finish
     rng = np.random.default_rng(1)
     for M, N, col0, n, b in ((7, 40, 3, 35, 2), (1, 16, 0, 16, 1), (5, 24, 16, 8, 1), (3, 9, 2, 5, 3)):
         for kind in ("max", "min", "mixed", "random"):
