@@ -24,7 +24,9 @@ from xir.target.placement import OpDesc
 from xir.transforms import canonicalize
 from xir.transforms.dense_to_conv import conv_name
 
-from .relax_util import clip_bounds, scalar_value, shape_of
+from tvm import relax
+
+from .relax_util import clip_bounds, const_value, op_name, shape_of
 
 #: the placeholder fix of every quantized tensor of a match's graph
 _FIX = {"fix_point": 0, "bit_width": 8, "round_mode": "STD_ROUND", "if_signed": True}
@@ -85,34 +87,56 @@ class _Match:
         return describe_op(h.get_op(carrier))
 
 
-def hard_activation(ann: dict) -> tuple[str, dict]:
-    """``("hard-swish", {})`` or ``("hard-sigmoid", {})`` for the annotated calls of a hard activation pattern
-    (``vai_tvm.partition._hard_acts``) whose constants are those of ONNX HardSwish / of HardSigmoid with
-    alpha 1/6 and beta 1/2 (what vaiq quantizes as the DPU's hard-sigmoid); ValueError otherwise."""
-    f32 = np.float32
+def _bound(e, var2val):
+    return var2val.get(e, e) if isinstance(e, relax.Var) else e
+
+
+def hard_swish_input(call, var2val):
+    """x of ``x * (clip(x + 3, 0, 6) / 6)`` (the importer's HardSwish) for its multiply ``call``, else None
+    (``var2val`` resolves the variables between the calls)."""
+    x, g = call.args
+    div = _bound(g, var2val)
+    if op_name(div) != "relax.divide" or const_value(div.args[1], var2val) != 6:
+        return None
+    clip = _bound(div.args[0], var2val)
+    if op_name(clip) != "relax.clip" or clip_bounds(clip) != (0.0, 6.0):
+        return None
+    add = _bound(clip.args[0], var2val)
+    if op_name(add) != "relax.add" or not add.args[0].same_as(x) or const_value(add.args[1], var2val) != 3:
+        return None
+    return x
+
+
+def hard_sigmoid_input(call, var2val):
+    """x of ``clip(x * 1/6 + 1/2, 0, 1)`` (the importer's HardSigmoid with alpha 1/6 and beta 1/2, what vaiq
+    quantizes as the DPU's hard-sigmoid) for its clip ``call``, else None."""
+    if clip_bounds(call) != (0.0, 1.0):
+        return None
+    add = _bound(call.args[0], var2val)
+    if op_name(add) != "relax.add" or const_value(add.args[1], var2val) != 0.5:
+        return None
+    mul = _bound(add.args[0], var2val)
+    if op_name(mul) != "relax.multiply":
+        return None
+    for k, x in (mul.args, reversed(mul.args)):
+        c = const_value(k, var2val)
+        if c is not None and c.size == 1 and np.float32(c) == np.float32(1 / 6) and const_value(x, var2val) is None:
+            return x
+    return None
+
+
+def lone_activation_desc(ann: dict, var2val) -> OpDesc:
+    """A hard-swish or hard-sigmoid on its own (the op before it does not fuse it), from the annotated
+    calls of its pattern (``vai_tvm.partition._hard_acts``); ValueError when its constants are not those
+    of ONNX HardSwish / HardSigmoid(1/6, 1/2)."""
     if "hswish_add" in ann:
-        add, clip, div = ann["hswish_add"], ann["hswish_clip"], ann["hswish_div"]
-        if scalar_value(add.args[1]) == 3.0 and clip_bounds(clip) == (0.0, 6.0) \
-                and scalar_value(div.args[1]) == 6.0:
-            return "hard-swish", {}
-        raise ValueError("not x * clip(x + 3, 0, 6) / 6")
-    mul, add = ann["hsig_mul"], ann["hsig_add"]
-    alpha = next((s for s in map(scalar_value, mul.args) if s is not None), None)
-    if alpha is not None and f32(alpha) == f32(1 / 6) and scalar_value(add.args[1]) == 0.5 \
-            and clip_bounds(ann["act"]) == (0.0, 1.0):
-        return "hard-sigmoid", {}
-    raise ValueError("not HardSigmoid(alpha=1/6, beta=1/2)")
-
-
-def lone_activation_desc(ann: dict) -> OpDesc:
-    """A hard-swish or hard-sigmoid on its own (the op before it does not fuse it)."""
-    kind, attrs = hard_activation(ann)
-    if kind == "hard-swish":
-        x = ann["hswish_add"].args[0]
+        kind, x = "hard-swish", hard_swish_input(ann["act"], var2val)
     else:
-        x = next(a for a in ann["hsig_mul"].args if scalar_value(a) is None)
+        kind, x = "hard-sigmoid", hard_sigmoid_input(ann["act"], var2val)
+    if x is None:
+        raise ValueError(f"not the {kind} the DPU computes")
     m = _Match()
-    return m.judge(m.output(m.op(kind, attrs, {"input": [m.data(x)]})))
+    return m.judge(m.output(m.op(kind, {}, {"input": [m.data(x)]})))
 
 
 def activation(call) -> tuple[str, dict]:

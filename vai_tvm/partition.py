@@ -59,7 +59,7 @@ def _bias():
 def _hard_acts(p) -> list:
     """Hard-swish and hard-sigmoid of ``p`` as TVM's ONNX importer writes HardSwish and HardSigmoid:
     ``p * (clip(p + 3, 0, 6) / 6)`` and ``clip(alpha * p + beta, 0, 1)``, each with the annotations whose
-    constants ``vai_tvm.describe.hard_activation`` checks. vaiq fuses neither into the op before it
+    constants ``vai_tvm.describe.lone_activation_desc`` checks. vaiq fuses neither into the op before it
     (``vaiq.prepare.FUSE_INTO_CONV``): they are patterns of their own."""
     add3 = is_op("relax.add")(p, is_const())
     clip6 = is_op("relax.clip")(add3, wildcard(), wildcard())
@@ -148,7 +148,7 @@ def _patterns(target, var2val_main, accepted: list | None = None) -> list:
     # a hard-swish / hard-sigmoid the op before it does not fuse (a separate activation of the DPU)
     for p, act_ann in _hard_acts(wildcard()):
         add("hswish" if "hswish_add" in act_ann else "hsigmoid", p, {"act": p, **act_ann},
-            lambda a, v: D.lone_activation_desc(a))
+            lambda a, v: D.lone_activation_desc(a, v))
     # element-wise multiply of two computed tensors (a squeeze-excite gate: an image times [N, C, 1, 1])
     mul = is_op("relax.multiply")(wildcard(), wildcard())
     add("multiply", mul, {"root": mul},

@@ -22,7 +22,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tvm import relax
 
-from .describe import upsample_factors
+from .describe import hard_sigmoid_input, hard_swish_input, upsample_factors
 from .relax_util import clip_bounds, const_value, op_name, shape_of
 
 
@@ -106,14 +106,14 @@ def _call(w: _Writer, call, var2val) -> str:
     if name == "relax.nn.relu":
         return w.node("Relu", [_value(w, call.args[0], var2val)], "relu")
     if name == "relax.multiply":
-        x = _hard_swish_input(call, var2val)
+        x = hard_swish_input(call, var2val)
         if x is not None:
             return w.node("HardSwish", [_value(w, x, var2val)], "hswish")
         return w.node("Mul", [_value(w, a, var2val) for a in call.args], "mul")
     if name == "relax.divide":
         return w.node("Div", [_value(w, a, var2val) for a in call.args], "div")
     if name == "relax.clip":
-        x = _hard_sigmoid_input(call, var2val)
+        x = hard_sigmoid_input(call, var2val)
         if x is not None:
             return w.node("HardSigmoid", [_value(w, x, var2val)], "hsigmoid", alpha=1 / 6, beta=0.5)
         lo, hi = clip_bounds(call)
@@ -138,43 +138,6 @@ def _call(w: _Writer, call, var2val) -> str:
         shape = np.array(shape_of(call), np.int64)
         return w.node("Reshape", [_value(w, call.args[0], var2val), w.init(shape, "shape")], "reshape")
     raise ValueError(f"{name} is not an op of the DPU pattern set")
-
-
-def _bound(e, var2val):
-    return var2val.get(e, e) if isinstance(e, relax.Var) else e
-
-
-def _hard_swish_input(call, var2val):
-    """x of ``x * (clip(x + 3, 0, 6) / 6)`` (the importer's HardSwish), else None: the activation the DPU
-    pattern took (vai_tvm.describe.hard_activation) is written back as the one ONNX node it was."""
-    x, g = call.args
-    div = _bound(g, var2val)
-    if op_name(div) != "relax.divide" or const_value(div.args[1], var2val) != 6:
-        return None
-    clip = _bound(div.args[0], var2val)
-    if op_name(clip) != "relax.clip" or clip_bounds(clip) != (0.0, 6.0):
-        return None
-    add = _bound(clip.args[0], var2val)
-    if op_name(add) != "relax.add" or not add.args[0].same_as(x) or const_value(add.args[1], var2val) != 3:
-        return None
-    return x
-
-
-def _hard_sigmoid_input(call, var2val):
-    """x of ``clip(x / 6 + 1/2, 0, 1)`` (the importer's HardSigmoid with alpha 1/6, beta 1/2), else None."""
-    if clip_bounds(call) != (0.0, 1.0):
-        return None
-    add = _bound(call.args[0], var2val)
-    if op_name(add) != "relax.add" or const_value(add.args[1], var2val) != 0.5:
-        return None
-    mul = _bound(add.args[0], var2val)
-    if op_name(mul) != "relax.multiply":
-        return None
-    for k, x in (mul.args, reversed(mul.args)):
-        c = const_value(k, var2val)
-        if c is not None and c.size == 1 and np.float32(c) == np.float32(1 / 6) and const_value(x, var2val) is None:
-            return x
-    return None
 
 
 def _walk(w: _Writer, func, args: list[str], local_funcs: dict) -> str | list[str]:
